@@ -1,0 +1,2 @@
+//! The built-in catalog: component definitions, operating systems and golden recipes embedded in the binary
+#![deny(missing_docs)]
