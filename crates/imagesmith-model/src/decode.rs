@@ -1,0 +1,1 @@
+//! Decoding documents from spanned YAML.
