@@ -373,13 +373,10 @@ pub fn to_json(node: &Node) -> Value {
             } else if let Some(b) = s.as_bool() {
                 Value::Bool(b)
             } else if s.style == Style::Plain {
+                let canonical = !s.value.starts_with('+')
+                    && !(s.value.len() > 1 && s.value.trim_start_matches('-').starts_with('0'));
                 match s.value.parse::<i64>() {
-                    Ok(i)
-                        if !s.value.starts_with('+')
-                            && !(s.value.starts_with('0') && s.value.len() > 1) =>
-                    {
-                        Value::from(i)
-                    }
+                    Ok(i) if canonical => Value::from(i),
                     _ => Value::String(s.value.clone()),
                 }
             } else {
