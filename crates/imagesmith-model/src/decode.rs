@@ -373,8 +373,9 @@ pub fn to_json(node: &Node) -> Value {
             } else if let Some(b) = s.as_bool() {
                 Value::Bool(b)
             } else if s.style == Style::Plain {
-                let canonical = !s.value.starts_with('+')
-                    && !(s.value.len() > 1 && s.value.trim_start_matches('-').starts_with('0'));
+                let leading_zero =
+                    s.value.len() > 1 && s.value.trim_start_matches('-').starts_with('0');
+                let canonical = !(s.value.starts_with('+') || leading_zero);
                 match s.value.parse::<i64>() {
                     Ok(i) if canonical => Value::from(i),
                     _ => Value::String(s.value.clone()),
