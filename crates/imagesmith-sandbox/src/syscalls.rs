@@ -1,0 +1,351 @@
+//! Every privileged call the sandbox makes, behind a trait
+//!
+//! [`LinuxSyscalls`] makes the calls; it runs in a child process between `fork` and `exec`,
+//! so it only makes plain system calls (no locks, no allocation for paths under 1 KiB).
+//! [`RecordingSyscalls`] records them so the sandbox's logic is testable without root.
+
+use std::ffi::CStr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use nix::errno::Errno;
+use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
+
+/// What a process does after forking
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForkRole {
+    /// The parent waits for the child and exits with its status (used to enter a new pid
+    /// namespace, which only children join)
+    ForwardExit,
+    /// The parent is the pid namespace's init: it reaps every orphan and exits with the
+    /// child's status as soon as the child exits, which ends the namespace
+    Reap,
+}
+
+/// The privileged calls the sandbox needs; each returns the kernel's error
+pub trait Syscalls: Send + Sync {
+    /// `unshare(2)`
+    fn unshare(&self, flags: CloneFlags) -> Result<(), Errno>;
+    /// `mount(2)`
+    fn mount(
+        &self,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&CStr>,
+    ) -> Result<(), Errno>;
+    /// `umount2(2)`
+    fn umount(&self, target: &Path, flags: MntFlags) -> Result<(), Errno>;
+    /// `pivot_root(2)`
+    fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<(), Errno>;
+    /// `chdir(2)`
+    fn chdir(&self, path: &Path) -> Result<(), Errno>;
+    /// `mkdir(2)`; an existing directory is not an error
+    fn mkdir(&self, path: &Path, mode: u32) -> Result<(), Errno>;
+    /// Creates (or truncates) a file and writes `contents`
+    fn write_file(&self, path: &Path, mode: u32, contents: &[u8]) -> Result<(), Errno>;
+    /// `symlink(2)`
+    fn symlink(&self, target: &Path, link: &Path) -> Result<(), Errno>;
+    /// `sethostname(2)`
+    fn sethostname(&self, name: &str) -> Result<(), Errno>;
+    /// Brings the loopback interface of the current network namespace up
+    fn loopback_up(&self) -> Result<(), Errno>;
+    /// Sets the real, effective and saved ids; `groups` also sets the supplementary groups
+    /// to just `gid` (not allowed in a single-id user namespace)
+    fn set_ids(&self, uid: u32, gid: u32, groups: bool) -> Result<(), Errno>;
+    /// Forks; returns in the child, while the parent plays `role` and never returns
+    fn fork(&self, role: ForkRole) -> Result<(), Errno>;
+}
+
+/// The real calls, through `nix`
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LinuxSyscalls;
+
+impl Syscalls for LinuxSyscalls {
+    fn unshare(&self, flags: CloneFlags) -> Result<(), Errno> {
+        nix::sched::unshare(flags)
+    }
+
+    fn mount(
+        &self,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&CStr>,
+    ) -> Result<(), Errno> {
+        nix::mount::mount(source, target, fstype, flags, data)
+    }
+
+    fn umount(&self, target: &Path, flags: MntFlags) -> Result<(), Errno> {
+        nix::mount::umount2(target, flags)
+    }
+
+    fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<(), Errno> {
+        nix::unistd::pivot_root(new_root, put_old)
+    }
+
+    fn chdir(&self, path: &Path) -> Result<(), Errno> {
+        nix::unistd::chdir(path)
+    }
+
+    fn mkdir(&self, path: &Path, mode: u32) -> Result<(), Errno> {
+        match nix::unistd::mkdir(path, nix::sys::stat::Mode::from_bits_truncate(mode)) {
+            Err(Errno::EEXIST) => Ok(()),
+            other => other,
+        }
+    }
+
+    fn write_file(&self, path: &Path, mode: u32, contents: &[u8]) -> Result<(), Errno> {
+        use nix::fcntl::OFlag;
+        let fd = nix::fcntl::open(
+            path,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::from_bits_truncate(mode),
+        )?;
+        let mut rest = contents;
+        while !rest.is_empty() {
+            match nix::unistd::write(&fd, rest) {
+                Ok(written) => rest = &rest[written..],
+                Err(Errno::EINTR) => {}
+                Err(errno) => return Err(errno),
+            }
+        }
+        Ok(())
+    }
+
+    fn symlink(&self, target: &Path, link: &Path) -> Result<(), Errno> {
+        nix::unistd::symlinkat(target, nix::fcntl::AT_FDCWD, link)
+    }
+
+    fn sethostname(&self, name: &str) -> Result<(), Errno> {
+        nix::unistd::sethostname(name)
+    }
+
+    fn loopback_up(&self) -> Result<(), Errno> {
+        // SAFETY: plain socket and ioctl calls on a zeroed `ifreq` naming `lo`
+        unsafe {
+            let socket = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+            if socket < 0 {
+                return Err(Errno::last());
+            }
+            let mut request: libc::ifreq = std::mem::zeroed();
+            for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
+                *slot = *byte as libc::c_char;
+            }
+            let result = if libc::ioctl(socket, libc::SIOCGIFFLAGS, &mut request) < 0 {
+                Err(Errno::last())
+            } else {
+                request.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+                if libc::ioctl(socket, libc::SIOCSIFFLAGS, &request) < 0 {
+                    Err(Errno::last())
+                } else {
+                    Ok(())
+                }
+            };
+            libc::close(socket);
+            result
+        }
+    }
+
+    fn set_ids(&self, uid: u32, gid: u32, groups: bool) -> Result<(), Errno> {
+        use nix::unistd::{Gid, Uid};
+        let gid = Gid::from_raw(gid);
+        let uid = Uid::from_raw(uid);
+        if groups {
+            nix::unistd::setgroups(&[gid])?;
+        }
+        nix::unistd::setresgid(gid, gid, gid)?;
+        nix::unistd::setresuid(uid, uid, uid)
+    }
+
+    fn fork(&self, role: ForkRole) -> Result<(), Errno> {
+        use nix::sys::wait::{waitpid, WaitStatus};
+        // SAFETY: called between fork and exec; both sides only make system calls
+        match unsafe { nix::unistd::fork() }? {
+            nix::unistd::ForkResult::Child => {
+                // Die with the parent, so killing the sandbox's process group or the
+                // builder never leaves this process behind
+                let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+                Ok(())
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                // Close inherited descriptors (std's exec-status pipe, our error pipe) so
+                // the builder sees EOF on them as soon as the command is running
+                // SAFETY: close_range only closes descriptors
+                unsafe {
+                    libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+                }
+                let waited = match role {
+                    ForkRole::ForwardExit => Some(child),
+                    ForkRole::Reap => None,
+                };
+                loop {
+                    match waitpid(waited, None) {
+                        Ok(WaitStatus::Exited(pid, code)) if pid == child => exit(code),
+                        Ok(WaitStatus::Signaled(pid, signal, _)) if pid == child => {
+                            exit(128 + signal as i32)
+                        }
+                        Ok(_) | Err(Errno::EINTR) => {}
+                        Err(_) => exit(255),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn exit(code: i32) -> ! {
+    // SAFETY: `_exit` skips atexit handlers and stdio flushing, as a forked child must
+    unsafe { libc::_exit(code) }
+}
+
+/// One recorded call
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    /// `unshare`
+    Unshare(CloneFlags),
+    /// `mount`
+    Mount {
+        /// The source
+        source: Option<PathBuf>,
+        /// The mount point
+        target: PathBuf,
+        /// The filesystem type
+        fstype: Option<String>,
+        /// The flags
+        flags: MsFlags,
+        /// The options
+        data: Option<String>,
+    },
+    /// `umount2`
+    Umount(PathBuf, MntFlags),
+    /// `pivot_root`
+    PivotRoot(PathBuf, PathBuf),
+    /// `chdir`
+    Chdir(PathBuf),
+    /// `mkdir`
+    Mkdir(PathBuf, u32),
+    /// A file written (secret contents are recorded too: tests only)
+    WriteFile(PathBuf, u32, Vec<u8>),
+    /// `symlink`
+    Symlink(PathBuf, PathBuf),
+    /// `sethostname`
+    Sethostname(String),
+    /// Loopback brought up
+    LoopbackUp,
+    /// Ids set
+    SetIds(u32, u32, bool),
+    /// A fork, continuing as the child
+    Fork(ForkRole),
+}
+
+/// Records every call and succeeds, or fails the call whose index is `fail_at`
+#[derive(Debug, Default)]
+pub struct RecordingSyscalls {
+    calls: Mutex<Vec<Call>>,
+    fail_at: Option<(usize, Errno)>,
+}
+
+impl RecordingSyscalls {
+    /// A recorder where every call succeeds
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A recorder where the call with this index (from 0) fails with `errno`
+    pub fn failing_at(index: usize, errno: Errno) -> Self {
+        Self {
+            calls: Mutex::new(Vec::new()),
+            fail_at: Some((index, errno)),
+        }
+    }
+
+    /// The calls made so far
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls
+            .lock()
+            .map(|calls| calls.clone())
+            .unwrap_or_default()
+    }
+
+    fn record(&self, call: Call) -> Result<(), Errno> {
+        let mut calls = match self.calls.lock() {
+            Ok(calls) => calls,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        calls.push(call);
+        match self.fail_at {
+            Some((index, errno)) if index + 1 == calls.len() => Err(errno),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Syscalls for RecordingSyscalls {
+    fn unshare(&self, flags: CloneFlags) -> Result<(), Errno> {
+        self.record(Call::Unshare(flags))
+    }
+
+    fn mount(
+        &self,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&CStr>,
+    ) -> Result<(), Errno> {
+        self.record(Call::Mount {
+            source: source.map(Path::to_path_buf),
+            target: target.to_path_buf(),
+            fstype: fstype.map(str::to_owned),
+            flags,
+            data: data.map(|data| data.to_string_lossy().into_owned()),
+        })
+    }
+
+    fn umount(&self, target: &Path, flags: MntFlags) -> Result<(), Errno> {
+        self.record(Call::Umount(target.to_path_buf(), flags))
+    }
+
+    fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<(), Errno> {
+        self.record(Call::PivotRoot(
+            new_root.to_path_buf(),
+            put_old.to_path_buf(),
+        ))
+    }
+
+    fn chdir(&self, path: &Path) -> Result<(), Errno> {
+        self.record(Call::Chdir(path.to_path_buf()))
+    }
+
+    fn mkdir(&self, path: &Path, mode: u32) -> Result<(), Errno> {
+        self.record(Call::Mkdir(path.to_path_buf(), mode))
+    }
+
+    fn write_file(&self, path: &Path, mode: u32, contents: &[u8]) -> Result<(), Errno> {
+        self.record(Call::WriteFile(path.to_path_buf(), mode, contents.to_vec()))
+    }
+
+    fn symlink(&self, target: &Path, link: &Path) -> Result<(), Errno> {
+        self.record(Call::Symlink(target.to_path_buf(), link.to_path_buf()))
+    }
+
+    fn sethostname(&self, name: &str) -> Result<(), Errno> {
+        self.record(Call::Sethostname(name.to_owned()))
+    }
+
+    fn loopback_up(&self) -> Result<(), Errno> {
+        self.record(Call::LoopbackUp)
+    }
+
+    fn set_ids(&self, uid: u32, gid: u32, groups: bool) -> Result<(), Errno> {
+        self.record(Call::SetIds(uid, gid, groups))
+    }
+
+    fn fork(&self, role: ForkRole) -> Result<(), Errno> {
+        self.record(Call::Fork(role))
+    }
+}

@@ -1,0 +1,258 @@
+//! The sequence of privileged calls for a config, recorded without root
+
+use std::path::{Path, PathBuf};
+
+use imagesmith_sandbox::{
+    execute, plan, Call, ForkRole, Mode, MountPoint, OverlayRoot, RecordingSyscalls, SandboxConfig,
+    SandboxError, Secret,
+};
+use nix::mount::MsFlags;
+use nix::sched::CloneFlags;
+
+fn config(mode: Mode) -> SandboxConfig {
+    let root = OverlayRoot {
+        lower_dirs: vec![PathBuf::from("/b/layer2"), PathBuf::from("/b/layer1")],
+        upper_dir: PathBuf::from("/b/upper"),
+        work_dir: PathBuf::from("/b/work"),
+        merged_dir: PathBuf::from("/b/merged"),
+    };
+    SandboxConfig::new(root, vec!["/bin/sh".to_owned()], mode)
+}
+
+fn present(paths: &[(&str, bool)]) -> Vec<MountPoint> {
+    paths
+        .iter()
+        .map(|(path, directory)| MountPoint {
+            path: PathBuf::from(path),
+            directory: *directory,
+            missing: false,
+        })
+        .collect()
+}
+
+fn record(config: &SandboxConfig, points: &[MountPoint]) -> Vec<Call> {
+    let steps = plan(config, points).unwrap();
+    let recorder = RecordingSyscalls::new();
+    execute(&steps, &recorder).unwrap();
+    recorder.calls()
+}
+
+fn mounts(calls: &[Call]) -> Vec<(String, Option<String>)> {
+    calls
+        .iter()
+        .filter_map(|call| match call {
+            Call::Mount { target, fstype, .. } => {
+                Some((target.display().to_string(), fstype.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn rootful_without_network() {
+    let config = config(Mode::Rootful);
+    let calls = record(&config, &present(&[("/proc", true), ("/dev", true)]));
+    assert_eq!(
+        calls[0],
+        Call::Unshare(
+            CloneFlags::CLONE_NEWNS
+                | CloneFlags::CLONE_NEWUTS
+                | CloneFlags::CLONE_NEWIPC
+                | CloneFlags::CLONE_NEWPID
+                | CloneFlags::CLONE_NEWNET
+        )
+    );
+    assert_eq!(
+        calls[1],
+        Call::Mount {
+            source: None,
+            target: PathBuf::from("/"),
+            fstype: None,
+            flags: MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            data: None,
+        }
+    );
+    assert_eq!(calls[2], Call::Fork(ForkRole::ForwardExit));
+    assert_eq!(calls[3], Call::Sethostname("imagesmith".to_owned()));
+    assert_eq!(calls[4], Call::LoopbackUp);
+    assert_eq!(
+        calls[5],
+        Call::Mount {
+            source: Some(PathBuf::from("overlay")),
+            target: PathBuf::from("/b/merged"),
+            fstype: Some("overlay".to_owned()),
+            flags: MsFlags::empty(),
+            data: Some(
+                "lowerdir=/b/layer2:/b/layer1,upperdir=/b/upper,workdir=/b/work,redirect_dir=off,metacopy=off,index=off"
+                    .to_owned()
+            ),
+        }
+    );
+    let mounts = mounts(&calls);
+    let targets: Vec<&str> = mounts.iter().map(|(target, _)| target.as_str()).collect();
+    assert_eq!(
+        targets,
+        [
+            "/",
+            "/b/merged",
+            "/b/merged/proc",
+            "/b/merged/dev",
+            "/b/merged/dev/null",
+            "/b/merged/dev/zero",
+            "/b/merged/dev/full",
+            "/b/merged/dev/random",
+            "/b/merged/dev/urandom",
+            "/b/merged/dev/tty",
+            "/b/merged/dev/shm",
+            "/b/merged/dev/pts",
+            ".",
+        ]
+    );
+    // pivot_root then the reaper fork, then the command's own cwd and ids
+    let tail = &calls[calls.len() - 8..];
+    assert_eq!(tail[0], Call::Chdir(PathBuf::from("/b/merged")));
+    assert_eq!(
+        tail[1],
+        Call::PivotRoot(PathBuf::from("."), PathBuf::from("."))
+    );
+    assert!(matches!(&tail[3], Call::Umount(path, _) if path == Path::new(".")));
+    assert_eq!(tail[4], Call::Chdir(PathBuf::from("/")));
+    assert_eq!(tail[5], Call::Fork(ForkRole::Reap));
+    assert_eq!(tail[6], Call::Chdir(PathBuf::from("/")));
+    assert_eq!(tail[7], Call::SetIds(0, 0, true));
+    // Nothing is created in the image when every mount point exists
+    assert!(!calls
+        .iter()
+        .any(|call| matches!(call, Call::Mkdir(path, _) if !path.starts_with("/b/merged/dev"))));
+}
+
+#[test]
+fn network_secrets_and_missing_mount_points() {
+    let mut config = config(Mode::Rootful);
+    config.network = true;
+    config.dev_pts = false;
+    config.secrets = vec![Secret {
+        name: "token".to_owned(),
+        contents: b"s3cret".to_vec(),
+    }];
+    let mut points = present(&[("/proc", true), ("/dev", true), ("/etc/resolv.conf", false)]);
+    points.push(MountPoint {
+        path: PathBuf::from("/run/secrets"),
+        directory: true,
+        missing: true,
+    });
+    let calls = record(&config, &points);
+    assert!(matches!(&calls[0], Call::Unshare(flags) if !flags.contains(CloneFlags::CLONE_NEWNET)));
+    assert!(!calls.contains(&Call::LoopbackUp));
+    assert!(calls.contains(&Call::Mkdir(PathBuf::from("/b/merged/run"), 0o755)));
+    assert!(calls.contains(&Call::Mkdir(PathBuf::from("/b/merged/run/secrets"), 0o755)));
+    let secret_at = calls
+        .iter()
+        .position(|call| {
+            *call
+                == Call::WriteFile(
+                    PathBuf::from("/b/merged/run/secrets/token"),
+                    0o444,
+                    b"s3cret".to_vec(),
+                )
+        })
+        .unwrap();
+    // The secret is written on the tmpfs, which is then made read-only
+    assert!(
+        matches!(&calls[secret_at - 1], Call::Mount { fstype: Some(fstype), target, .. }
+        if fstype == "tmpfs" && target == Path::new("/b/merged/run/secrets"))
+    );
+    assert!(matches!(&calls[secret_at + 1], Call::Mount { flags, .. }
+        if flags.contains(MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY)));
+    let resolv = calls
+        .iter()
+        .position(|call| matches!(call, Call::Mount { source: Some(source), .. } if source == Path::new("/etc/resolv.conf")))
+        .unwrap();
+    assert!(
+        matches!(&calls[resolv + 1], Call::Mount { flags, .. } if flags.contains(MsFlags::MS_RDONLY))
+    );
+    assert!(!mounts(&calls)
+        .iter()
+        .any(|(target, _)| target.ends_with("/dev/pts")));
+}
+
+#[test]
+fn rootless_maps_ids_first_and_uses_userxattr() {
+    let config = config(Mode::Rootless {
+        uid: 1000,
+        gid: 1000,
+    });
+    let calls = record(&config, &present(&[("/proc", true), ("/dev", true)]));
+    assert_eq!(calls[0], Call::Unshare(CloneFlags::CLONE_NEWUSER));
+    assert_eq!(
+        calls[1..4],
+        [
+            Call::WriteFile(
+                PathBuf::from("/proc/self/setgroups"),
+                0o644,
+                b"deny".to_vec()
+            ),
+            Call::WriteFile(
+                PathBuf::from("/proc/self/uid_map"),
+                0o644,
+                b"0 1000 1\n".to_vec()
+            ),
+            Call::WriteFile(
+                PathBuf::from("/proc/self/gid_map"),
+                0o644,
+                b"0 1000 1\n".to_vec()
+            ),
+        ]
+    );
+    assert!(calls.iter().any(
+        |call| matches!(call, Call::Mount { data: Some(data), .. } if data.ends_with(",userxattr"))
+    ));
+    assert_eq!(calls.last(), Some(&Call::SetIds(0, 0, false)));
+
+    let mut other_user = config.clone();
+    other_user.uid = 1000;
+    assert!(matches!(
+        plan(&other_user, &[]),
+        Err(SandboxError::InvalidConfig { .. })
+    ));
+}
+
+#[test]
+fn failing_call_is_reported_by_step() {
+    let config = config(Mode::Rootful);
+    let steps = plan(&config, &present(&[("/proc", true), ("/dev", true)])).unwrap();
+    let recorder = RecordingSyscalls::failing_at(5, nix::errno::Errno::EINVAL);
+    let (index, errno) = execute(&steps, &recorder).unwrap_err();
+    assert_eq!(errno, nix::errno::Errno::EINVAL);
+    assert!(
+        steps[index].describe().contains("`overlay` on `/b/merged`"),
+        "{}",
+        steps[index].describe()
+    );
+}
+
+#[test]
+fn bad_configs_are_refused() {
+    let mut no_lower = config(Mode::Rootful);
+    no_lower.root.lower_dirs.clear();
+    assert!(matches!(
+        plan(&no_lower, &[]),
+        Err(SandboxError::InvalidConfig { .. })
+    ));
+    let mut comma = config(Mode::Rootful);
+    comma.root.upper_dir = PathBuf::from("/b/up,per");
+    assert!(matches!(
+        plan(&comma, &[]),
+        Err(SandboxError::InvalidConfig { .. })
+    ));
+    let mut secret = config(Mode::Rootful);
+    secret.secrets = vec![Secret {
+        name: "../escape".to_owned(),
+        contents: Vec::new(),
+    }];
+    assert!(matches!(
+        plan(&secret, &[]),
+        Err(SandboxError::InvalidConfig { .. })
+    ));
+}

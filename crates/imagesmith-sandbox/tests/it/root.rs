@@ -1,0 +1,165 @@
+//! Real sandboxes: needs root, overlayfs and a static busybox; skipped with a reason otherwise
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use imagesmith_sandbox::{
+    detect_mode, LinuxSandbox, Mode, OverlayRoot, Sandbox, SandboxConfig, Secret,
+};
+
+/// A rootfs with busybox as /bin/sh and friends, or why it cannot be made
+fn busybox_rootfs(dir: &Path) -> Result<(), String> {
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|path| Path::new(path).exists())
+        .ok_or("no busybox (apt-get install busybox-static)")?;
+    let output = std::process::Command::new("file")
+        .arg("-L")
+        .arg(busybox)
+        .output();
+    if let Ok(output) = output {
+        let text = String::from_utf8_lossy(&output.stdout);
+        if text.contains("dynamically linked") {
+            return Err(format!(
+                "{busybox} is dynamically linked (install busybox-static)"
+            ));
+        }
+    }
+    std::fs::create_dir_all(dir.join("bin")).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir.join("etc")).map_err(|e| e.to_string())?;
+    std::fs::copy(busybox, dir.join("bin/busybox")).map_err(|e| e.to_string())?;
+    for applet in ["sh", "echo", "cat", "sleep", "ls", "hostname", "id"] {
+        std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+struct Fixture {
+    _temp: tempfile::TempDir,
+    lower: PathBuf,
+    build: PathBuf,
+}
+
+fn fixture() -> Option<Fixture> {
+    match detect_mode() {
+        Ok(Mode::Rootful) => {}
+        Ok(Mode::Rootless { .. }) => {
+            eprintln!("skipped: not root (the rootful sandbox test needs root)");
+            return None;
+        }
+        Err(error) => {
+            eprintln!("skipped: {error}");
+            return None;
+        }
+    }
+    let temp = tempfile::tempdir().ok()?;
+    let lower = temp.path().join("lower");
+    if let Err(reason) = busybox_rootfs(&lower) {
+        eprintln!("skipped: {reason}");
+        return None;
+    }
+    let build = temp.path().join("build");
+    Some(Fixture {
+        _temp: temp,
+        lower,
+        build,
+    })
+}
+
+fn config(fixture: &Fixture, step: &str, script: &str) -> SandboxConfig {
+    let base = fixture.build.join(step);
+    let root = OverlayRoot {
+        lower_dirs: vec![fixture.lower.clone()],
+        upper_dir: base.join("upper"),
+        work_dir: base.join("work"),
+        merged_dir: base.join("merged"),
+    };
+    SandboxConfig::new(
+        root,
+        vec!["/bin/sh".to_owned(), "-c".to_owned(), script.to_owned()],
+        Mode::Rootful,
+    )
+}
+
+fn upper_entries(config: &SandboxConfig) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(&config.root.upper_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn writes_land_in_the_upper_dir_only() {
+    let Some(fixture) = fixture() else { return };
+    let mut config = config(
+        &fixture,
+        "one",
+        "echo hello > /x; hostname; echo err >&2; cat /proc/1/comm; ls /dev",
+    );
+    config.log_file = Some(fixture.build.join("one.log"));
+    let output = LinuxSandbox::new().run(&config, None).unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.success(), "{output:?}");
+    assert!(stdout.starts_with("imagesmith\n"), "{stdout}");
+    // pid 1 is our init (a fork of the test binary)
+    assert!(stdout.contains("null"), "{stdout}");
+    assert_eq!(output.stderr, b"err\n");
+    assert_eq!(
+        std::fs::read_to_string(config.root.upper_dir.join("x")).unwrap(),
+        "hello\n"
+    );
+    assert!(!fixture.lower.join("x").exists());
+    assert!(!Path::new("/x").exists());
+    // The /proc and /dev mount points made for the run are gone from the upper dir
+    assert_eq!(upper_entries(&config), ["x"]);
+    let log = std::fs::read_to_string(fixture.build.join("one.log")).unwrap();
+    assert!(log.contains("err") && log.contains("imagesmith"), "{log}");
+
+    let failing = config_with_exit(&fixture);
+    let output = LinuxSandbox::new().run(&failing, None).unwrap();
+    assert_eq!(output.exit_code, 3);
+}
+
+fn config_with_exit(fixture: &Fixture) -> SandboxConfig {
+    config(fixture, "exit", "exit 3")
+}
+
+#[test]
+fn timeout_kills_the_command() {
+    let Some(fixture) = fixture() else { return };
+    let mut config = config(&fixture, "slow", "sleep 30 & sleep 30");
+    config.timeout = Some(Duration::from_millis(500));
+    let output = LinuxSandbox::new().run(&config, None).unwrap();
+    assert!(output.timed_out);
+    assert!(!output.success());
+    assert!(
+        output.duration < Duration::from_secs(10),
+        "{:?}",
+        output.duration
+    );
+}
+
+#[test]
+fn secrets_are_readable_inside_and_absent_after() {
+    let Some(fixture) = fixture() else { return };
+    let mut config = config(
+        &fixture,
+        "secret",
+        "cat /run/secrets/token; echo changed > /run/secrets/token 2>/dev/null && echo writable",
+    );
+    config.secrets = vec![Secret {
+        name: "token".to_owned(),
+        contents: b"s3cret-value\n".to_vec(),
+    }];
+    let output = LinuxSandbox::new().run(&config, None).unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "s3cret-value\n");
+    assert!(!config.root.upper_dir.join("run/secrets/token").exists());
+    assert!(
+        upper_entries(&config).is_empty(),
+        "{:?}",
+        upper_entries(&config)
+    );
+}
