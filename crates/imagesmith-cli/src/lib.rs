@@ -1,7 +1,111 @@
-//! The imagesmith command line: one module per command
+//! The imagesmith command line: argument parsing, then one module per command.
+//!
+//! Exit codes: 0 success (warnings allowed), 1 the input is invalid or a gate failed,
+//! 2 imagesmith itself failed (I/O, a bug, a missing tool).
 #![deny(missing_docs)]
 
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// It did what was asked.
+    Success,
+    /// The input was invalid, or a gate failed: an expected outcome.
+    Invalid,
+    /// imagesmith failed.
+    Failure,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        match status {
+            ExitStatus::Success => ExitCode::SUCCESS,
+            ExitStatus::Invalid => ExitCode::from(1),
+            ExitStatus::Failure => ExitCode::from(2),
+        }
+    }
+}
+
+/// An image factory: golden and customized images from one validated model.
+#[derive(Debug, Parser)]
+#[command(name = "imagesmith", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check specs, recipes, components and project files; report every problem at once.
+    Validate(commands::validate::Args),
+    /// Print the JSON Schema (draft 2020-12) of a document kind.
+    Schema(commands::schema::Args),
+    /// List the components of the catalog, their OS support and versions.
+    Catalog(commands::catalog::Args),
+    /// Write a starter project: imagesmith.yaml, golden recipes and example specs.
+    Init(commands::init::Args),
+}
+
+/// Output formats of commands that report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// For people.
+    Human,
+    /// JSON.
+    Json,
+    /// SARIF 2.1.0 (validate only).
+    Sarif,
+    /// GitHub workflow annotations (validate only).
+    Github,
+}
+
 /// Runs the command line and returns the process exit code.
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    run(cli).into()
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitStatus {
+    let result = match cli.command {
+        Command::Validate(args) => commands::validate::run(args),
+        Command::Schema(args) => commands::schema::run(args),
+        Command::Catalog(args) => commands::catalog::run(args),
+        Command::Init(args) => commands::init::run(args),
+    };
+    match result {
+        Ok(status) => status,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitStatus::Failure
+        }
+    }
+}
+
+/// The current folder, for commands that default to it.
+pub(crate) fn current_dir() -> anyhow::Result<PathBuf> {
+    std::env::current_dir().map_err(|e| anyhow::anyhow!("Cannot read the current folder: {e}"))
+}
+
+/// Whether to colour output written to stdout.
+pub(crate) fn color_stdout() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }

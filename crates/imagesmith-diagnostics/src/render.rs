@@ -109,10 +109,7 @@ fn human(
                 title.element(
                     Snippet::source(excerpt)
                         .line_start(first_line)
-                        .path(format!(
-                            "{}:{}:{}",
-                            diagnostic.path, span.start.line, span.start.column
-                        ))
+                        .path(diagnostic.path.as_ref())
                         .annotation(AnnotationKind::Primary.span(start..end)),
                 )
             }

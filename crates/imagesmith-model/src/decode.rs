@@ -1248,6 +1248,7 @@ pub const OS_FIELDS: &[&str] = &[
 /// Decodes an OS definition of the catalog.
 pub fn os(d: &mut Decoder<'_>, node: &Node) -> Option<Os> {
     let f = d.fields(node, "OS", OS_FIELDS)?;
+    let kind = d.kind(&f, DocumentKind::Os);
     let req = |d: &mut Decoder<'_>, key: &str| -> Option<String> {
         f.require(d, key, "OS", &format!("add `{key}:`"))
             .and_then(|n| d.string(n, &format!("`{key}`")))
@@ -1290,6 +1291,7 @@ pub fn os(d: &mut Decoder<'_>, node: &Node) -> Option<Os> {
             )
         });
     Some(Os {
+        kind,
         container_images: d.string_list(f.get("container_images"), "`container_images`"),
         ami_ssm_parameters: d.string_map(f.get("ami_ssm_parameters"), "`ami_ssm_parameters`"),
         imagebuilder_parents: d.string_map(f.get("imagebuilder_parents"), "`imagebuilder_parents`"),

@@ -93,6 +93,8 @@ pub enum DocumentKind {
     Component,
     /// The project file, `imagesmith.yaml`.
     Project,
+    /// An operating system of the catalog.
+    Os,
 }
 
 impl DocumentKind {
@@ -103,15 +105,17 @@ impl DocumentKind {
             DocumentKind::Recipe => "recipe",
             DocumentKind::Component => "component",
             DocumentKind::Project => "project",
+            DocumentKind::Os => "os",
         }
     }
 
     /// Every kind.
-    pub const ALL: [DocumentKind; 4] = [
+    pub const ALL: [DocumentKind; 5] = [
         DocumentKind::Spec,
         DocumentKind::Recipe,
         DocumentKind::Component,
         DocumentKind::Project,
+        DocumentKind::Os,
     ];
 }
 
@@ -764,6 +768,9 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Os {
+    /// Optional document kind, `os`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<DocumentKind>,
     /// The id used in image names (`amazonlinux2023`).
     pub id: String,
     /// The display name.

@@ -1,0 +1,1022 @@
+//! Semantic checks against the catalog and the project.
+
+use crate::versions::{any_matches, newest, syntax_matches};
+use crate::{Context, Document};
+use imagesmith_catalog::Catalog;
+use imagesmith_diagnostics::{did_you_mean, Diagnostic, Diagnostics, Severity, Span};
+use imagesmith_model::decode::is_safe_name;
+use imagesmith_model::{
+    Component, DefaultVersion, ImageType, Os, OsStatus, PolicyLevel, Project, Recipe, RegistryKind,
+    Spec, VersionText,
+};
+use imagesmith_yaml::Node;
+use indexmap::IndexMap;
+use std::sync::Arc;
+
+/// Where a resolved version came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionSource {
+    /// Written in the spec or recipe.
+    Document,
+    /// `latest` in the document, resolved to the newest supported version.
+    Latest,
+    /// The project's `defaults`.
+    ProjectDefault,
+    /// The catalog's default for this OS.
+    CatalogDefault,
+}
+
+/// A component version resolved for one OS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    /// The version.
+    pub version: VersionText,
+    /// Where it came from.
+    pub source: VersionSource,
+}
+
+/// Resolves the version of `component` on `os`: the document's, else the project default,
+/// else the catalog default; `latest` becomes the newest supported version.
+pub fn resolve_version(
+    component: &Component,
+    os: &str,
+    requested: Option<&VersionText>,
+    project: Option<&Project>,
+) -> Option<Resolution> {
+    let platform = component.platforms.get(os);
+    let supported = platform
+        .and_then(|p| p.versions.as_ref())
+        .unwrap_or(&component.versions.supported);
+    let (version, source) = match requested {
+        Some(v) => (v.clone(), VersionSource::Document),
+        None => match project.and_then(|p| project_default(p, &component.name, os)) {
+            Some(v) => (v, VersionSource::ProjectDefault),
+            None => (
+                platform
+                    .and_then(|p| p.default.clone())
+                    .or_else(|| component.versions.default.clone())
+                    .or_else(|| newest(supported).cloned())?,
+                VersionSource::CatalogDefault,
+            ),
+        },
+    };
+    if version.is_latest() {
+        return Some(Resolution {
+            version: newest(supported).cloned().unwrap_or(version),
+            source: VersionSource::Latest,
+        });
+    }
+    Some(Resolution { version, source })
+}
+
+fn project_default(project: &Project, component: &str, os: &str) -> Option<VersionText> {
+    match project.defaults.get(component)? {
+        DefaultVersion::Version(v) => Some(v.clone()),
+        DefaultVersion::PerOs(map) => map.get(os).or_else(|| map.get("default")).cloned(),
+    }
+}
+
+/// Splits `golden-{container|ami}-{os}` into its image type and OS id.
+pub fn golden_image_parts(name: &str) -> Option<(ImageType, &str)> {
+    let rest = name.strip_prefix("golden-")?;
+    let (kind, os) = rest.split_once('-')?;
+    let kind = ImageType::ALL.into_iter().find(|k| k.as_str() == kind)?;
+    (!os.is_empty()).then_some((kind, os))
+}
+
+/// The image type of a recipe: written, or inferred from its base image.
+pub fn recipe_image_type(recipe: &Recipe) -> ImageType {
+    recipe.image_type.unwrap_or_else(|| {
+        let base = recipe.base_image.as_str();
+        if base.starts_with("ami-") || base.starts_with("ssm:") || base.starts_with("arn:aws") {
+            ImageType::Ami
+        } else {
+            ImageType::Container
+        }
+    })
+}
+
+/// The OS of a recipe: written, or inferred from its base image or its name.
+pub fn recipe_os<'c>(recipe: &Recipe, catalog: &'c Catalog) -> Option<&'c Os> {
+    if let Some(os) = &recipe.os {
+        return catalog.os(os);
+    }
+    let from_base = match recipe_image_type(recipe) {
+        ImageType::Container => catalog.os_of_container_image(&recipe.base_image),
+        ImageType::Ami => catalog.os_of_ami_source(&recipe.base_image),
+    };
+    from_base.or_else(|| {
+        recipe
+            .name
+            .as_deref()
+            .and_then(golden_image_parts)
+            .and_then(|(_, os)| catalog.os(os))
+    })
+}
+
+/// Runs the semantic checks of one document.
+pub(crate) struct Checker<'a> {
+    path: &'a Arc<str>,
+    root: &'a Node,
+    context: &'a Context,
+    diagnostics: &'a mut Diagnostics,
+}
+
+/// A component wanted in an image, with where it was written.
+struct Wanted<'n> {
+    name: &'n str,
+    requested: Option<&'n VersionText>,
+    key: Option<&'n Node>,
+    value: Option<&'n Node>,
+}
+
+impl<'a> Checker<'a> {
+    pub(crate) fn new(
+        path: &'a Arc<str>,
+        root: &'a Node,
+        context: &'a Context,
+        diagnostics: &'a mut Diagnostics,
+    ) -> Self {
+        Checker {
+            path,
+            root,
+            context,
+            diagnostics,
+        }
+    }
+
+    fn push(
+        &mut self,
+        severity: Severity,
+        span: Option<Span>,
+        code: &'static str,
+        message: String,
+        hint: Option<String>,
+    ) {
+        self.diagnostics
+            .push(Diagnostic::new(severity, self.path, span, code, message).with_hint_opt(hint));
+    }
+
+    fn error(
+        &mut self,
+        span: Option<Span>,
+        code: &'static str,
+        message: String,
+        hint: Option<String>,
+    ) {
+        self.push(Severity::Error, span, code, message, hint);
+    }
+
+    fn span_of(&self, key: &str) -> Option<Span> {
+        self.root.get(key).map(|n| n.span)
+    }
+
+    fn key_span_of(&self, key: &str) -> Option<Span> {
+        self.root.get_entry(key).map(|(k, _)| k.span)
+    }
+
+    pub(crate) fn document(&mut self, document: &Document) {
+        match document {
+            Document::Spec(spec) => self.spec(spec),
+            Document::Recipe(recipe) => self.recipe(recipe),
+            Document::Component(component) => self.component(component),
+            Document::Project(project) => self.project(project),
+            Document::Os(_) => {}
+        }
+    }
+
+    fn image_name(&mut self, name: Option<&str>) {
+        let Some(name) = name else { return };
+        let valid = !name.is_empty()
+            && name.len() <= 128
+            && name.as_bytes()[0].is_ascii_alphanumeric()
+            && name.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+            });
+        if !valid {
+            self.error(
+                self.span_of("name"),
+                "invalid-name",
+                format!("Image name `{name}` is not a valid repository name"),
+                Some("use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit".into()),
+            );
+        }
+    }
+
+    fn wanted<'n>(&self, components: &'n IndexMap<String, Option<VersionText>>) -> Vec<Wanted<'n>>
+    where
+        'a: 'n,
+    {
+        let nodes = self.root.get("components");
+        components
+            .iter()
+            .map(|(name, requested)| {
+                let entry = nodes.and_then(|n| n.get_entry(name));
+                Wanted {
+                    name,
+                    requested: requested.as_ref(),
+                    key: entry.map(|(k, _)| k),
+                    value: entry.map(|(_, v)| v),
+                }
+            })
+            .collect()
+    }
+
+    fn spec(&mut self, spec: &Spec) {
+        let catalog = &self.context.catalog;
+        self.image_name(spec.name.as_deref());
+        let base_span = self.span_of("base_image");
+        let Some(golden) = catalog.recipe(&spec.base_image) else {
+            let hint =
+                match did_you_mean(&spec.base_image, catalog.recipes.keys().map(String::as_str)) {
+                    Some(best) => format!("did you mean `{best}`?"),
+                    None => {
+                        let mut names: Vec<&str> = catalog
+                            .recipes
+                            .keys()
+                            .map(String::as_str)
+                            .filter(|n| {
+                                golden_image_parts(n).is_some_and(|(t, _)| t == spec.image_type)
+                            })
+                            .collect();
+                        names.truncate(6);
+                        format!(
+                            "a spec builds on a golden image `golden-{}-<os>`: {}",
+                            spec.image_type.as_str(),
+                            names
+                                .iter()
+                                .map(|n| format!("`{n}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }
+                };
+            self.error(
+                base_span,
+                "unknown-base-image",
+                format!("Unknown golden image `{}`", spec.base_image),
+                Some(hint),
+            );
+            // Without the base, component checks still run against the OS in the name.
+            if let Some((_, os)) = golden_image_parts(&spec.base_image) {
+                if let Some(os) = catalog.os(os) {
+                    let os = os.clone();
+                    self.components(&spec.components, &spec.parameters, &os, false, &[]);
+                }
+            }
+            return;
+        };
+        let golden = Arc::clone(golden);
+        let golden_type = recipe_image_type(&golden);
+        if golden_type != spec.image_type {
+            self.error(
+                self.span_of("image_type"),
+                "image-type-mismatch",
+                format!(
+                    "`image_type` is `{}` but `{}` is a {} image",
+                    spec.image_type.as_str(),
+                    spec.base_image,
+                    golden_type.as_str()
+                ),
+                Some(format!(
+                    "use `image_type: {}`, or a `golden-{}-<os>` base image",
+                    golden_type.as_str(),
+                    spec.image_type.as_str()
+                )),
+            );
+        }
+        let Some(os) = recipe_os(&golden, catalog).cloned() else {
+            return;
+        };
+        if os.status == OsStatus::Planned {
+            self.push(
+                Severity::Warning,
+                base_span,
+                "os-planned",
+                format!(
+                    "{} (`{}`) is planned: validated, but not built yet",
+                    os.name, os.id
+                ),
+                None,
+            );
+        }
+        let base: Vec<(String, Option<VersionText>)> = golden
+            .components
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        self.components(&spec.components, &spec.parameters, &os, false, &base);
+    }
+
+    fn recipe(&mut self, recipe: &Recipe) {
+        let catalog = &self.context.catalog;
+        let inferred = recipe_image_type(recipe);
+        if let Some(name) = &recipe.name {
+            self.image_name(Some(name));
+            if let Some((kind, os)) = golden_image_parts(name) {
+                if kind != inferred {
+                    self.error(
+                        self.span_of("name"),
+                        "image-type-mismatch",
+                        format!(
+                            "Recipe `{name}` is named as a {} image but builds a {} image",
+                            kind.as_str(),
+                            inferred.as_str()
+                        ),
+                        Some("make the name, `image_type` and `base_image` agree".into()),
+                    );
+                }
+                if recipe.os.as_deref().is_some_and(|o| o != os) {
+                    self.error(
+                        self.span_of("os"),
+                        "os-mismatch",
+                        format!(
+                            "Recipe `{name}` is named for `{os}` but `os` is `{}`",
+                            recipe.os.as_deref().unwrap_or_default()
+                        ),
+                        None,
+                    );
+                }
+            }
+        }
+        if let (Some(written), ImageType::Container) = (
+            recipe.image_type,
+            recipe_image_type(&Recipe {
+                image_type: None,
+                ..recipe.clone()
+            }),
+        ) {
+            if written == ImageType::Ami {
+                self.error(
+                    self.span_of("image_type"),
+                    "image-type-mismatch",
+                    format!("`image_type` is `ami` but `{}` is a container image", recipe.base_image),
+                    Some("an AMI recipe starts from an AMI id, an `ssm:` parameter or an Image Builder image ARN".into()),
+                );
+            }
+        }
+        if recipe
+            .base_image
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            self.error(
+                self.span_of("base_image"),
+                "invalid-base-image",
+                format!(
+                    "Base image `{}` is not a valid reference",
+                    recipe.base_image.escape_debug()
+                ),
+                Some("write an image reference such as `amazonlinux:2023`".into()),
+            );
+        }
+        let os = match &recipe.os {
+            Some(id) => match catalog.os(id) {
+                Some(os) => Some(os.clone()),
+                None => {
+                    let hint = did_you_mean(id, catalog.os.keys().map(String::as_str))
+                        .map(|b| format!("did you mean `{b}`?"))
+                        .unwrap_or_else(|| {
+                            format!("known OS ids: {}", backticked(catalog.os.keys()))
+                        });
+                    self.error(
+                        self.span_of("os"),
+                        "unknown-os",
+                        format!("Unknown OS `{id}`"),
+                        Some(hint),
+                    );
+                    None
+                }
+            },
+            None => match recipe_os(recipe, catalog) {
+                Some(os) => Some(os.clone()),
+                None => {
+                    self.error(
+                        self.span_of("base_image"),
+                        "unknown-os",
+                        format!("Cannot tell the OS of base image `{}`", recipe.base_image),
+                        Some(format!(
+                            "add `os:` with one of {}",
+                            backticked(catalog.os.keys())
+                        )),
+                    );
+                    None
+                }
+            },
+        };
+        if let Some(os) = os {
+            if os.status == OsStatus::Planned {
+                self.push(
+                    Severity::Warning,
+                    self.span_of("base_image"),
+                    "os-planned",
+                    format!(
+                        "{} (`{}`) is planned: validated, but not built yet",
+                        os.name, os.id
+                    ),
+                    None,
+                );
+            }
+            self.components(&recipe.components, &recipe.parameters, &os, true, &[]);
+        }
+    }
+
+    /// Checks the components of an image on `os`; `base` lists what the parent already has.
+    fn components(
+        &mut self,
+        components: &IndexMap<String, Option<VersionText>>,
+        parameters: &IndexMap<String, IndexMap<String, String>>,
+        os: &Os,
+        golden: bool,
+        base: &[(String, Option<VersionText>)],
+    ) {
+        let catalog = &self.context.catalog;
+        let project = self.context.project.as_ref();
+        let today = self.context.today.as_str();
+        let mut present: Vec<(Arc<Component>, Option<Span>)> = Vec::new();
+        for (name, _) in base {
+            if let Some(c) = catalog.component(name) {
+                present.push((Arc::clone(c), None));
+            }
+        }
+        for wanted in self.wanted(components) {
+            let key_span = wanted.key.map(|k| k.span);
+            let value_span = wanted.value.map(|v| v.span).or(key_span);
+            let Some(component) = catalog.component(wanted.name) else {
+                let hint = match did_you_mean(
+                    wanted.name,
+                    catalog.components.keys().map(String::as_str),
+                ) {
+                    Some(best) => format!("did you mean `{best}`?"),
+                    None => "run `imagesmith catalog` to list the components".to_string(),
+                };
+                self.error(
+                    key_span,
+                    "unknown-component",
+                    format!("Unknown component `{}`", wanted.name),
+                    Some(hint),
+                );
+                continue;
+            };
+            let component = Arc::clone(component);
+            if component.golden_only && !golden {
+                self.error(
+                    key_span,
+                    "golden-only",
+                    format!("`{}` is installed by golden images only", wanted.name),
+                    Some("remove it: every golden image already has the platform's security and observability agents".into()),
+                );
+                continue;
+            }
+            if base.iter().any(|(n, _)| n == wanted.name) {
+                self.push(
+                    Severity::Warning,
+                    key_span,
+                    "already-in-base",
+                    format!("`{}` is already in the golden base image", wanted.name),
+                    Some("remove it; the golden image pins its version".into()),
+                );
+            }
+            let Some(platform) = component.platforms.get(&os.id) else {
+                let supported: Vec<&str> = component.platforms.keys().map(String::as_str).collect();
+                self.error(
+                    key_span,
+                    "unsupported-os",
+                    format!(
+                        "`{}` is not available on {} (`{}`)",
+                        wanted.name, os.name, os.id
+                    ),
+                    Some(format!(
+                        "it is available on: {}",
+                        backticked(supported.iter())
+                    )),
+                );
+                continue;
+            };
+            present.push((Arc::clone(&component), key_span));
+            if let Some(requested) = wanted.requested {
+                if !requested.is_latest()
+                    && !syntax_matches(component.versions.syntax, requested.as_str())
+                {
+                    self.error(
+                        value_span,
+                        "invalid-version",
+                        format!(
+                            "Version `{requested}` of `{}` is not written as {}",
+                            wanted.name,
+                            component.versions.syntax.describe()
+                        ),
+                        None,
+                    );
+                    continue;
+                }
+            }
+            let Some(resolution) = resolve_version(&component, &os.id, wanted.requested, project)
+            else {
+                self.error(
+                    key_span,
+                    "no-version",
+                    format!("No version given for `{}` and no default", wanted.name),
+                    Some(format!(
+                        "write a version, or add `{}` to the project's `defaults`",
+                        wanted.name
+                    )),
+                );
+                continue;
+            };
+            let version = resolution.version.as_str();
+            let supported = platform
+                .versions
+                .as_ref()
+                .unwrap_or(&component.versions.supported);
+            let from = match resolution.source {
+                VersionSource::ProjectDefault => " (the project default)",
+                VersionSource::CatalogDefault => " (the catalog default)",
+                _ => "",
+            };
+            if let Some(note) = component
+                .versions
+                .revoked
+                .iter()
+                .find(|n| crate::versions::pattern_matches(n.version.as_str(), version))
+            {
+                self.error(
+                    value_span,
+                    "revoked-version",
+                    format!(
+                        "`{}` {version}{from} is revoked and must never be installed",
+                        wanted.name
+                    ),
+                    Some(
+                        note.reason
+                            .clone()
+                            .unwrap_or_else(|| "choose another version".into()),
+                    ),
+                );
+                continue;
+            }
+            if !any_matches(supported, version) {
+                let mut exact: Vec<&str> = supported.iter().map(VersionText::as_str).collect();
+                let shown = if exact.len() > 8 {
+                    exact.split_off(exact.len() - 8)
+                } else {
+                    exact
+                };
+                self.error(
+                    value_span,
+                    "unsupported-version",
+                    format!(
+                        "`{}` {version}{from} is not supported on `{}`",
+                        wanted.name, os.id
+                    ),
+                    Some(format!("supported: {}", shown.join(", "))),
+                );
+                continue;
+            }
+            let policy = project.and_then(|p| p.policy.as_ref());
+            if let Some(note) = component.versions.end_of_life.iter().find(|n| {
+                crate::versions::pattern_matches(n.version.as_str(), version)
+                    && n.date.as_deref().is_none_or(|d| d <= today)
+            }) {
+                let level = policy
+                    .and_then(|p| p.end_of_life)
+                    .unwrap_or(PolicyLevel::Warning);
+                let when = note
+                    .date
+                    .as_deref()
+                    .map(|d| format!(" on {d}"))
+                    .unwrap_or_default();
+                let newest = newest(supported)
+                    .map(|v| format!("upgrade to {v}"))
+                    .unwrap_or_default();
+                self.push(
+                    severity_of(level),
+                    value_span,
+                    "end-of-life",
+                    format!(
+                        "`{}` {version}{from} reached its end of life{when}",
+                        wanted.name
+                    ),
+                    Some(match &note.reason {
+                        Some(r) if newest.is_empty() => r.clone(),
+                        Some(r) => format!("{newest}; {r}"),
+                        None => newest,
+                    })
+                    .filter(|h| !h.is_empty()),
+                );
+            } else if let Some(note) = component.versions.deprecated.iter().find(|n| {
+                crate::versions::pattern_matches(n.version.as_str(), version)
+                    && n.date.as_deref().is_none_or(|d| d <= today)
+            }) {
+                let level = policy
+                    .and_then(|p| p.deprecated)
+                    .unwrap_or(PolicyLevel::Warning);
+                self.push(
+                    severity_of(level),
+                    value_span,
+                    "deprecated-version",
+                    format!("`{}` {version}{from} is deprecated", wanted.name),
+                    note.reason.clone(),
+                );
+            }
+        }
+        self.conflicts(&present);
+        self.parameters(parameters, components);
+    }
+
+    fn conflicts(&mut self, present: &[(Arc<Component>, Option<Span>)]) {
+        for (i, (a, a_span)) in present.iter().enumerate() {
+            for (b, b_span) in &present[i + 1..] {
+                let named = a.conflicts.contains(&b.name) || b.conflicts.contains(&a.name);
+                let shared = a.provides.iter().find(|p| b.provides.contains(p));
+                if !named && shared.is_none() {
+                    continue;
+                }
+                let span = b_span.or(*a_span);
+                let why = shared
+                    .map(|p| format!(" (both provide `{p}`)"))
+                    .unwrap_or_default();
+                self.error(
+                    span,
+                    "conflict",
+                    format!("`{}` conflicts with `{}`{why}", b.name, a.name),
+                    Some(format!("keep one of `{}` and `{}`", a.name, b.name)),
+                );
+            }
+        }
+    }
+
+    fn parameters(
+        &mut self,
+        parameters: &IndexMap<String, IndexMap<String, String>>,
+        components: &IndexMap<String, Option<VersionText>>,
+    ) {
+        let nodes = self.root.get("parameters");
+        for (component_name, values) in parameters {
+            let entry = nodes.and_then(|n| n.get_entry(component_name));
+            let key_span = entry.map(|(k, _)| k.span);
+            if !components.contains_key(component_name) {
+                self.error(
+                    key_span,
+                    "unknown-component",
+                    format!(
+                        "Parameters given for `{component_name}`, which is not in `components`"
+                    ),
+                    Some("add the component, or remove its parameters".into()),
+                );
+                continue;
+            }
+            let Some(component) = self.context.catalog.component(component_name).cloned() else {
+                continue;
+            };
+            for name in values.keys() {
+                let span = entry
+                    .and_then(|(_, v)| v.get_entry(name))
+                    .map(|(k, _)| k.span)
+                    .or(key_span);
+                match component.parameters.iter().find(|p| &p.name == name) {
+                    None => {
+                        let names: Vec<&str> = component
+                            .parameters
+                            .iter()
+                            .map(|p| p.name.as_str())
+                            .collect();
+                        let hint = did_you_mean(name, names.iter().copied())
+                            .map(|b| format!("did you mean `{b}`?"))
+                            .unwrap_or_else(|| {
+                                format!("`{component_name}` takes: {}", backticked(names.iter()))
+                            });
+                        self.error(
+                            span,
+                            "unknown-parameter",
+                            format!("`{component_name}` has no parameter `{name}`"),
+                            Some(hint),
+                        );
+                    }
+                    Some(p) if p.secret => {
+                        let env = p.env.clone().unwrap_or_else(|| name.to_ascii_uppercase());
+                        self.error(
+                            span,
+                            "secret-literal",
+                            format!("`{name}` of `{component_name}` is a secret and cannot be written in a document"),
+                            Some(format!("remove it; local builds read it from `${env}`, pipelines from AWS Secrets Manager")),
+                        );
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+
+    fn component(&mut self, component: &Component) {
+        let catalog = &self.context.catalog;
+        let versions_span = self.span_of("versions");
+        if let Some(default) = &component.versions.default {
+            if !any_matches(&component.versions.supported, default.as_str()) {
+                self.error(
+                    versions_span,
+                    "unsupported-version",
+                    format!("Default version `{default}` is not in `supported`"),
+                    Some("add it to `supported`, or change the default".into()),
+                );
+            }
+        }
+        for v in &component.versions.supported {
+            let text = v.as_str().trim_end_matches('*').trim_end_matches('.');
+            if !text.is_empty()
+                && !v.as_str().ends_with('*')
+                && !syntax_matches(component.versions.syntax, text)
+            {
+                self.error(
+                    versions_span,
+                    "invalid-version",
+                    format!(
+                        "Supported version `{v}` is not written as {}",
+                        component.versions.syntax.describe()
+                    ),
+                    None,
+                );
+            }
+        }
+        let platforms = self.root.get("platforms");
+        for (os, platform) in &component.platforms {
+            let key_span = platforms.and_then(|p| p.get_entry(os)).map(|(k, _)| k.span);
+            if catalog.os(os).is_none() {
+                let hint = did_you_mean(os, catalog.os.keys().map(String::as_str))
+                    .map(|b| format!("did you mean `{b}`?"))
+                    .unwrap_or_else(|| format!("known OS ids: {}", backticked(catalog.os.keys())));
+                self.error(
+                    key_span,
+                    "unknown-os",
+                    format!("Unknown OS `{os}`"),
+                    Some(hint),
+                );
+            }
+            if let Some(default) = &platform.default {
+                let supported = platform
+                    .versions
+                    .as_ref()
+                    .unwrap_or(&component.versions.supported);
+                if !any_matches(supported, default.as_str()) {
+                    self.error(
+                        key_span,
+                        "unsupported-version",
+                        format!("Default version `{default}` on `{os}` is not among its versions"),
+                        None,
+                    );
+                }
+            }
+        }
+        for name in &component.conflicts {
+            if catalog.component(name).is_none() && name != &component.name {
+                self.push(
+                    Severity::Warning,
+                    self.span_of("conflicts"),
+                    "unknown-component",
+                    format!("Conflict with unknown component `{name}`"),
+                    None,
+                );
+            }
+        }
+        for p in &component.parameters {
+            if p.secret && p.default.is_some() {
+                self.error(
+                    self.span_of("parameters"),
+                    "secret-literal",
+                    format!("Secret parameter `{}` has a default value", p.name),
+                    Some("secrets never have literal values; remove `default`".into()),
+                );
+            }
+        }
+    }
+
+    fn project(&mut self, project: &Project) {
+        let catalog = &self.context.catalog;
+        if !is_safe_name(&project.name.replace('-', "_")) {
+            self.error(
+                self.span_of("name"),
+                "invalid-name",
+                format!("Project name `{}` is not valid", project.name),
+                Some("use lowercase letters, digits, `-` and `_`".into()),
+            );
+        }
+        let os_node = self.root.get("os");
+        for (i, os) in project.os.iter().enumerate() {
+            if catalog.os(os).is_none() {
+                let span = os_node
+                    .and_then(|n| n.as_sequence())
+                    .and_then(|s| s.get(i))
+                    .map(|n| n.span);
+                let hint = did_you_mean(os, catalog.os.keys().map(String::as_str))
+                    .map(|b| format!("did you mean `{b}`?"))
+                    .unwrap_or_else(|| format!("known OS ids: {}", backticked(catalog.os.keys())));
+                self.error(span, "unknown-os", format!("Unknown OS `{os}`"), Some(hint));
+            }
+        }
+        let defaults_node = self.root.get("defaults");
+        for (name, default) in &project.defaults {
+            let entry = defaults_node.and_then(|n| n.get_entry(name));
+            let key_span = entry.map(|(k, _)| k.span);
+            let value_span = entry.map(|(_, v)| v.span);
+            let Some(component) = catalog.component(name) else {
+                let hint = did_you_mean(name, catalog.components.keys().map(String::as_str))
+                    .map(|b| format!("did you mean `{b}`?"))
+                    .unwrap_or_else(|| "run `imagesmith catalog` to list the components".into());
+                self.error(
+                    key_span,
+                    "unknown-component",
+                    format!("Unknown component `{name}`"),
+                    Some(hint),
+                );
+                continue;
+            };
+            let pairs: Vec<(Option<&str>, &VersionText)> = match default {
+                DefaultVersion::Version(v) => vec![(None, v)],
+                DefaultVersion::PerOs(map) => map
+                    .iter()
+                    .map(|(os, v)| {
+                        (
+                            if os == "default" {
+                                None
+                            } else {
+                                Some(os.as_str())
+                            },
+                            v,
+                        )
+                    })
+                    .collect(),
+            };
+            for (os, version) in pairs {
+                if version.is_latest() {
+                    continue;
+                }
+                if !syntax_matches(component.versions.syntax, version.as_str()) {
+                    self.error(
+                        value_span,
+                        "invalid-version",
+                        format!(
+                            "Default `{name}` {version} is not written as {}",
+                            component.versions.syntax.describe()
+                        ),
+                        None,
+                    );
+                    continue;
+                }
+                let ok = match os {
+                    Some(os) => component.platforms.get(os).map(|p| {
+                        any_matches(
+                            p.versions.as_ref().unwrap_or(&component.versions.supported),
+                            version.as_str(),
+                        )
+                    }),
+                    None => Some(
+                        any_matches(&component.versions.supported, version.as_str())
+                            || component.platforms.values().any(|p| {
+                                p.versions
+                                    .as_ref()
+                                    .is_some_and(|v| any_matches(v, version.as_str()))
+                            }),
+                    ),
+                };
+                match ok {
+                    Some(true) => {}
+                    Some(false) => self.error(
+                        value_span,
+                        "unsupported-version",
+                        format!(
+                            "Default `{name}` {version} is not supported{}",
+                            os.map(|o| format!(" on `{o}`")).unwrap_or_default()
+                        ),
+                        Some(format!(
+                            "supported: {}",
+                            component
+                                .versions
+                                .supported
+                                .iter()
+                                .map(VersionText::as_str)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )),
+                    ),
+                    None => self.error(
+                        value_span,
+                        "unsupported-os",
+                        format!("`{name}` is not available on `{}`", os.unwrap_or_default()),
+                        None,
+                    ),
+                }
+            }
+        }
+        if let Some(registry) = &project.registry {
+            let node = self.root.get("registry");
+            let span = |key: &str| {
+                node.and_then(|n| n.get(key))
+                    .map(|n| n.span)
+                    .or(node.map(|n| n.span))
+            };
+            match registry.kind {
+                RegistryKind::Ecr => {
+                    match &registry.account_id {
+                        Some(id) if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) => {}
+                        Some(id) => self.error(span("account_id"), "invalid-value", format!("AWS account id `{id}` is not 12 digits"), Some("quote it so leading zeros are kept: `account_id: \"012345678901\"`".into())),
+                        None => self.error(span("type"), "missing-field", "An `ecr` registry has no `account_id`".into(), Some("add `account_id: \"123456789012\"`".into())),
+                    }
+                    match &registry.region {
+                        Some(region) if is_region(region) => {}
+                        Some(region) => self.error(
+                            span("region"),
+                            "invalid-value",
+                            format!("`{region}` is not an AWS region"),
+                            Some("e.g. `us-east-1`".into()),
+                        ),
+                        None => self.error(
+                            span("type"),
+                            "missing-field",
+                            "An `ecr` registry has no `region`".into(),
+                            Some("add `region: us-east-1`".into()),
+                        ),
+                    }
+                }
+                RegistryKind::Oci => {
+                    if registry.url.is_none() {
+                        self.error(
+                            span("type"),
+                            "missing-field",
+                            "An `oci` registry has no `url`".into(),
+                            Some("add `url: registry.example.com/platform`".into()),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(schedule) = &project.schedule {
+            let expression = schedule.cron.trim();
+            let inner = expression
+                .strip_prefix("cron(")
+                .and_then(|s| s.strip_suffix(')'))
+                .unwrap_or(expression);
+            let fields = inner.split_whitespace().count();
+            if fields != 6 {
+                let span = self
+                    .root
+                    .get("schedule")
+                    .and_then(|n| n.get("cron"))
+                    .map(|n| n.span);
+                self.error(
+                    span,
+                    "invalid-cron",
+                    format!(
+                        "Cron expression `{}` has {fields} fields; Image Builder needs 6",
+                        schedule.cron
+                    ),
+                    Some(
+                        "minutes hours day-of-month month day-of-week year, e.g. `0 9 1 * ? *`"
+                            .into(),
+                    ),
+                );
+            }
+        }
+        let mirrors = self.root.get("mirrors");
+        for (from, to) in &project.mirrors {
+            for url in [from, to] {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    let span = mirrors.and_then(|n| n.get_entry(from)).map(|(k, _)| k.span);
+                    self.error(
+                        span,
+                        "invalid-value",
+                        format!("Mirror `{url}` is not an http(s) URL"),
+                        None,
+                    );
+                }
+            }
+        }
+        let _ = self.key_span_of("name");
+    }
+}
+
+fn severity_of(level: PolicyLevel) -> Severity {
+    match level {
+        PolicyLevel::Warning => Severity::Warning,
+        PolicyLevel::Error => Severity::Error,
+    }
+}
+
+fn is_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn backticked<'s>(names: impl Iterator<Item = &'s (impl AsRef<str> + ?Sized + 's)>) -> String {
+    names
+        .map(|n| format!("`{}`", n.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

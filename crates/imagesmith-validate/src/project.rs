@@ -1,0 +1,250 @@
+//! Finding and loading a project from disk: `imagesmith.yaml` plus its recipes, specs and
+//! components.
+
+use crate::{check_bytes, Context, Document, FileReport};
+use imagesmith_catalog::file_stem;
+use imagesmith_model::{decode, DocumentKind, Project};
+use imagesmith_yaml::{load_bytes, Limits};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The project file name.
+pub const PROJECT_FILE: &str = "imagesmith.yaml";
+
+/// Why a project could not be read at all (as opposed to being invalid).
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    /// A file or folder could not be read.
+    #[error("Cannot read `{path}`: {source}")]
+    Read {
+        /// What was being read.
+        path: PathBuf,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+}
+
+/// A project read from disk and the context its documents are checked in.
+#[derive(Debug, Clone)]
+pub struct LoadedProject {
+    /// The folder holding `imagesmith.yaml`.
+    pub root: PathBuf,
+    /// The project file's own report.
+    pub project_report: FileReport,
+    /// The catalog with the project's components and recipes, and the project.
+    pub context: Context,
+    /// The project's recipe files, by image name.
+    pub recipes: Vec<(String, PathBuf)>,
+    /// The project's spec files.
+    pub specs: Vec<PathBuf>,
+    /// The project's component files.
+    pub components: Vec<PathBuf>,
+}
+
+/// The nearest folder at or above `start` holding `imagesmith.yaml`.
+pub fn find_project_root(start: &Path) -> Option<PathBuf> {
+    let start = if start.is_file() {
+        start.parent()?
+    } else {
+        start
+    };
+    let start = std::path::absolute(start).ok()?;
+    start
+        .ancestors()
+        .find(|dir| dir.join(PROJECT_FILE).is_file())
+        .map(Path::to_path_buf)
+}
+
+/// Every YAML file at or below `paths`, sorted, skipping hidden folders and build output.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ProjectError> {
+    let mut out = Vec::new();
+    for path in paths {
+        let metadata = fs_err::metadata(path).map_err(|e| ProjectError::Read {
+            path: path.clone(),
+            source: e,
+        })?;
+        if metadata.is_dir() {
+            walk(path, &mut out)?;
+        } else {
+            out.push(path.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ProjectError> {
+    let read = |e: std::io::Error| ProjectError::Read {
+        path: dir.to_path_buf(),
+        source: e,
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(read)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(read)?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let path = entry.path();
+        let file_type = entry.file_type().map_err(read)?;
+        if file_type.is_dir() {
+            if !name.starts_with('.') && name != "target" && name != "node_modules" {
+                walk(&path, out)?;
+            }
+        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Reads a file for checking; a file over the size limit is not read at all.
+pub(crate) fn read_limited(path: &Path) -> Result<Vec<u8>, std::io::Error> {
+    let metadata = std::fs::metadata(path)?;
+    if metadata.len() > Limits::DEFAULT.max_bytes as u64 {
+        // Read no more than one byte past the limit: the loader reports the size.
+        use std::io::Read;
+        let mut buffer = Vec::with_capacity(Limits::DEFAULT.max_bytes + 1);
+        std::fs::File::open(path)?
+            .take(Limits::DEFAULT.max_bytes as u64 + 1)
+            .read_to_end(&mut buffer)?;
+        return Ok(buffer);
+    }
+    std::fs::read(path)
+}
+
+/// A path shown relative to `base` when it is below it.
+pub(crate) fn display_path(path: &Path, base: &Path) -> String {
+    let shown = path.strip_prefix(base).unwrap_or(path);
+    shown.to_string_lossy().replace('\\', "/")
+}
+
+/// Loads the project at `root`: its file, then its components and recipes into the catalog.
+pub fn load_project(root: &Path, base: &Path, today: &str) -> Result<LoadedProject, ProjectError> {
+    let project_path = root.join(PROJECT_FILE);
+    let read = |path: &Path| {
+        read_limited(path).map_err(|e| ProjectError::Read {
+            path: path.to_path_buf(),
+            source: e,
+        })
+    };
+    let project_bytes = read(&project_path)?;
+    let project_name: Arc<str> = display_path(&project_path, base).into();
+    // Decode the project first to find its folders; it is checked once the catalog is complete.
+    let project: Option<Project> = {
+        let loaded = load_bytes(project_name.clone(), &project_bytes, Limits::DEFAULT);
+        let mut scratch = imagesmith_diagnostics::Diagnostics::new();
+        loaded.root.as_ref().and_then(|root| {
+            let mut decoder = decode::Decoder::new(&project_name, &mut scratch);
+            decode::project(&mut decoder, root)
+        })
+    };
+    let paths = project
+        .as_ref()
+        .and_then(|p| p.paths.clone())
+        .unwrap_or_default();
+    let folders = |given: &[String], default: &str| -> Vec<PathBuf> {
+        if given.is_empty() {
+            vec![root.join(default)]
+        } else {
+            given.iter().map(|g| root.join(g)).collect()
+        }
+    };
+    let existing = |dirs: Vec<PathBuf>| -> Result<Vec<PathBuf>, ProjectError> {
+        let dirs: Vec<PathBuf> = dirs.into_iter().filter(|d| d.exists()).collect();
+        discover(&dirs)
+    };
+    let component_files = existing(folders(&paths.components, "components"))?;
+    let recipe_files = existing(folders(&paths.recipes, "recipes"))?;
+    let spec_files = existing(folders(&paths.specs, "specs"))?;
+
+    let builtin = &imagesmith_catalog::builtin().0;
+    let mut components = Vec::new();
+    for path in &component_files {
+        let bytes = read(path)?;
+        let name: Arc<str> = display_path(path, base).into();
+        let loaded = load_bytes(name.clone(), &bytes, Limits::DEFAULT);
+        let mut scratch = imagesmith_diagnostics::Diagnostics::new();
+        if let Some(root) = &loaded.root {
+            let mut decoder = decode::Decoder::new(&name, &mut scratch);
+            if let Some(c) = decode::component(&mut decoder, root) {
+                components.push((name, c));
+            }
+        }
+    }
+    let catalog = builtin.with_components(components);
+    let mut recipes = Vec::new();
+    let mut recipe_names = Vec::new();
+    for path in &recipe_files {
+        let bytes = read(path)?;
+        let name: Arc<str> = display_path(path, base).into();
+        let loaded = load_bytes(name.clone(), &bytes, Limits::DEFAULT);
+        let mut scratch = imagesmith_diagnostics::Diagnostics::new();
+        if let Some(root) = &loaded.root {
+            let mut decoder = decode::Decoder::new(&name, &mut scratch);
+            if let Some(r) = decode::recipe(&mut decoder, root) {
+                let image = r
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| file_stem(&path.to_string_lossy()).to_string());
+                recipe_names.push((image.clone(), path.clone()));
+                recipes.push((image, name, r));
+            }
+        }
+    }
+    let catalog = catalog.with_recipes(recipes);
+    let mut context = Context {
+        catalog,
+        project: None,
+        today: today.to_string(),
+    };
+    let project_report = check_bytes(
+        project_name,
+        &project_bytes,
+        Some(DocumentKind::Project),
+        &context,
+    );
+    if let Some(Document::Project(p)) = project_report.document.as_ref().map(|d| d.get()) {
+        context.project = Some(p.clone());
+    } else {
+        // An invalid project file still lends its defaults to the other checks.
+        context.project = project;
+    }
+    Ok(LoadedProject {
+        root: root.to_path_buf(),
+        project_report,
+        context,
+        recipes: recipe_names,
+        specs: spec_files,
+        components: component_files,
+    })
+}
+
+/// Checks one file from disk in `context`, with its path shown relative to `base`.
+pub fn check_file(
+    path: &Path,
+    base: &Path,
+    kind: Option<DocumentKind>,
+    context: &Context,
+) -> FileReport {
+    let name: Arc<str> = display_path(path, base).into();
+    match read_limited(path) {
+        Ok(bytes) => check_bytes(name, &bytes, kind, context),
+        Err(error) => {
+            let mut diagnostics = imagesmith_diagnostics::Diagnostics::new();
+            diagnostics.push(imagesmith_diagnostics::Diagnostic::error(
+                &name,
+                None,
+                "io-error",
+                format!("Cannot read `{name}`: {error}"),
+            ));
+            FileReport {
+                source: imagesmith_diagnostics::SourceFile::new(name.clone(), ""),
+                path: name,
+                kind,
+                document: None,
+                diagnostics,
+            }
+        }
+    }
+}
