@@ -68,6 +68,9 @@ pub struct LayerOptions {
     pub overlay: bool,
     /// Absolute glob patterns of paths to leave out; see [`DEFAULT_EXCLUDES`]
     pub exclude: Vec<String>,
+    /// A host `(uid, gid)` recorded as root (0) in the layer: the tree was written by a
+    /// rootless sandbox, whose root is that host user
+    pub owner_as_root: Option<(u32, u32)>,
 }
 
 impl LayerOptions {
@@ -79,6 +82,7 @@ impl LayerOptions {
             xattrs: false,
             overlay: false,
             exclude: DEFAULT_EXCLUDES.iter().map(|s| (*s).to_owned()).collect(),
+            owner_as_root: None,
         }
     }
 }
@@ -332,8 +336,17 @@ impl Walker<'_> {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(kind);
         header.set_mode(metadata.mode() & 0o7777);
-        header.set_uid(u64::from(metadata.uid()));
-        header.set_gid(u64::from(metadata.gid()));
+        let (mut uid, mut gid) = (metadata.uid(), metadata.gid());
+        if let Some((host_uid, host_gid)) = self.options.owner_as_root {
+            if uid == host_uid {
+                uid = 0;
+            }
+            if gid == host_gid {
+                gid = 0;
+            }
+        }
+        header.set_uid(u64::from(uid));
+        header.set_gid(u64::from(gid));
         header.set_mtime(self.options.source_date_epoch);
         header.set_size(0);
         // Empty user and group names: ownership is numeric only, as in the image's own files

@@ -99,6 +99,13 @@ impl<S: Syscalls + Clone + 'static> Sandbox for LinuxSandbox<S> {
         let result = spawn_and_wait(config, steps, self.syscalls.clone(), output);
         // Even when the run failed, take our mount points back out of the upper directory
         let cleaned = cleanup.run();
+        // Overlayfs leaves `work/work` with mode 000; without this an unprivileged builder
+        // could not delete its own build directory
+        let scratch = root.work_dir.join("work");
+        if scratch.is_dir() {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = fs_err::set_permissions(&scratch, std::fs::Permissions::from_mode(0o700));
+        }
         let output = result?;
         cleaned?;
         Ok(output)

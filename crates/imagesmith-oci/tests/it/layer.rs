@@ -162,3 +162,31 @@ fn overlay_whiteouts_become_oci_whiteouts_and_apply() {
         Some("hello")
     );
 }
+
+#[test]
+fn rootless_owner_is_recorded_as_root() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("root");
+    sample_tree(&root);
+    let file = root.join("etc/hostname");
+    if nix::unistd::geteuid().is_root() {
+        std::os::unix::fs::chown(&file, Some(1234), Some(1234)).unwrap();
+    }
+    let metadata = std::fs::metadata(&file).unwrap();
+    let store = BlobStore::open(temp.path().join("blobs")).unwrap();
+    let mut options = LayerOptions::new(EPOCH);
+    options.compression = Compression::None;
+    options.owner_as_root = Some((metadata.uid(), metadata.gid()));
+    let layer = layer_of(&store, &root, &options);
+    let tar = std::fs::File::open(store.path(layer.descriptor.digest()).unwrap()).unwrap();
+    let mut archive = tar::Archive::new(tar);
+    let entry = archive
+        .entries()
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|entry| entry.path().unwrap().to_str() == Some("etc/hostname"))
+        .unwrap();
+    assert_eq!(entry.header().uid().unwrap(), 0);
+    assert_eq!(entry.header().gid().unwrap(), 0);
+    assert_eq!(entry.header().username_bytes(), Some(&b""[..]));
+}

@@ -1,4 +1,5 @@
-//! Real sandboxes: needs root, overlayfs and a static busybox; skipped with a reason otherwise
+//! Real sandboxes: need root (or rootless support), overlayfs and a static busybox; skipped
+//! with a reason otherwise
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -39,20 +40,17 @@ struct Fixture {
     _temp: tempfile::TempDir,
     lower: PathBuf,
     build: PathBuf,
+    mode: Mode,
 }
 
 fn fixture() -> Option<Fixture> {
-    match detect_mode() {
-        Ok(Mode::Rootful) => {}
-        Ok(Mode::Rootless { .. }) => {
-            eprintln!("skipped: not root (the rootful sandbox test needs root)");
-            return None;
-        }
+    let mode = match detect_mode() {
+        Ok(mode) => mode,
         Err(error) => {
             eprintln!("skipped: {error}");
             return None;
         }
-    }
+    };
     let temp = tempfile::tempdir().ok()?;
     let lower = temp.path().join("lower");
     if let Err(reason) = busybox_rootfs(&lower) {
@@ -64,6 +62,7 @@ fn fixture() -> Option<Fixture> {
         _temp: temp,
         lower,
         build,
+        mode,
     })
 }
 
@@ -78,7 +77,7 @@ fn config(fixture: &Fixture, step: &str, script: &str) -> SandboxConfig {
     SandboxConfig::new(
         root,
         vec!["/bin/sh".to_owned(), "-c".to_owned(), script.to_owned()],
-        Mode::Rootful,
+        fixture.mode,
     )
 }
 
@@ -162,4 +161,43 @@ fn secrets_are_readable_inside_and_absent_after() {
         "{:?}",
         upper_entries(&config)
     );
+}
+
+#[test]
+fn deletions_become_whiteouts_and_network_is_loopback_only() {
+    let Some(fixture) = fixture() else { return };
+    let config = config(&fixture, "rm", "rm /bin/ls && cat /proc/net/dev");
+    let output = LinuxSandbox::new().run(&config, None).unwrap();
+    assert!(output.success(), "{output:?}");
+    let interfaces = String::from_utf8_lossy(&output.stdout);
+    let names: Vec<&str> = interfaces
+        .lines()
+        .skip(2)
+        .filter_map(|line| line.split(':').next())
+        .map(str::trim)
+        .collect();
+    assert_eq!(names, ["lo"], "{interfaces}");
+    let whiteout = std::fs::symlink_metadata(config.root.upper_dir.join("bin/ls")).unwrap();
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    assert!(whiteout.file_type().is_char_device() && whiteout.rdev() == 0);
+    assert!(fixture.lower.join("bin/ls").exists());
+}
+
+#[test]
+fn network_mode_binds_resolv_conf_and_removes_it_after() {
+    let Some(fixture) = fixture() else { return };
+    if !Path::new("/etc/resolv.conf").exists() {
+        eprintln!("skipped: the host has no /etc/resolv.conf");
+        return;
+    }
+    let mut config = config(&fixture, "net", "cat /etc/resolv.conf > /copy");
+    config.network = true;
+    let output = LinuxSandbox::new().run(&config, None).unwrap();
+    assert!(output.success(), "{output:?}");
+    assert_eq!(
+        std::fs::read(config.root.upper_dir.join("copy")).unwrap(),
+        std::fs::read("/etc/resolv.conf").unwrap()
+    );
+    // /etc was copied up for the empty mount point only; both are gone again
+    assert_eq!(upper_entries(&config), ["copy"]);
 }
