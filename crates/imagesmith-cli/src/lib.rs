@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 mod commands;
+pub mod project;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
