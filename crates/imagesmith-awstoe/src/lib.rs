@@ -1,2 +1,133 @@
-//! AWSTOE component documents: static checks of phases, actions, inputs, chaining and parameters
+//! AWSTOE component documents: static checks and a local executor.
+//!
+//! [`check`] finds every problem in an [`AwstoeDocument`] without running it: phase and step
+//! names, action modules and their inputs, `timeoutSeconds`/`onFailure`/`maxAttempts`, loops,
+//! `if` conditions, `{{ … }}` references (parameters, constants, loop variables, chaining) and
+//! imagesmith's own rules (secrets are never parameters, actions match the OS family).
+//!
+//! [`exec`] runs a phase the way AWSTOE does, through a small [`exec::Host`] trait that the
+//! builder implements with its sandbox, and produces a per-step log like AWSTOE's
+//! `detailedoutput.json`.
+//!
+//! ```
+//! use imagesmith_awstoe::{check, CheckOptions};
+//! use imagesmith_model::AwstoeDocument;
+//!
+//! let doc: AwstoeDocument = serde_json::from_value(serde_json::json!({
+//!     "name": "hello",
+//!     "schemaVersion": "1.0",
+//!     "phases": [{"name": "build", "steps": [{
+//!         "name": "Hello",
+//!         "action": "ExecuteBash",
+//!         "inputs": {"commands": ["echo {{ Greeting }}"]}
+//!     }]}]
+//! })).unwrap();
+//! let findings = check(&doc, &CheckOptions::default());
+//! assert_eq!(findings[0].code, "unknown-variable");
+//! assert_eq!(findings[0].path_string(), "phases/0/steps/0/inputs/commands/0");
+//! ```
 #![deny(missing_docs)]
+
+pub mod actions;
+mod check;
+pub mod condition;
+pub mod exec;
+pub mod expr;
+pub mod loops;
+
+pub use check::{check, CheckOptions, PHASES};
+pub use imagesmith_diagnostics::Severity;
+pub use imagesmith_model::{AwstoeDocument, OsFamily};
+
+use std::fmt;
+
+/// One step of a path into a document: a mapping key or a list index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PathSegment {
+    /// A mapping key.
+    Key(String),
+    /// A list index (0-based).
+    Index(usize),
+}
+
+impl fmt::Display for PathSegment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PathSegment::Key(key) => f.write_str(key),
+            PathSegment::Index(index) => write!(f, "{index}"),
+        }
+    }
+}
+
+impl From<&str> for PathSegment {
+    fn from(key: &str) -> Self {
+        PathSegment::Key(key.to_string())
+    }
+}
+
+impl From<usize> for PathSegment {
+    fn from(index: usize) -> Self {
+        PathSegment::Index(index)
+    }
+}
+
+/// A problem found by [`check`], located by its path in the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Where: `phases/0/steps/2/inputs/commands`, as keys and indexes of the document.
+    pub path: Vec<PathSegment>,
+    /// How bad it is.
+    pub severity: Severity,
+    /// A stable kebab-case identifier (`unknown-action`).
+    pub code: &'static str,
+    /// What is wrong: capitalised, values in backticks, no trailing period.
+    pub message: String,
+    /// How to fix it.
+    pub hint: Option<String>,
+}
+
+impl Finding {
+    /// The path joined with `/`.
+    pub fn path_string(&self) -> String {
+        self.path
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// Whether the finding rejects the document.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}[{}] at {}: {}",
+            self.severity.as_str(),
+            self.code,
+            self.path_string(),
+            self.message
+        )?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A problem in a part of a document (a loop, a condition), relative to that part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where, below the part.
+    pub path: Vec<PathSegment>,
+    /// The finding code.
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub hint: Option<String>,
+}
