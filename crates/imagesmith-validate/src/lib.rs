@@ -164,6 +164,33 @@ pub fn check_bytes(
             diagnostics,
         };
     };
+    if kind.is_none() {
+        if let Some(node) = root.get("kind") {
+            let written = node.as_str().unwrap_or_default();
+            if !DocumentKind::ALL.iter().any(|k| k.as_str() == written) {
+                let names = DocumentKind::ALL.map(DocumentKind::as_str);
+                let hint = imagesmith_diagnostics::did_you_mean(written, names)
+                    .map(|b| format!("did you mean `{b}`?"))
+                    .unwrap_or_else(|| format!("expected one of: {}", names.join(", ")));
+                diagnostics.push(
+                    Diagnostic::error(
+                        &path,
+                        Some(node.span),
+                        "invalid-value",
+                        format!("Unknown document kind `{written}`"),
+                    )
+                    .with_hint(hint),
+                );
+                return FileReport {
+                    path,
+                    source: loaded.source,
+                    kind: None,
+                    document: None,
+                    diagnostics,
+                };
+            }
+        }
+    }
     let kind = kind.or_else(|| detect_kind(&root));
     let document = match kind {
         None => {

@@ -1,0 +1,43 @@
+//! Integration tests of the `imagesmith` binary, one module per area.
+
+mod init;
+mod schema;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The date every test runs on, so end-of-life checks do not drift.
+pub const TODAY: &str = "2026-11-21";
+
+/// Runs the binary in `cwd` with a fixed date and no colour.
+pub fn imagesmith(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_imagesmith"))
+        .args(args)
+        .current_dir(cwd)
+        .env("IMAGESMITH_TODAY", TODAY)
+        .env("NO_COLOR", "1")
+        .env_remove("CI_FORCE_COLOR")
+        .output()
+        .expect("the imagesmith binary runs")
+}
+
+/// The tests' fixture folder.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Whether a missing external tool must fail the test (CI) rather than skip it.
+pub fn required() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+}
+
+/// Stdout as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
