@@ -122,8 +122,20 @@ pub fn check_files(
 ) -> anyhow::Result<Vec<FileReport>> {
     // Group files by project so each project is loaded once.
     let mut groups: BTreeMap<Option<PathBuf>, Vec<&PathBuf>> = BTreeMap::new();
+    // Thousands of files share a few folders: look each folder's project up once.
+    let mut roots: HashMap<&Path, Option<PathBuf>> = HashMap::new();
     for file in files {
-        let root = file.parent().and_then(find_project_root);
+        let parent = file.parent().unwrap_or(Path::new("."));
+        let root = roots
+            .entry(parent)
+            .or_insert_with(|| {
+                find_project_root(if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                })
+            })
+            .clone();
         groups.entry(root).or_default().push(file);
     }
     let mut reports = Vec::with_capacity(files.len());
