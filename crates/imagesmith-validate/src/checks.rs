@@ -767,6 +767,36 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        for (os_id, platform) in &component.platforms {
+            let family = catalog
+                .os(os_id)
+                .map_or(imagesmith_model::OsFamily::Linux, |o| o.family);
+            let options = imagesmith_awstoe::CheckOptions {
+                secret_names: component
+                    .parameters
+                    .iter()
+                    .filter(|p| p.secret)
+                    .map(|p| p.name.clone())
+                    .collect(),
+                os_family: family,
+                warn_unused: true,
+            };
+            let document_node = platforms
+                .and_then(|p| p.get(os_id))
+                .and_then(|p| p.get("document"));
+            for finding in imagesmith_awstoe::check(&platform.document, &options) {
+                let span = document_node
+                    .map(|node| node_at(node, &finding.path).span)
+                    .or(self.span_of("platforms"));
+                self.push(
+                    finding.severity,
+                    span,
+                    finding.code,
+                    format!("{} (platform `{os_id}`)", finding.message),
+                    finding.hint.clone(),
+                );
+            }
+        }
         for name in &component.conflicts {
             if catalog.component(name).is_none() && name != &component.name {
                 self.push(
@@ -1019,4 +1049,22 @@ fn backticked<'s>(names: impl Iterator<Item = &'s (impl AsRef<str> + ?Sized + 's
         .map(|n| format!("`{}`", n.as_ref()))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The deepest node along `path` (keys and indexes), stopping where the path leaves the tree.
+fn node_at<'n>(node: &'n Node, path: &[imagesmith_awstoe::PathSegment]) -> &'n Node {
+    let mut current = node;
+    for segment in path {
+        let next = match segment {
+            imagesmith_awstoe::PathSegment::Key(key) => current.get(key),
+            imagesmith_awstoe::PathSegment::Index(i) => {
+                current.as_sequence().and_then(|s| s.get(*i))
+            }
+        };
+        match next {
+            Some(n) => current = n,
+            None => break,
+        }
+    }
+    current
 }
