@@ -4,7 +4,7 @@ use crate::{fixtures, imagesmith, repo_root, stdout};
 use imagesmith_yaml::{load_str, Limits};
 use serde_json::Value;
 
-const KINDS: [&str; 4] = ["spec", "recipe", "component", "project"];
+const KINDS: [&str; 5] = ["spec", "recipe", "component", "project", "os"];
 
 #[test]
 fn committed_schemas_are_up_to_date() {
