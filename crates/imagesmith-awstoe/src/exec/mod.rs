@@ -367,11 +367,10 @@ impl<'h> Executor<'h> {
             }
             let mut last_error = None;
             for attempt in 1..=max_attempts {
-                attempts = attempt as u32;
+                attempts = u32::try_from(attempt).unwrap_or(u32::MAX);
                 let deadline = (timeout > 0)
                     .then(|| Instant::now() + Duration::from_secs(timeout.unsigned_abs()));
                 match self.attempt(
-                    phase,
                     step,
                     spec,
                     variables,
@@ -455,7 +454,6 @@ impl<'h> Executor<'h> {
     #[allow(clippy::too_many_arguments)]
     fn attempt(
         &mut self,
-        phase: &str,
         step: &Step,
         spec: &ActionSpec,
         variables: &BTreeMap<String, String>,
@@ -464,7 +462,6 @@ impl<'h> Executor<'h> {
         capture: &mut Capture,
         last_inputs: &mut Value,
     ) -> Result<Outputs, ActionError> {
-        let _ = phase;
         let raw_inputs = step.inputs.clone().unwrap_or(Value::Null);
         let iterations: Vec<(Option<String>, usize, String)> = match &step.loop_ {
             None => Vec::new(),

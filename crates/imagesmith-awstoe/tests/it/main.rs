@@ -1,0 +1,4 @@
+//! Integration tests of imagesmith-awstoe, one module per area.
+
+mod exec;
+mod host;
