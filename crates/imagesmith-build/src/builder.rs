@@ -1,0 +1,894 @@
+//! The build: preflight, bases, images in dependency order (in parallel where independent),
+//! one cached layer per component, the test phase, SBOMs and the outputs
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use imagesmith_awstoe::exec::{ExecOptions, Executor, Redactor, StepStatus};
+use imagesmith_oci::oci_spec::image::{Descriptor, MediaType};
+use imagesmith_oci::{
+    rfc3339, write_layer, write_layout, HistoryEntry, Image, ImageBuilder, Layer, LayerOptions,
+};
+use imagesmith_plan::{BuildPlan, Parent, PlannedComponent, PlannedImage, Role};
+use imagesmith_sandbox::{Mode, OverlayRoot, Sandbox};
+use serde::Serialize;
+
+use crate::base::{self, BaseOptions, BaseSource, ResolvedBase, DEFAULT_DEBIAN_MIRROR};
+use crate::cache::{
+    chain_id, key_of, parse_digest, read_json, remove_tree, write_json_atomic, Cache, LayerRecord,
+};
+use crate::error::{BuildError, Unavailable};
+use crate::host::SandboxHost;
+use crate::mount::Mounter;
+use crate::normalize::normalize;
+use crate::preflight::{preflight, Probe, Secrets};
+use crate::progress::Progress;
+use crate::sbom;
+
+/// The label listing components left out with `--skip-unavailable`
+pub const OMITTED_LABEL: &str = "io.imagesmith.omitted";
+/// The prefix of the labels giving each component's version
+pub const COMPONENT_LABEL_PREFIX: &str = "io.imagesmith.component.";
+
+/// How to build
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// The cache directory (see [`crate::default_cache_dir`])
+    pub cache_dir: PathBuf,
+    /// Where to write one OCI image layout per image (`DIR/NAME`)
+    pub output: Option<PathBuf>,
+    /// Build without the components that cannot be obtained here, saying so everywhere
+    pub skip_unavailable: bool,
+    /// Secret values
+    pub secrets: Secrets,
+    /// The Debian mirror for bootstrapped bases (`IMAGESMITH_DEBIAN_MIRROR`)
+    pub debian_mirror: String,
+    /// Whether build and validate steps may use the network (apt needs it); the test
+    /// phase never has the network, only loopback
+    pub network: bool,
+    /// The time of every file, history entry and `created` field (`SOURCE_DATE_EPOCH`, 0 by
+    /// default)
+    pub source_date_epoch: u64,
+    /// How many images build at once
+    pub jobs: usize,
+    /// Base references replaced by a source (`debian:12` → `oci:/srv/debian:12`)
+    pub base_overrides: BTreeMap<String, String>,
+    /// Rootful or rootless; detected when `None`
+    pub mode: Option<Mode>,
+    /// Whether to run the test phase of the finished images
+    pub run_tests: bool,
+}
+
+impl BuildOptions {
+    /// Defaults: the cache from the environment, network for build steps, the epoch from
+    /// `SOURCE_DATE_EPOCH` (else 0), one job per core, tests on
+    pub fn new() -> Self {
+        let epoch = std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0);
+        Self {
+            cache_dir: crate::cache::default_cache_dir(),
+            output: None,
+            skip_unavailable: false,
+            secrets: Secrets::new(),
+            debian_mirror: std::env::var("IMAGESMITH_DEBIAN_MIRROR")
+                .ok()
+                .filter(|value| !value.is_empty())
+                .unwrap_or_else(|| DEFAULT_DEBIAN_MIRROR.to_owned()),
+            network: true,
+            source_date_epoch: epoch,
+            jobs: std::thread::available_parallelism().map_or(2, usize::from),
+            base_overrides: BTreeMap::new(),
+            mode: None,
+            run_tests: true,
+        }
+    }
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What the build did, per image
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildSummary {
+    /// The images built, in plan order
+    pub images: Vec<ImageReport>,
+    /// How many commands ran in the sandbox
+    pub sandbox_runs: usize,
+    /// Wall time, in seconds
+    pub seconds: f64,
+}
+
+/// The build report of one image (also written as `NAME.report.json` beside its layout)
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageReport {
+    /// The image name
+    pub name: String,
+    /// Golden or customized
+    pub role: Role,
+    /// The manifest digest
+    pub digest: String,
+    /// The base: reference and manifest digest
+    pub base: BaseReport,
+    /// The components built into it, in order
+    pub components: Vec<ComponentReport>,
+    /// Components left out because they cannot be obtained here
+    pub omitted: Vec<Unavailable>,
+    /// `passed`, `cached` (passed before for this digest), or `skipped`
+    pub test: String,
+    /// The SBOM artifacts' manifest digests, or why there are none
+    pub sbom: Vec<String>,
+    /// The OCI image layout written, when `--output` was given
+    pub output: Option<PathBuf>,
+    /// The copy kept in the cache
+    pub cached_layout: PathBuf,
+    /// Where the step logs are
+    pub logs: PathBuf,
+    /// The epoch of every timestamp
+    pub source_date_epoch: u64,
+}
+
+/// The image an image is built on
+#[derive(Debug, Clone, Serialize)]
+pub struct BaseReport {
+    /// The reference (`debian:12`, or the golden image's name)
+    pub name: String,
+    /// Its manifest digest
+    pub digest: String,
+}
+
+/// One component's layer
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentReport {
+    /// The component
+    pub name: String,
+    /// Its version
+    pub version: String,
+    /// The layer digest
+    pub layer: String,
+    /// Whether the layer came from the cache
+    pub cached: bool,
+    /// How long its build and validate phases took (0 when cached)
+    pub seconds: f64,
+}
+
+/// What an image leaves for the images built on it
+#[derive(Debug, Clone)]
+struct Built {
+    image: Image,
+    /// Overlay lower directories, top-most first
+    lowers: Vec<PathBuf>,
+    chain: String,
+    base: BaseReport,
+    report: ImageReport,
+}
+
+/// The builder and the services it uses; most of it is testable with fakes
+pub struct Builder<'a> {
+    /// Runs commands
+    pub sandbox: &'a (dyn Sandbox + Sync),
+    /// Mounts the builder's view of images
+    pub mounter: &'a dyn Mounter,
+    /// Checks downloads before the build
+    pub probe: &'a dyn Probe,
+    /// Shows progress
+    pub progress: &'a dyn Progress,
+}
+
+struct Context<'a> {
+    plan: &'a BuildPlan,
+    options: &'a BuildOptions,
+    cache: Cache,
+    mode: Mode,
+    runs: Arc<AtomicUsize>,
+    omitted: HashMap<String, Vec<Unavailable>>,
+}
+
+impl Builder<'_> {
+    /// Builds the images of `plan` (golden images first; images that do not depend on each
+    /// other in parallel)
+    pub fn build(
+        &self,
+        plan: &BuildPlan,
+        options: &BuildOptions,
+    ) -> Result<BuildSummary, BuildError> {
+        let started = Instant::now();
+        let mode = match options.mode {
+            Some(mode) => mode,
+            None => imagesmith_sandbox::detect_mode().map_err(BuildError::SandboxUnsupported)?,
+        };
+        if let Mode::Rootless { .. } = mode {
+            return Err(BuildError::Invalid {
+                message: String::from("Building as an unprivileged user is not supported yet: AWSTOE file actions need the image mounted on the host side\nhint: run `imagesmith build` as root (`sudo`)"),
+            });
+        }
+        let images: Vec<&PlannedImage> = plan.images.iter().collect();
+        let unavailable = preflight(plan, &images, &options.secrets, self.probe);
+        if !unavailable.is_empty() && !options.skip_unavailable {
+            return Err(BuildError::Unavailable {
+                components: unavailable,
+            });
+        }
+        let mut omitted: HashMap<String, Vec<Unavailable>> = HashMap::new();
+        for item in unavailable {
+            self.progress.update(
+                &item.image,
+                &format!(
+                    "omitting component `{}` (--skip-unavailable): {}",
+                    item.component,
+                    item.reasons.join("; ")
+                ),
+            );
+            omitted.entry(item.image.clone()).or_default().push(item);
+        }
+        let cache = Cache::open(&options.cache_dir)?;
+        let context = Context {
+            plan,
+            options,
+            cache,
+            mode,
+            runs: Arc::new(AtomicUsize::new(0)),
+            omitted,
+        };
+
+        // Bases, one at a time (a bootstrap already uses the network and the disk fully)
+        let mut bases: HashMap<String, ResolvedBase> = HashMap::new();
+        for image in &images {
+            if let Parent::Base { reference } = &image.parent {
+                if bases.contains_key(reference) {
+                    continue;
+                }
+                let source_text = options
+                    .base_overrides
+                    .get(reference)
+                    .cloned()
+                    .unwrap_or_else(|| reference.clone());
+                let source = BaseSource::parse(&source_text)?;
+                let base_options = BaseOptions {
+                    debian_mirror: options.debian_mirror.clone(),
+                    source_date_epoch: options.source_date_epoch,
+                };
+                let name = image.name.clone();
+                let resolved = base::resolve(
+                    &context.cache,
+                    reference,
+                    &source,
+                    &base_options,
+                    &|message| self.progress.update(&name, message),
+                )?;
+                bases.insert(reference.clone(), resolved);
+            }
+        }
+
+        let mut built: HashMap<String, Result<Built, String>> = HashMap::new();
+        let mut errors = Vec::new();
+        for role in [Role::Golden, Role::Customized] {
+            let wave: Vec<&PlannedImage> = images
+                .iter()
+                .copied()
+                .filter(|image| image.role == role)
+                .collect();
+            let results = self.run_wave(&context, &wave, |image| {
+                let parent = match &image.parent {
+                    Parent::Base { reference } => {
+                        let base = bases.get(reference).ok_or_else(|| BuildError::Base {
+                            reference: reference.clone(),
+                            message: String::from("it was not resolved"),
+                        })?;
+                        Built {
+                            image: base.image.clone(),
+                            lowers: vec![base.rootfs.clone()],
+                            chain: chain_of(&base.image),
+                            base: BaseReport {
+                                name: base.reference.clone(),
+                                digest: base.image.digest().to_string(),
+                            },
+                            report: placeholder_report(),
+                        }
+                    }
+                    Parent::Golden { name } => match built.get(name) {
+                        Some(Ok(parent)) => {
+                            let mut parent = parent.clone();
+                            parent.base = BaseReport {
+                                name: format!("{name}:latest"),
+                                digest: parent.image.digest().to_string(),
+                            };
+                            parent
+                        }
+                        _ => {
+                            return Err(BuildError::ParentFailed {
+                                image: image.name.clone(),
+                                parent: name.clone(),
+                            })
+                        }
+                    },
+                };
+                self.build_image(&context, image, parent)
+            });
+            for (name, result) in results {
+                match result {
+                    Ok(done) => {
+                        self.progress.finish(
+                            &name,
+                            true,
+                            &format!(
+                                "{} ({} layers from cache, {} built)",
+                                done.report.digest,
+                                done.report.components.iter().filter(|c| c.cached).count(),
+                                done.report.components.iter().filter(|c| !c.cached).count()
+                            ),
+                        );
+                        built.insert(name, Ok(done));
+                    }
+                    Err(error) => {
+                        self.progress.finish(&name, false, &error.to_string());
+                        built.insert(name, Err(error.to_string()));
+                        errors.push(error);
+                    }
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(if errors.len() == 1 {
+                errors.remove(0)
+            } else {
+                BuildError::Many { errors }
+            });
+        }
+        let reports = images
+            .iter()
+            .filter_map(|image| match built.remove(&image.name) {
+                Some(Ok(done)) => Some(done.report),
+                _ => None,
+            })
+            .collect();
+        Ok(BuildSummary {
+            images: reports,
+            sandbox_runs: context.runs.load(Ordering::SeqCst),
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Runs `work` for each image on up to `jobs` threads, each with its own mount namespace
+    fn run_wave<T: Send>(
+        &self,
+        context: &Context<'_>,
+        images: &[&PlannedImage],
+        work: impl Fn(&PlannedImage) -> Result<T, BuildError> + Sync,
+    ) -> Vec<(String, Result<T, BuildError>)> {
+        let queue: Mutex<VecDeque<&PlannedImage>> = Mutex::new(images.iter().copied().collect());
+        let results: Mutex<Vec<(String, Result<T, BuildError>)>> = Mutex::new(Vec::new());
+        let threads = context.options.jobs.clamp(1, images.len().max(1));
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    let entered = self.mounter.enter_private_namespace();
+                    loop {
+                        let next = queue.lock().ok().and_then(|mut queue| queue.pop_front());
+                        let Some(image) = next else { break };
+                        let result = match &entered {
+                            Ok(()) => work(image),
+                            Err(error) => Err(BuildError::Invalid {
+                                message: error.to_string(),
+                            }),
+                        };
+                        if let Ok(mut results) = results.lock() {
+                            results.push((image.name.clone(), result));
+                        }
+                    }
+                });
+            }
+        });
+        let mut results = results.into_inner().unwrap_or_default();
+        // Plan order, whatever order threads finished in
+        results.sort_by_key(|(name, _)| images.iter().position(|image| &image.name == name));
+        results
+    }
+
+    fn build_image(
+        &self,
+        context: &Context<'_>,
+        planned: &PlannedImage,
+        parent: Built,
+    ) -> Result<Built, BuildError> {
+        let options = context.options;
+        let cache = &context.cache;
+        let epoch = options.source_date_epoch;
+        let name = planned.name.as_str();
+        let omitted = context.omitted.get(name).cloned().unwrap_or_default();
+        let omitted_names: BTreeSet<&str> =
+            omitted.iter().map(|item| item.component.as_str()).collect();
+        let components: Vec<&PlannedComponent> = planned
+            .components
+            .iter()
+            .filter(|component| !omitted_names.contains(component.name.as_str()))
+            .collect();
+
+        let mut lowers = parent.lowers.clone();
+        let mut chain = parent.chain.clone();
+        let mut image_builder = ImageBuilder::from_base(&parent.image, epoch);
+        let mut reports = Vec::new();
+        for component in &components {
+            let key = key_of(&(
+                "layer-v1",
+                &chain,
+                &component.name,
+                component.version.to_string(),
+                &component.digest,
+                &component.parameters,
+                &component.secrets,
+                options.network,
+                epoch,
+                &context.plan.mirrors,
+            ));
+            let label = format!("{} {}", component.name, component.version);
+            let started = Instant::now();
+            let (record, cached) = match cache.layer(&key)? {
+                Some(record) => {
+                    self.progress.update(name, &format!("{label}: cached"));
+                    (record, true)
+                }
+                None => (
+                    self.build_layer(context, planned, component, &lowers, &key)?,
+                    false,
+                ),
+            };
+            let digest = parse_digest(&record.digest, Path::new(&record.key))?;
+            let diff_id = parse_digest(&record.diff_id, Path::new(&record.key))?;
+            let layer = Layer {
+                descriptor: Descriptor::new(
+                    MediaType::from(record.media_type.as_str()),
+                    record.size,
+                    digest,
+                ),
+                diff_id,
+                uncompressed_size: 0,
+            };
+            image_builder.add_layer(
+                &layer,
+                HistoryEntry {
+                    created_by: format!(
+                        "imagesmith component {} {} (build, validate)",
+                        component.name, component.version
+                    ),
+                    comment: Some(format!("component digest {}", component.digest)),
+                },
+            );
+            lowers.insert(0, cache.upper_dir(&key));
+            chain = chain_id(Some(&chain), &record.diff_id);
+            reports.push(ComponentReport {
+                name: component.name.clone(),
+                version: component.version.to_string(),
+                layer: record.digest.clone(),
+                cached,
+                seconds: if cached {
+                    0.0
+                } else {
+                    started.elapsed().as_secs_f64()
+                },
+            });
+        }
+        for item in &omitted {
+            image_builder.add_empty_layer(HistoryEntry {
+                created_by: format!("imagesmith omitted component {}", item.component),
+                comment: Some(String::from(
+                    "not obtainable on the build machine (--skip-unavailable); see the build report",
+                )),
+            });
+        }
+        configure(
+            &mut image_builder,
+            planned,
+            &parent,
+            &components,
+            &omitted,
+            epoch,
+        );
+        let image = image_builder
+            .build(cache.blobs())
+            .map_err(BuildError::oci(name))?;
+        let digest = image.digest().to_string();
+
+        let test = if !options.run_tests {
+            String::from("skipped")
+        } else if cache.tested(&digest) {
+            self.progress
+                .update(name, "test phase: passed before for this digest");
+            String::from("cached")
+        } else {
+            for component in &components {
+                let scratch =
+                    self.run_phases(context, name, component, &lowers, &["test"], false)?;
+                remove_tree(scratch.path())?;
+            }
+            cache.mark_tested(&digest)?;
+            String::from("passed")
+        };
+
+        let artifacts = self.sboms(context, planned, &image, &lowers, &omitted)?;
+        let mut tagged: Vec<(&str, &Image)> = vec![("latest", &image)];
+        for (tag, artifact) in &artifacts {
+            tagged.push((tag.as_str(), artifact));
+        }
+        let cached_layout = cache.dir("images").join(name);
+        write_layout(&cached_layout, cache.blobs(), &tagged).map_err(BuildError::oci(name))?;
+        let output = match &options.output {
+            Some(dir) => {
+                let dest = dir.join(name);
+                write_layout(&dest, cache.blobs(), &tagged).map_err(BuildError::oci(name))?;
+                Some(dest)
+            }
+            None => None,
+        };
+        let report = ImageReport {
+            name: name.to_owned(),
+            role: planned.role,
+            digest,
+            base: parent.base.clone(),
+            components: reports,
+            omitted,
+            test,
+            sbom: if artifacts.is_empty() {
+                vec![String::from(
+                    "none: imagesmith-sbom is not integrated yet (see imagesmith_build::sbom)",
+                )]
+            } else {
+                artifacts
+                    .iter()
+                    .map(|(_, artifact)| artifact.digest().to_string())
+                    .collect()
+            },
+            output: output.clone(),
+            cached_layout: cached_layout.clone(),
+            logs: cache.dir("logs").join(name),
+            source_date_epoch: epoch,
+        };
+        write_json_atomic(
+            &cache.dir("images").join(format!("{name}.report.json")),
+            &report,
+        )?;
+        if let Some(dest) = &output {
+            write_json_atomic(&dest.with_file_name(format!("{name}.report.json")), &report)?;
+        }
+        Ok(Built {
+            image,
+            lowers,
+            chain,
+            base: parent.base,
+            report,
+        })
+    }
+
+    fn build_layer(
+        &self,
+        context: &Context<'_>,
+        planned: &PlannedImage,
+        component: &PlannedComponent,
+        lowers: &[PathBuf],
+        key: &str,
+    ) -> Result<LayerRecord, BuildError> {
+        let cache = &context.cache;
+        let scratch = self.run_phases(
+            context,
+            &planned.name,
+            component,
+            lowers,
+            &["build", "validate"],
+            context.options.network,
+        )?;
+        let upper = scratch.path().join("u");
+        normalize(&upper, context.options.source_date_epoch)?;
+        let mut layer_options = LayerOptions::new(context.options.source_date_epoch);
+        layer_options.overlay = true;
+        layer_options.xattrs = true;
+        let layer = write_layer(cache.blobs(), &upper, &layer_options)
+            .map_err(BuildError::oci(&planned.name))?;
+        let kept = cache.upper_dir(key);
+        remove_tree(&kept)?;
+        fs_err::rename(&upper, &kept)?;
+        let record = LayerRecord {
+            key: key.to_owned(),
+            digest: layer.descriptor.digest().to_string(),
+            size: layer.descriptor.size(),
+            media_type: layer.descriptor.media_type().to_string(),
+            diff_id: layer.diff_id.to_string(),
+            component: format!("{} {}", component.name, component.version),
+        };
+        // Last: the record makes the layer visible to later builds
+        cache.put_layer(&record)?;
+        remove_tree(scratch.path())?;
+        Ok(record)
+    }
+
+    /// Runs `phases` of the component's document in a fresh overlay on `lowers`; returns the
+    /// scratch directory holding the upper directory
+    fn run_phases(
+        &self,
+        context: &Context<'_>,
+        image: &str,
+        component: &PlannedComponent,
+        lowers: &[PathBuf],
+        phases: &[&str],
+        network: bool,
+    ) -> Result<tempfile::TempDir, BuildError> {
+        let cache = &context.cache;
+        let scratch = cache.scratch()?;
+        let document = &component.platform.document;
+        let present: Vec<&str> = phases
+            .iter()
+            .copied()
+            .filter(|phase| document.phases.iter().any(|p| p.name == *phase))
+            .collect();
+        if present.is_empty() {
+            return Ok(scratch);
+        }
+        let phase_label = present.join("+");
+        let root = OverlayRoot {
+            lower_dirs: lowers.to_vec(),
+            upper_dir: scratch.path().join("u"),
+            work_dir: scratch.path().join("w"),
+            merged_dir: scratch.path().join("m"),
+        };
+        let secrets = context.options.secrets.for_component(component);
+        let redaction = context.options.secrets.redaction_values(&secrets);
+        let log_dir = cache.dir("logs").join(image);
+        fs_err::create_dir_all(&log_dir)?;
+        let text_log = log_dir.join(format!("{}.{phase_label}.log", component.name));
+        let json_log = log_dir.join(format!("{}.{phase_label}.json", component.name));
+        let _ = fs_err::remove_file(&text_log);
+        let progress = self.progress;
+        let label = format!("{} {}", component.name, component.version);
+        let on_step =
+            |step: &str| progress.update(image, &format!("{label}: {phase_label}: {step}"));
+        progress.update(image, &format!("{label}: {phase_label}"));
+        let mut host = SandboxHost {
+            sandbox: self.sandbox,
+            mounter: self.mounter,
+            root,
+            mode: context.mode,
+            network,
+            secrets,
+            redactor: Redactor::new(&redaction),
+            log: text_log,
+            runs: Arc::clone(&context.runs),
+            on_step: &on_step,
+            mounted: false,
+            fatal: None,
+        };
+        host.mount()?;
+        let mut env = ExecOptions::default().env;
+        env.push((
+            "SOURCE_DATE_EPOCH".into(),
+            context.options.source_date_epoch.to_string(),
+        ));
+        env.push(("DEBIAN_FRONTEND".into(), "noninteractive".into()));
+        let exec_options = ExecOptions {
+            parameters: component
+                .parameters
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect(),
+            secrets: redaction,
+            env,
+            ..ExecOptions::default()
+        };
+        let result = {
+            let mut executor = Executor::new(&mut host, exec_options);
+            executor.run_document(document, &present)
+        };
+        host.unmount()?;
+        if let Some(fatal) = host.fatal.take() {
+            return Err(match fatal {
+                BuildError::Sandbox { source, .. } => BuildError::Sandbox {
+                    image: image.to_owned(),
+                    component: component.name.clone(),
+                    phase: phase_label.clone(),
+                    source,
+                },
+                other => other,
+            });
+        }
+        let log = result.map_err(|error| BuildError::Invalid {
+            message: format!("Image `{image}`, component `{}`: {error}", component.name),
+        })?;
+        fs_err::write(&json_log, log.to_json())?;
+        if !log.status.is_success() {
+            let phase = log
+                .phases
+                .iter()
+                .find(|phase| !phase.status.is_success())
+                .or(log.phases.last());
+            let step = phase.and_then(|phase| {
+                phase
+                    .steps
+                    .iter()
+                    .find(|step| step.status == StepStatus::Failed)
+            });
+            let mut message = step
+                .map(|step| step.failure_message.clone())
+                .unwrap_or_else(|| log.failure_message.clone());
+            if let Some(step) = step {
+                let tail: Vec<&str> = step.stderr.lines().rev().take(5).collect();
+                if !tail.is_empty() {
+                    message.push_str("\n  stderr: ");
+                    message.push_str(
+                        &tail
+                            .into_iter()
+                            .rev()
+                            .collect::<Vec<_>>()
+                            .join("\n          "),
+                    );
+                }
+            }
+            return Err(BuildError::StepFailed {
+                image: image.to_owned(),
+                component: component.name.clone(),
+                phase: phase.map(|phase| phase.name.clone()).unwrap_or_default(),
+                step: step.map(|step| step.name.clone()).unwrap_or_default(),
+                message,
+                log: json_log,
+            });
+        }
+        Ok(scratch)
+    }
+
+    /// The SBOM artifacts of an image, from the cache or made from its merged root filesystem
+    fn sboms(
+        &self,
+        context: &Context<'_>,
+        planned: &PlannedImage,
+        image: &Image,
+        lowers: &[PathBuf],
+        omitted: &[Unavailable],
+    ) -> Result<Vec<(String, Image)>, BuildError> {
+        let cache = &context.cache;
+        let name = planned.name.as_str();
+        let record_path = cache
+            .dir("s")
+            .join(format!("{}.json", image.digest().digest()));
+        let created = rfc3339(context.options.source_date_epoch);
+        let documents = match read_json::<BTreeMap<String, String>>(&record_path)? {
+            Some(record) => record,
+            None => {
+                let scratch = cache.scratch()?;
+                let root = OverlayRoot {
+                    lower_dirs: lowers.to_vec(),
+                    upper_dir: scratch.path().join("u"),
+                    work_dir: scratch.path().join("w"),
+                    merged_dir: scratch.path().join("m"),
+                };
+                self.mounter.mount(&root)?;
+                let generated = sbom::generate(&root.merged_dir, planned, omitted);
+                self.mounter.unmount(&root.merged_dir)?;
+                remove_tree(scratch.path())?;
+                let mut record = BTreeMap::new();
+                if let Some(documents) = generated {
+                    for (kind, bytes) in
+                        [("spdx", documents.spdx), ("cyclonedx", documents.cyclonedx)]
+                    {
+                        let (digest, _) = cache
+                            .blobs()
+                            .write_bytes(&bytes)
+                            .map_err(BuildError::oci(name))?;
+                        record.insert(kind.to_owned(), digest.to_string());
+                    }
+                }
+                write_json_atomic(&record_path, &record)?;
+                record
+            }
+        };
+        let mut artifacts = Vec::new();
+        for (kind, digest) in documents {
+            let media_type = if kind == "spdx" {
+                sbom::SPDX_MEDIA_TYPE
+            } else {
+                sbom::CYCLONEDX_MEDIA_TYPE
+            };
+            let digest = parse_digest(&digest, &record_path)?;
+            let bytes = cache.blobs().read(&digest).map_err(BuildError::oci(name))?;
+            let artifact = sbom::artifact(cache.blobs(), image, media_type, &bytes, &created)
+                .map_err(BuildError::oci(name))?;
+            artifacts.push((format!("sbom-{kind}"), artifact));
+        }
+        Ok(artifacts)
+    }
+}
+
+fn placeholder_report() -> ImageReport {
+    ImageReport {
+        name: String::new(),
+        role: Role::Golden,
+        digest: String::new(),
+        base: BaseReport {
+            name: String::new(),
+            digest: String::new(),
+        },
+        components: Vec::new(),
+        omitted: Vec::new(),
+        test: String::new(),
+        sbom: Vec::new(),
+        output: None,
+        cached_layout: PathBuf::new(),
+        logs: PathBuf::new(),
+        source_date_epoch: 0,
+    }
+}
+
+/// The chain id of an image's layers
+fn chain_of(image: &Image) -> String {
+    let mut chain: Option<String> = None;
+    for diff_id in image.diff_ids() {
+        chain = Some(chain_id(chain.as_deref(), diff_id));
+    }
+    chain.unwrap_or_default()
+}
+
+/// Labels, environment and user of the image config
+fn configure(
+    builder: &mut ImageBuilder,
+    planned: &PlannedImage,
+    parent: &Built,
+    components: &[&PlannedComponent],
+    omitted: &[Unavailable],
+    epoch: u64,
+) {
+    builder.set_label("org.opencontainers.image.title", planned.name.clone());
+    if let Some(version) = &planned.version {
+        builder.set_label("org.opencontainers.image.version", version.clone());
+    }
+    if let Some(description) = &planned.description {
+        builder.set_label("org.opencontainers.image.description", description.clone());
+    }
+    builder.set_label("org.opencontainers.image.created", rfc3339(epoch));
+    builder.set_label(
+        "org.opencontainers.image.base.name",
+        parent.base.name.clone(),
+    );
+    builder.set_label(
+        "org.opencontainers.image.base.digest",
+        parent.base.digest.clone(),
+    );
+    for component in components {
+        builder.set_label(
+            format!("{COMPONENT_LABEL_PREFIX}{}", component.name),
+            component.version.to_string(),
+        );
+    }
+    // Components omitted from the parent are still missing from this image
+    let inherited = parent
+        .image
+        .config
+        .config()
+        .as_ref()
+        .and_then(|config| config.labels().as_ref())
+        .and_then(|labels| labels.get(OMITTED_LABEL).cloned())
+        .unwrap_or_default();
+    let mut names: BTreeSet<String> = inherited
+        .split(',')
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect();
+    names.extend(omitted.iter().map(|item| item.component.clone()));
+    if !names.is_empty() {
+        builder.set_label(
+            OMITTED_LABEL,
+            names.into_iter().collect::<Vec<_>>().join(","),
+        );
+    }
+    for (label, value) in &planned.labels {
+        builder.set_label(label.clone(), value.clone());
+    }
+    for (variable, value) in &planned.environment {
+        builder.set_env(variable, value);
+    }
+    if let Some(user) = &planned.user {
+        builder.set_user(user.clone());
+    }
+}

@@ -1,0 +1,311 @@
+//! Before anything runs: which components can be obtained on this machine
+//!
+//! A component is unavailable when a secret it needs was not given, when it is fetched
+//! through a vendor API whose credentials are missing, or when its download (after the
+//! mirror rewrite) does not answer a `HEAD` request within a few seconds. The build then
+//! fails listing every such component, or, with `--skip-unavailable`, leaves them out and
+//! says so in the image's labels, report and SBOM.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use imagesmith_model::Artifact;
+use imagesmith_plan::{BuildPlan, PlannedComponent, PlannedImage};
+
+use crate::error::{BuildError, Unavailable};
+
+/// Secret values by parameter name, from `--secret NAME=PATH` and the parameters'
+/// environment variables; never printed
+#[derive(Clone, Default)]
+pub struct Secrets {
+    values: BTreeMap<String, Vec<u8>>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("names", &self.values.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Secrets {
+    /// No secrets
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads `--secret NAME=PATH` arguments
+    pub fn from_args(args: &[String]) -> Result<Self, BuildError> {
+        let mut secrets = Secrets::new();
+        for arg in args {
+            let Some((name, path)) = arg.split_once('=') else {
+                return Err(BuildError::Invalid {
+                    message: format!(
+                        "Invalid `--secret {arg}`: expected `NAME=PATH`\nhint: for example `--secret falcon_client_secret=./client-secret.txt`"
+                    ),
+                });
+            };
+            if name.is_empty() || name.contains('/') || name.starts_with('.') {
+                return Err(BuildError::Invalid {
+                    message: format!("Invalid secret name `{name}` in `--secret {arg}`\nhint: use the parameter's name, such as `falcon_cid`"),
+                });
+            }
+            let value = fs_err::read(PathBuf::from(path)).map_err(|error| BuildError::Invalid {
+                message: format!("Cannot read secret `{name}`: {error}"),
+            })?;
+            secrets.insert(name, value);
+        }
+        Ok(secrets)
+    }
+
+    /// Adds a value
+    pub fn insert(&mut self, name: &str, value: Vec<u8>) {
+        self.values.insert(name.to_owned(), value);
+    }
+
+    /// The value of secret `name`: given explicitly, else from the environment variable
+    /// `env` when the parameter names one
+    pub fn get(&self, name: &str, env: Option<&str>) -> Option<Vec<u8>> {
+        if let Some(value) = self.values.get(name) {
+            return Some(value.clone());
+        }
+        let env = env?;
+        std::env::var_os(env)
+            .filter(|value| !value.is_empty())
+            .map(|value| std::os::unix::ffi::OsStringExt::into_vec(value))
+    }
+
+    /// The secrets a component declares, as sandbox secrets (missing ones are left out)
+    pub(crate) fn for_component(
+        &self,
+        component: &PlannedComponent,
+    ) -> Vec<imagesmith_sandbox::Secret> {
+        component
+            .component
+            .parameters
+            .iter()
+            .filter(|parameter| parameter.secret)
+            .filter_map(|parameter| {
+                self.get(&parameter.name, parameter.env.as_deref())
+                    .map(|contents| imagesmith_sandbox::Secret {
+                        name: parameter.name.clone(),
+                        contents,
+                    })
+            })
+            .collect()
+    }
+
+    /// Every value in text form, for redaction (whole, and without a final newline)
+    pub(crate) fn redaction_values(&self, secrets: &[imagesmith_sandbox::Secret]) -> Vec<String> {
+        let mut values = Vec::new();
+        for secret in secrets {
+            let text = String::from_utf8_lossy(&secret.contents).into_owned();
+            let trimmed = text.trim().to_owned();
+            values.push(text);
+            if !trimmed.is_empty() {
+                values.push(trimmed);
+            }
+        }
+        values
+    }
+}
+
+/// Answers whether a URL can be fetched
+pub trait Probe: Send + Sync {
+    /// `Ok` when a `HEAD` (or a small `GET`) succeeds, else why not
+    fn reachable(&self, url: &str) -> Result<(), String>;
+}
+
+/// Probes over HTTP(S) with a short timeout, remembering answers
+#[derive(Debug)]
+pub struct HttpProbe {
+    timeout: Duration,
+    answers: Mutex<HashMap<String, Result<(), String>>>,
+}
+
+impl HttpProbe {
+    /// A probe giving each URL `timeout` to answer
+    pub fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            answers: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Default for HttpProbe {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(5))
+    }
+}
+
+/// An HTTP agent with these timeouts
+pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(timeout.min(Duration::from_secs(10)))
+        .timeout(timeout)
+        .build()
+}
+
+impl Probe for HttpProbe {
+    fn reachable(&self, url: &str) -> Result<(), String> {
+        if let Ok(answers) = self.answers.lock() {
+            if let Some(answer) = answers.get(url) {
+                return answer.clone();
+            }
+        }
+        let answer = match agent(self.timeout).head(url).call() {
+            Ok(_) => Ok(()),
+            Err(ureq::Error::Status(code, _)) => Err(format!("HTTP {code}")),
+            Err(ureq::Error::Transport(transport)) => Err(transport.to_string()),
+        };
+        if let Ok(mut answers) = self.answers.lock() {
+            answers.insert(url.to_owned(), answer.clone());
+        }
+        answer
+    }
+}
+
+/// Fills `{{ version }}` and `{{ arch }}` (and any other parameter) into a URL template
+pub fn render_url(template: &str, parameters: &indexmap::IndexMap<String, String>) -> String {
+    let mut url = template.to_owned();
+    for (name, value) in parameters {
+        for pattern in [format!("{{{{ {name} }}}}"), format!("{{{{{name}}}}}")] {
+            url = url.replace(&pattern, value);
+        }
+    }
+    url
+}
+
+/// Why a component cannot be built here; empty when it can
+pub fn check_component(
+    component: &PlannedComponent,
+    secrets: &Secrets,
+    mirrors: &indexmap::IndexMap<String, String>,
+    probe: &dyn Probe,
+) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let mut missing = Vec::new();
+    for parameter in component
+        .component
+        .parameters
+        .iter()
+        .filter(|parameter| parameter.secret)
+    {
+        if secrets
+            .get(&parameter.name, parameter.env.as_deref())
+            .is_none()
+        {
+            missing.push(parameter.name.clone());
+            reasons.push(match &parameter.env {
+                Some(env) => format!(
+                    "secret `{}` is not given (set `{env}` or pass `--secret {}=FILE`)",
+                    parameter.name, parameter.name
+                ),
+                None => format!(
+                    "secret `{}` is not given (pass `--secret {}=FILE`)",
+                    parameter.name, parameter.name
+                ),
+            });
+        }
+    }
+    match &component.platform.artifact {
+        Artifact::VendorApi {
+            description,
+            requires,
+        } => {
+            let lacking: Vec<&String> = requires
+                .iter()
+                .filter(|name| {
+                    let env = component
+                        .component
+                        .parameters
+                        .iter()
+                        .find(|parameter| &parameter.name == *name)
+                        .and_then(|parameter| parameter.env.as_deref());
+                    secrets.get(name, env).is_none()
+                })
+                .collect();
+            if !lacking.is_empty() {
+                reasons.push(format!(
+                    "it is fetched through a vendor API ({description}) that needs {}",
+                    lacking
+                        .iter()
+                        .map(|name| format!("`{name}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        Artifact::Download { url, .. } => {
+            let url = imagesmith_plan::rewrite(mirrors, &render_url(url, &component.parameters));
+            if let Err(why) = probe.reachable(&url) {
+                reasons.push(format!("download `{url}` is not reachable ({why}); set a mirror for it in the project's `mirrors`"));
+            }
+        }
+        Artifact::Package { .. } => {}
+    }
+    reasons
+}
+
+/// Every unavailable component of `images`
+pub fn preflight(
+    plan: &BuildPlan,
+    images: &[&PlannedImage],
+    secrets: &Secrets,
+    probe: &dyn Probe,
+) -> Vec<Unavailable> {
+    let mut unavailable = Vec::new();
+    for image in images {
+        for component in &image.components {
+            let reasons = check_component(component, secrets, &plan.mirrors, probe);
+            if !reasons.is_empty() {
+                unavailable.push(Unavailable {
+                    image: image.name.clone(),
+                    component: component.name.clone(),
+                    reasons,
+                });
+            }
+        }
+    }
+    unavailable
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_rendered() {
+        let mut parameters = indexmap::IndexMap::new();
+        parameters.insert("version".to_owned(), "1.2.3".to_owned());
+        parameters.insert("arch".to_owned(), "amd64".to_owned());
+        assert_eq!(
+            render_url(
+                "https://x/v{{ version }}/a-{{version}}.{{ arch }}.tgz",
+                &parameters
+            ),
+            "https://x/v1.2.3/a-1.2.3.amd64.tgz"
+        );
+    }
+
+    #[test]
+    fn secret_args_are_checked() {
+        assert!(matches!(
+            Secrets::from_args(&["novalue".into()]),
+            Err(BuildError::Invalid { .. })
+        ));
+        assert!(matches!(
+            Secrets::from_args(&["a/b=/dev/null".into()]),
+            Err(BuildError::Invalid { .. })
+        ));
+        let temp = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(temp.path(), "s3cr3t\n").unwrap();
+        let secrets = Secrets::from_args(&[format!("token={}", temp.path().display())]).unwrap();
+        assert_eq!(secrets.get("token", None).unwrap(), b"s3cr3t\n");
+        assert!(!format!("{secrets:?}").contains("s3cr3t"));
+    }
+}
