@@ -1,0 +1,444 @@
+//! What every target shares: the input with its derived facts, provenance headers, names
+//! and content-derived versions.
+
+use crate::awstoe::{self, Doc};
+use crate::{RenderError, RenderOptions, Rendered, Target};
+use imagesmith_model::{ImageType, OsFamily, Project, Severity};
+use imagesmith_plan::{BuildPlan, Parent, PlannedImage, Role};
+use imagesmith_validate::Context;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// The largest value of an Image Builder version field, 2^30 - 1.
+pub const IMAGE_BUILDER_FIELD_MAX: u64 = (1 << 30) - 1;
+
+/// An Image Builder semantic version for `content`: `MAJOR.MINOR` from the first two numbers
+/// of `base` (an upstream or declared version; `0.0` when it has none), `PATCH` from the
+/// first 30 bits of the SHA-256 of `content`.
+///
+/// ```
+/// use imagesmith_render::content_version;
+/// let a = content_version(Some("1.6.6"), b"document A");
+/// assert!(a.starts_with("1.6."));
+/// assert_eq!(a, content_version(Some("1.6.6"), b"document A"));
+/// assert_ne!(a, content_version(Some("1.6.6"), b"document B"));
+/// ```
+pub fn content_version(base: Option<&str>, content: &[u8]) -> String {
+    let (major, minor) = base.map(leading_numbers).unwrap_or((0, 0));
+    let hash = Sha256::digest(content);
+    let patch = u64::from(u32::from_be_bytes([hash[0], hash[1], hash[2], hash[3]]))
+        & IMAGE_BUILDER_FIELD_MAX;
+    format!("{major}.{minor}.{patch}")
+}
+
+/// The first two numbers of a version (`1:2.9.19-1` → 2, 9; `3.10` → 3, 10; `latest` → 0, 0),
+/// each clamped to Image Builder's limit.
+fn leading_numbers(version: &str) -> (u64, u64) {
+    // A package epoch (`1:`) says nothing about the upstream version.
+    let version = version.split_once(':').map_or(version, |(_, rest)| rest);
+    let mut numbers = version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<u64>()
+                .map_or(IMAGE_BUILDER_FIELD_MAX, |n| n.min(IMAGE_BUILDER_FIELD_MAX))
+        });
+    let starts_with_digit = version.starts_with(|c: char| c.is_ascii_digit());
+    if !starts_with_digit {
+        return (0, 0);
+    }
+    (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0))
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The default region when the project names none.
+pub(crate) const DEFAULT_REGION: &str = "us-east-1";
+
+/// Scanner thresholds when the project sets none: fail on HIGH and CRITICAL.
+pub(crate) const DEFAULT_FAIL_ON: Severity = Severity::High;
+
+/// A scanner gate as the workflows apply it.
+#[derive(Debug, Clone)]
+pub(crate) struct Gate {
+    /// Fail on this severity or worse.
+    pub fail_on: Severity,
+    /// Skip findings with no fixed version.
+    pub ignore_unfixed: bool,
+}
+
+/// The plan with everything the targets derive from it, computed once.
+pub(crate) struct Input<'a> {
+    pub plan: &'a BuildPlan,
+    pub context: &'a Context,
+    pub options: &'a RenderOptions,
+    /// Every AWSTOE document, sorted by path.
+    pub docs: Vec<Doc>,
+    /// Image index, component index → document index.
+    pub doc_of: BTreeMap<(usize, usize), usize>,
+    /// Component name and OS id → (fetch secrets, delete secrets) document indexes.
+    pub secret_docs: BTreeMap<(String, String), (usize, usize)>,
+}
+
+impl<'a> Input<'a> {
+    pub(crate) fn new(
+        plan: &'a BuildPlan,
+        context: &'a Context,
+        options: &'a RenderOptions,
+    ) -> Result<Input<'a>, RenderError> {
+        for image in &plan.images {
+            if let Parent::Golden { name } = &image.parent {
+                if plan.image(name).is_none() {
+                    return Err(RenderError::MissingParent {
+                        image: image.name.clone(),
+                        parent: name.clone(),
+                    });
+                }
+            }
+        }
+        let (docs, doc_of, secret_docs) = awstoe::collect(plan, context)?;
+        Ok(Input {
+            plan,
+            context,
+            options,
+            docs,
+            doc_of,
+            secret_docs,
+        })
+    }
+
+    pub(crate) fn project(&self) -> Option<&Project> {
+        self.context.project.as_ref()
+    }
+
+    /// The project name, used as the prefix of every AWS name.
+    pub(crate) fn name(&self) -> &str {
+        &self.plan.project
+    }
+
+    /// The project's AWS region.
+    pub(crate) fn region(&self) -> String {
+        self.project()
+            .and_then(|p| p.registry.as_ref())
+            .and_then(|r| r.region.clone())
+            .unwrap_or_else(|| DEFAULT_REGION.to_string())
+    }
+
+    /// The ECR repository name of a container image.
+    pub(crate) fn repository(&self, image: &PlannedImage) -> String {
+        let prefix = self
+            .project()
+            .and_then(|p| p.registry.as_ref())
+            .and_then(|r| r.repository_prefix.clone())
+            .unwrap_or_default();
+        format!("{prefix}{}", image.name)
+    }
+
+    /// The registry host, when the project names one (`<account>.dkr.ecr.<region>.amazonaws.com`).
+    pub(crate) fn registry_host(&self) -> Option<String> {
+        let registry = self.project()?.registry.as_ref()?;
+        match registry.kind {
+            imagesmith_model::RegistryKind::Ecr => {
+                let account = registry.account_id.as_ref()?;
+                Some(format!(
+                    "{account}.dkr.ecr.{}.amazonaws.com",
+                    registry.region.as_deref().unwrap_or(DEFAULT_REGION)
+                ))
+            }
+            imagesmith_model::RegistryKind::Oci => registry.url.clone(),
+        }
+    }
+
+    /// Whether images are pushed to ECR (the default when no registry is named).
+    pub(crate) fn uses_ecr(&self) -> bool {
+        self.project()
+            .and_then(|p| p.registry.as_ref())
+            .is_none_or(|r| r.kind == imagesmith_model::RegistryKind::Ecr)
+    }
+
+    /// The Image Builder name of an image (also its recipe's name).
+    pub(crate) fn image_builder_name(&self, image: &PlannedImage) -> String {
+        format!("{}-{}", self.name(), image.name)
+    }
+
+    /// The semantic version tags use: the declared one, else the recipe's content version.
+    pub(crate) fn image_semver(&self, image: &PlannedImage) -> String {
+        match &image.version {
+            Some(v) => v.clone(),
+            None => content_version(None, image.digest.as_bytes()),
+        }
+    }
+
+    /// The Trivy, Grype and Snyk gates (Snyk only when the project enables it).
+    pub(crate) fn gates(&self) -> (Option<Gate>, Option<Gate>, Option<Gate>) {
+        let scanners = self.project().and_then(|p| p.scanners.clone());
+        let gate = |g: Option<&imagesmith_model::ScannerGate>, default: bool| match g {
+            Some(g) if g.enabled => Some(Gate {
+                fail_on: g.fail_on,
+                ignore_unfixed: g.ignore_unfixed,
+            }),
+            Some(_) => None,
+            None if default => Some(Gate {
+                fail_on: DEFAULT_FAIL_ON,
+                ignore_unfixed: false,
+            }),
+            None => None,
+        };
+        match scanners {
+            Some(s) => (
+                gate(s.trivy.as_ref(), s.trivy.is_none()),
+                gate(s.grype.as_ref(), s.grype.is_none()),
+                gate(s.snyk.as_ref(), false),
+            ),
+            None => (gate(None, true), gate(None, true), None),
+        }
+    }
+
+    /// The images of a type and role, in plan order.
+    pub(crate) fn images(
+        &self,
+        image_type: ImageType,
+        role: Option<Role>,
+    ) -> impl Iterator<Item = (usize, &'a PlannedImage)> + '_ {
+        self.plan
+            .images
+            .iter()
+            .enumerate()
+            .filter(move |(_, i)| i.image_type == image_type && role.is_none_or(|r| i.role == r))
+    }
+
+    /// The source file of a component, as shown in headers.
+    pub(crate) fn component_source(&self, name: &str) -> String {
+        self.context
+            .catalog
+            .sources
+            .get(&format!("component:{name}"))
+            .map(|s| clean_source(s))
+            .unwrap_or_else(|| format!("component `{name}`"))
+    }
+
+    /// The project file, when there is one.
+    pub(crate) fn project_source(&self) -> Option<&'static str> {
+        self.project().map(|_| imagesmith_validate::PROJECT_FILE)
+    }
+
+    /// Every input of an image: its own file, its golden parent's, its components' and the
+    /// project file.
+    pub(crate) fn image_sources(&self, image: &PlannedImage) -> Vec<String> {
+        let mut lines = vec![format!(
+            "{} (image `{}`)",
+            clean_source(&image.source),
+            image.name
+        )];
+        if let Parent::Golden { name } = &image.parent {
+            if let Some(parent) = self.plan.image(name) {
+                lines.push(format!(
+                    "{} (golden parent `{name}`)",
+                    clean_source(&parent.source)
+                ));
+            }
+        }
+        for component in &image.components {
+            lines.push(format!(
+                "{} ({} {})",
+                self.component_source(&component.name),
+                component.name,
+                component.version
+            ));
+        }
+        if let Some(project) = self.project_source() {
+            lines.push(format!("{project} (project `{}`)", self.name()));
+        }
+        lines
+    }
+}
+
+/// A source path without anything machine-specific: absolute paths keep only their last two
+/// parts (`specs/x.yaml`), so renders on different machines match.
+pub(crate) fn clean_source(source: &str) -> String {
+    let source = source.replace('\\', "/");
+    let absolute = source.starts_with('/') || source.get(1..3) == Some(":/");
+    if !absolute {
+        return source.trim_start_matches("./").to_string();
+    }
+    let parts: Vec<&str> = source.split('/').filter(|p| !p.is_empty()).collect();
+    parts[parts.len().saturating_sub(2)..].join("/")
+}
+
+/// The provenance header of a generated file, as plain lines (the caller adds the comment
+/// syntax).
+pub(crate) fn header(what: &str, sources: &[String]) -> Vec<String> {
+    let mut lines = vec![
+        format!("{what}"),
+        "Generated by `imagesmith render`; do not edit. Change the inputs and render again."
+            .to_string(),
+        "Inputs:".to_string(),
+    ];
+    for source in sources {
+        lines.push(format!("  - {source}"));
+    }
+    lines
+}
+
+/// A CloudFormation logical id or Terraform name fragment: `node_exporter` → `NodeExporter`.
+pub(crate) fn pascal(name: &str) -> String {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut chars = p.chars();
+            match chars.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+/// A Terraform resource name: `golden-container-x` → `golden_container_x`.
+pub(crate) fn snake(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
+
+/// The Image Builder platform of an OS family.
+pub(crate) fn platform(family: OsFamily) -> &'static str {
+    match family {
+        OsFamily::Linux => "Linux",
+        OsFamily::Windows => "Windows",
+    }
+}
+
+/// A cron expression in Image Builder's `cron(...)` form.
+pub(crate) fn image_builder_cron(project: Option<&Project>) -> String {
+    let cron = project
+        .and_then(|p| p.schedule.as_ref())
+        .map(|s| s.cron.trim().to_string())
+        .unwrap_or_else(|| "0 9 1 * ? *".to_string());
+    if cron.starts_with("cron(") {
+        cron
+    } else {
+        format!("cron({cron})")
+    }
+}
+
+/// Whether scheduled runs start only when a dependency changed.
+pub(crate) fn only_on_updates(project: Option<&Project>) -> bool {
+    !matches!(
+        project
+            .and_then(|p| p.schedule.as_ref())
+            .and_then(|s| s.start_condition),
+        Some(imagesmith_model::StartCondition::Always)
+    )
+}
+
+/// The schedule's time zone.
+pub(crate) fn timezone(project: Option<&Project>) -> String {
+    project
+        .and_then(|p| p.schedule.as_ref())
+        .and_then(|s| s.timezone.clone())
+        .unwrap_or_else(|| "Etc/UTC".to_string())
+}
+
+/// The top-level README of the rendered tree: what is where and from what.
+pub(crate) fn index(input: &Input<'_>, rendered: &mut Rendered) {
+    let mut text = String::new();
+    text.push_str("<!-- Generated by `imagesmith render`; do not edit. -->\n");
+    text.push_str(&format!("# Rendered files of `{}`\n\n", input.name()));
+    text.push_str("Generated by `imagesmith render` from the project's validated plan; every file names the\n");
+    text.push_str("documents it came from in its first lines. Re-render instead of editing.\n\n");
+    text.push_str("## Images\n\n| Image | Role | Type | OS | Built on | Components |\n|---|---|---|---|---|---|\n");
+    for image in &input.plan.images {
+        let parent = match &image.parent {
+            Parent::Base { reference } => format!("`{reference}`"),
+            Parent::Golden { name } => format!("`{name}`"),
+        };
+        let components: Vec<String> = image
+            .components
+            .iter()
+            .map(|c| format!("{} {}", c.name, c.version))
+            .collect();
+        text.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} |\n",
+            image.name,
+            match image.role {
+                Role::Golden => "golden",
+                Role::Customized => "customized",
+            },
+            image.image_type.as_str(),
+            image.os.id,
+            parent,
+            components.join(", ")
+        ));
+    }
+    text.push_str("\n## Targets\n\n");
+    let describe = |t: Target| {
+        match t {
+        Target::Awstoe => "`awstoe/<os>/` — one AWSTOE document per component, OS and version, parameters filled in",
+        Target::Dockerfile => "`docker/<image>/Dockerfile` — BuildKit Dockerfiles for container images",
+        Target::Cloudformation => "`cloudformation/<image>/` — EC2 Image Builder stacks with parameters and a README each",
+        Target::Terraform => "`terraform/` — ECR, CodeBuild runner, IAM and Image Builder; `terraform/bootstrap/` — state bucket and lock table",
+        Target::GithubActions => "`.github/workflows/` — validate, build-golden, build-docker-image and deploy-infra",
+        Target::All => "",
+    }
+    };
+    for target in Target::EVERY {
+        if input.options.wants(target) {
+            text.push_str(&format!("- {}\n", describe(target)));
+        }
+    }
+    text.push_str("\n## Inputs\n\n");
+    let mut sources: Vec<String> = Vec::new();
+    for image in &input.plan.images {
+        for source in input.image_sources(image) {
+            if !sources.contains(&source) {
+                sources.push(source);
+            }
+        }
+    }
+    sources.sort();
+    for source in sources {
+        text.push_str(&format!("- {source}\n"));
+    }
+    rendered.push("README.md", text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_stay_in_image_builder_range() {
+        let v = content_version(Some("99999999999.3"), b"x");
+        let fields: Vec<u64> = v.split('.').map(|f| f.parse().unwrap()).collect();
+        assert_eq!(fields[0], IMAGE_BUILDER_FIELD_MAX);
+        assert_eq!(fields[1], 3);
+        assert!(fields[2] <= IMAGE_BUILDER_FIELD_MAX);
+        assert!(content_version(Some("latest"), b"x").starts_with("0.0."));
+        assert!(content_version(Some("1:2.9.19-1"), b"x").starts_with("2.9."));
+    }
+
+    #[test]
+    fn cleans_absolute_sources() {
+        assert_eq!(clean_source("/tmp/abc/specs/x.yaml"), "specs/x.yaml");
+        assert_eq!(clean_source("./specs/x.yaml"), "specs/x.yaml");
+        assert_eq!(
+            clean_source("<built-in>/components/a.yaml"),
+            "<built-in>/components/a.yaml"
+        );
+    }
+}

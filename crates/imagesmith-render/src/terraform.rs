@@ -1,0 +1,5 @@
+//! Terraform.
+use crate::common::Input;
+use crate::Rendered;
+
+pub(crate) fn render(_input: &Input<'_>, _rendered: &mut Rendered) {}

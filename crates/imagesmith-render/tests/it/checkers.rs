@@ -1,0 +1,1 @@
+//! Every rendered file passes the checker of its format.
