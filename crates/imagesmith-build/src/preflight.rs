@@ -160,7 +160,10 @@ impl Probe for HttpProbe {
         let answer = match agent(self.timeout).head(url).call() {
             Ok(_) => Ok(()),
             Err(ureq::Error::Status(code, _)) => Err(format!("HTTP {code}")),
-            Err(ureq::Error::Transport(transport)) => Err(transport.to_string()),
+            Err(ureq::Error::Transport(transport)) => Err(transport
+                .message()
+                .map(str::to_owned)
+                .unwrap_or_else(|| transport.kind().to_string())),
         };
         if let Ok(mut answers) = self.answers.lock() {
             answers.insert(url.to_owned(), answer.clone());
@@ -193,7 +196,7 @@ pub fn check_component(
         .component
         .parameters
         .iter()
-        .filter(|parameter| parameter.secret)
+        .filter(|parameter| parameter.secret && parameter.required)
     {
         if secrets
             .get(&parameter.name, parameter.env.as_deref())

@@ -52,6 +52,8 @@ pub enum Command {
     Catalog(commands::catalog::Args),
     /// Write a starter project: imagesmith.yaml, golden recipes and example specs.
     Init(commands::init::Args),
+    /// Build images locally, without a daemon, into OCI image layouts.
+    Build(commands::build::Args),
 }
 
 /// Output formats of commands that report.
@@ -90,6 +92,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Schema(args) => commands::schema::run(args),
         Command::Catalog(args) => commands::catalog::run(args),
         Command::Init(args) => commands::init::run(args),
+        Command::Build(args) => commands::build::run(args),
     };
     match result {
         Ok(status) => status,

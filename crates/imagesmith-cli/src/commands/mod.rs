@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod build;
 pub mod catalog;
 pub mod init;
 pub mod schema;

@@ -1,0 +1,159 @@
+//! `imagesmith build [NAME...]`: builds the project's images (or the built-in catalog's)
+//! locally, without a daemon, into OCI image layouts.
+
+use crate::{current_dir, project, ExitStatus};
+use imagesmith_build::{progress, BuildOptions, Builder, HttpProbe, LinuxMounter, Secrets};
+use imagesmith_sandbox::LinuxSandbox;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Arguments of `build`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Images to build, with the golden images they need (default: all of the project).
+    pub names: Vec<String>,
+    /// Write one OCI image layout per image at `DIR/NAME` (tag `latest`).
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Build without the components that cannot be obtained on this machine (missing
+    /// secrets, unreachable downloads); they are listed in the `io.imagesmith.omitted` label,
+    /// the summary and the build report.
+    #[arg(long)]
+    pub skip_unavailable: bool,
+    /// A secret for the steps, `NAME=PATH` (mounted at `/run/secrets/NAME` while a step
+    /// runs, never stored in the image or the logs). Repeatable.
+    #[arg(long, value_name = "NAME=PATH")]
+    pub secret: Vec<String>,
+    /// The Debian mirror used to bootstrap `debian:12` bases.
+    #[arg(long, value_name = "URL", env = "IMAGESMITH_DEBIAN_MIRROR")]
+    pub mirror: Option<String>,
+    /// Use this source for a base reference: `REFERENCE=oci:DIR[:TAG]`, `=dir:PATH` or
+    /// `=tarball:PATH`. Repeatable.
+    #[arg(long, value_name = "REFERENCE=SOURCE")]
+    pub base: Vec<String>,
+    /// Give build and validate steps no network (only loopback). The test phase never has it.
+    #[arg(long)]
+    pub no_network: bool,
+    /// Do not run the test phase of the finished images.
+    #[arg(long)]
+    pub no_test: bool,
+    /// The cache directory (default `$XDG_CACHE_HOME/imagesmith` or `~/.cache/imagesmith`).
+    #[arg(long, value_name = "DIR", env = "IMAGESMITH_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// How many images build at once (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `build`.
+pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
+    let cwd = current_dir()?;
+    let planned = match project::load_and_plan(&cwd, &args.names)? {
+        Ok(planned) => planned,
+        Err(status) => return Ok(status),
+    };
+    let mut options = BuildOptions::new();
+    options.output = args.output.clone();
+    options.skip_unavailable = args.skip_unavailable;
+    options.network = !args.no_network;
+    options.run_tests = !args.no_test;
+    if let Some(mirror) = &args.mirror {
+        options.debian_mirror = mirror.clone();
+    }
+    if let Some(dir) = &args.cache_dir {
+        options.cache_dir = dir.clone();
+    }
+    if let Some(jobs) = args.jobs {
+        options.jobs = jobs.max(1);
+    }
+    let mut overrides = BTreeMap::new();
+    for base in &args.base {
+        let Some((reference, source)) = base.split_once('=') else {
+            eprintln!("error: Invalid `--base {base}`: expected `REFERENCE=SOURCE`\nhint: for example `--base debian:12=oci:./debian-layout:latest`");
+            return Ok(ExitStatus::Invalid);
+        };
+        overrides.insert(reference.to_owned(), source.to_owned());
+    }
+    options.base_overrides = overrides;
+    options.secrets = match Secrets::from_args(&args.secret) {
+        Ok(secrets) => secrets,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Ok(ExitStatus::Invalid);
+        }
+    };
+
+    let sandbox = LinuxSandbox::new();
+    let probe = HttpProbe::default();
+    let display = progress::auto();
+    let builder = Builder {
+        sandbox: &sandbox,
+        mounter: &LinuxMounter,
+        probe: &probe,
+        progress: display.as_ref(),
+    };
+    match builder.build(&planned.plan, &options) {
+        Ok(summary) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+                return Ok(ExitStatus::Success);
+            }
+            for image in &summary.images {
+                let built = image.components.iter().filter(|c| !c.cached).count();
+                println!(
+                    "{}\t{}\t{}",
+                    image.name,
+                    image.digest,
+                    image
+                        .output
+                        .as_ref()
+                        .unwrap_or(&image.cached_layout)
+                        .display()
+                );
+                eprintln!(
+                    "Built `{}`: {} components ({built} built, {} from cache), test phase {}",
+                    image.name,
+                    image.components.len(),
+                    image.components.len() - built,
+                    image.test
+                );
+                if !image.omitted.is_empty() {
+                    eprintln!(
+                        "warning: `{}` was built WITHOUT {} (--skip-unavailable; see the `io.imagesmith.omitted` label and the build report):",
+                        image.name,
+                        image
+                            .omitted
+                            .iter()
+                            .map(|item| format!("`{}`", item.component))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    for item in &image.omitted {
+                        eprintln!("  - {}: {}", item.component, item.reasons.join("; "));
+                    }
+                }
+            }
+            eprintln!(
+                "Finished in {:.1}s; {} commands ran in the sandbox",
+                summary.seconds, summary.sandbox_runs
+            );
+            Ok(ExitStatus::Success)
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            Ok(if error.is_expected() {
+                ExitStatus::Invalid
+            } else {
+                ExitStatus::Failure
+            })
+        }
+    }
+}
