@@ -18,6 +18,10 @@ pub(crate) enum Expr {
     Map(Vec<(String, Expr)>),
     /// A `<<-EOT` heredoc holding `text` literally.
     Heredoc(String),
+    /// A quoted template whose `${…}` interpolations are kept (`"arn:${var.region}"`).
+    Template(String),
+    /// A function call with one argument (`jsonencode({...})`, `file("...")`).
+    Call(String, Box<Expr>),
 }
 
 /// One line of a block body.
@@ -99,6 +103,23 @@ pub(crate) fn s(text: impl Into<String>) -> Expr {
 /// Shorthand for a raw expression.
 pub(crate) fn raw(text: impl Into<String>) -> Expr {
     Expr::Raw(text.into())
+}
+
+/// A JSON value as an HCL expression (for `jsonencode`); strings are literal.
+pub(crate) fn from_json(value: &serde_json::Value) -> Expr {
+    use serde_json::Value;
+    match value {
+        Value::Null => Expr::Raw("null".to_string()),
+        Value::Bool(b) => Expr::Bool(*b),
+        Value::Number(n) => n
+            .as_i64()
+            .map_or_else(|| Expr::Raw(n.to_string()), Expr::Num),
+        Value::String(s) => Expr::Str(s.clone()),
+        Value::Array(items) => Expr::List(items.iter().map(from_json).collect()),
+        Value::Object(map) => {
+            Expr::Map(map.iter().map(|(k, v)| (k.clone(), from_json(v))).collect())
+        }
+    }
 }
 
 /// The text of top-level blocks, separated by blank lines.
@@ -212,7 +233,8 @@ fn attr_name(name: &str) -> String {
 
 fn simple(expr: &Expr) -> bool {
     match expr {
-        Expr::Str(_) | Expr::Raw(_) | Expr::Bool(_) | Expr::Num(_) => true,
+        Expr::Str(_) | Expr::Raw(_) | Expr::Bool(_) | Expr::Num(_) | Expr::Template(_) => true,
+        Expr::Call(_, argument) => simple(argument),
         Expr::List(items) => items.is_empty(),
         Expr::Map(entries) => entries.is_empty(),
         Expr::Heredoc(_) => false,
@@ -222,6 +244,13 @@ fn simple(expr: &Expr) -> bool {
 fn write_expr(out: &mut String, expr: &Expr, level: usize) {
     match expr {
         Expr::Str(text) => out.push_str(&quote(text)),
+        Expr::Template(text) => out.push_str(&quote_raw(text)),
+        Expr::Call(name, argument) => {
+            out.push_str(name);
+            out.push('(');
+            write_expr(out, argument, level);
+            out.push(')');
+        }
         Expr::Raw(text) => out.push_str(text),
         Expr::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Expr::Num(n) => out.push_str(&n.to_string()),
@@ -312,9 +341,13 @@ fn escape_template(text: &str) -> String {
 }
 
 fn quote(text: &str) -> String {
+    quote_raw(&escape_template(text))
+}
+
+fn quote_raw(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
-    for c in escape_template(text).chars() {
+    for c in text.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
