@@ -529,6 +529,11 @@ impl<'a> Checker<'a> {
                 .versions
                 .as_ref()
                 .unwrap_or(&component.versions.supported);
+            if resolution.version.is_latest() {
+                // Only patterns are listed (`7.*`): the exact build is chosen at lock time
+                // from what the vendor publishes.
+                continue;
+            }
             let from = match resolution.source {
                 VersionSource::ProjectDefault => " (the project default)",
                 VersionSource::CatalogDefault => " (the catalog default)",
@@ -587,6 +592,7 @@ impl<'a> Checker<'a> {
                     .map(|d| format!(" on {d}"))
                     .unwrap_or_default();
                 let newest = newest(supported)
+                    .filter(|v| crate::versions::compare(v.as_str(), version).is_gt())
                     .map(|v| format!("upgrade to {v}"))
                     .unwrap_or_default();
                 self.push(

@@ -6,7 +6,10 @@ use imagesmith_validate::{check_bytes, Context};
 #[test]
 fn the_builtin_catalog_decodes_cleanly() {
     let (catalog, diagnostics) = builtin();
-    let problems: Vec<String> = diagnostics.iter().map(|d| format!("{}:{}: {}", d.path, d.line(), d.message)).collect();
+    let problems: Vec<String> = diagnostics
+        .iter()
+        .map(|d| format!("{}:{}: {}", d.path, d.line(), d.message))
+        .collect();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert!(catalog.components.len() >= 23);
     assert_eq!(catalog.os.len(), 5);
@@ -19,9 +22,21 @@ fn every_embedded_file_validates_without_errors() {
     let mut problems = Vec::new();
     for folder in ["os", "components", "recipes", "starter"] {
         for file in embedded_files(folder) {
-            let report = check_bytes(format!("{BUILT_IN}/{}", file.path), file.text.as_bytes(), None, &context);
+            let report = check_bytes(
+                format!("{BUILT_IN}/{}", file.path),
+                file.text.as_bytes(),
+                None,
+                &context,
+            );
             for d in report.diagnostics.iter().filter(|d| d.is_error()) {
-                problems.push(format!("{}:{}:{}: {} [{}]", d.path, d.line(), d.column(), d.message, d.code));
+                problems.push(format!(
+                    "{}:{}:{}: {} [{}]",
+                    d.path,
+                    d.line(),
+                    d.column(),
+                    d.message,
+                    d.code
+                ));
             }
         }
     }

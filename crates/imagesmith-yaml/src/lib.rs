@@ -299,6 +299,32 @@ impl Builder<'_> {
         }
     }
 
+    /// The span of a quoted scalar ends at its closing quote (the parser's may run on).
+    fn quoted_span(&self, span: Span, style: ScalarStyle) -> Span {
+        let quote = match style {
+            ScalarStyle::DoubleQuoted => b'"',
+            ScalarStyle::SingleQuoted => b'\'',
+            _ => return span,
+        };
+        let bytes = self.source.text.as_bytes();
+        let start = span.start.offset;
+        if bytes.get(start) != Some(&quote) {
+            return span;
+        }
+        let mut i = start + 1;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' if quote == b'"' => i += 2,
+                b'\'' if quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') => i += 2,
+                b if b == quote => {
+                    return Span::new(span.start, self.source.position_of_offset(i + 1));
+                }
+                _ => i += 1,
+            }
+        }
+        span
+    }
+
     fn syntax_error(&mut self, error: &ScanError) {
         let marker = error.marker();
         let position = self.source.position(marker.line(), marker.col());
@@ -402,7 +428,8 @@ impl Builder<'_> {
                 }
                 Event::Scalar(value, style, anchor, tag) => {
                     self.count(1, span)?;
-                    let tag = tag.map(|t| format!("{}{}", t.handle, t.suffix));
+                    let span = self.quoted_span(span, style);
+                    let tag = tag.map(|t| short_tag(&t.handle, &t.suffix));
                     if let Some(tag) = &tag {
                         if !matches!(
                             tag.as_str(),
@@ -456,7 +483,7 @@ impl Builder<'_> {
                         return Err(Stop::Limit);
                     }
                     if let Some(tag) = tag {
-                        let tag = format!("{}{}", tag.handle, tag.suffix);
+                        let tag = short_tag(&tag.handle, &tag.suffix);
                         if !matches!(tag.as_str(), "!!map" | "!!seq") {
                             self.diagnostics.push(
                                 Diagnostic::error(
@@ -592,6 +619,14 @@ impl Builder<'_> {
                 seen.insert(text, key);
             }
         }
+    }
+}
+
+/// A tag as users write it: `!!str`, not `tag:yaml.org,2002:str`.
+fn short_tag(handle: &str, suffix: &str) -> String {
+    match handle {
+        "tag:yaml.org,2002:" => format!("!!{suffix}"),
+        _ => format!("{handle}{suffix}"),
     }
 }
 
