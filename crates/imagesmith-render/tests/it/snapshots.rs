@@ -65,16 +65,17 @@ fn targets_narrow_the_output() {
 #[test]
 fn seed_tree() {
     let rendered = render_seed();
-    let listing: Vec<String> = rendered
-        .files
-        .iter()
-        .map(|f| format!("{} ({} lines)", f.path, f.contents.lines().count()))
-        .collect();
+    let listing: Vec<String> = rendered.files.iter().map(|f| f.path.clone()).collect();
     let mut settings = insta::Settings::clone_current();
     settings.add_filter(r"sha256:[0-9a-f]{64}", "sha256:[digest]");
     settings.bind(|| {
         insta::assert_snapshot!("tree", listing.join("\n"));
-        for file in &rendered.files {
+        // terraform/components/ holds copies of awstoe/ (checked by the checkers tests).
+        for file in rendered
+            .files
+            .iter()
+            .filter(|f| !f.path.starts_with("terraform/components/"))
+        {
             insta::assert_snapshot!(file.path.replace('/', "__"), file.contents);
         }
         let notes: Vec<String> = rendered
