@@ -54,6 +54,8 @@ pub enum Command {
     Init(commands::init::Args),
     /// Build images locally, without a daemon, into OCI image layouts.
     Build(commands::build::Args),
+    /// Render Image Builder stacks, Terraform, Dockerfiles, AWSTOE documents and workflows.
+    Render(commands::render::Args),
 }
 
 /// Output formats of commands that report.
@@ -93,6 +95,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Catalog(args) => commands::catalog::run(args),
         Command::Init(args) => commands::init::run(args),
         Command::Build(args) => commands::build::run(args),
+        Command::Render(args) => commands::render::run(args),
     };
     match result {
         Ok(status) => status,

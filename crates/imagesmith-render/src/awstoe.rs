@@ -46,8 +46,6 @@ pub(crate) struct Doc {
     pub path: String,
     /// The Image Builder version derived from the body.
     pub image_builder_version: String,
-    /// The component's secret parameter names.
-    pub secrets: Vec<String>,
     /// Inputs for the header.
     pub sources: Vec<String>,
 }
@@ -81,6 +79,9 @@ impl Doc {
     }
 }
 
+/// A document's identity: component, OS id and body.
+type ContentKey = (String, String, String);
+
 type Collected = (
     Vec<Doc>,
     BTreeMap<(usize, usize), usize>,
@@ -92,7 +93,7 @@ type Collected = (
 pub(crate) fn collect(plan: &BuildPlan, context: &Context) -> Result<Collected, RenderError> {
     // (component, os, body) → document; the same content used by two images is one document.
     let mut by_content: BTreeMap<(String, String, String), Doc> = BTreeMap::new();
-    let mut uses: Vec<((usize, usize), (String, String, String))> = Vec::new();
+    let mut uses: Vec<((usize, usize), ContentKey)> = Vec::new();
     let mut helpers: BTreeMap<(String, String), (Doc, Doc)> = BTreeMap::new();
     for (image_index, image) in plan.images.iter().enumerate() {
         for (component_index, planned) in image.components.iter().enumerate() {
@@ -125,7 +126,6 @@ pub(crate) fn collect(plan: &BuildPlan, context: &Context) -> Result<Collected, 
                 document,
                 body,
                 path: String::new(),
-                secrets: planned.secrets.clone(),
                 sources: vec![format!(
                     "{source} ({} {}, {})",
                     planned.name, planned.version, image.os.id
@@ -290,7 +290,6 @@ fn secret_helpers(
             document,
             body,
             path: format!("awstoe/{}/{}-{file}.yaml", image.os.id, planned.name),
-            secrets: planned.secrets.clone(),
             sources: vec![format!(
                 "{source} (secret parameters of {}: {})",
                 planned.name,

@@ -404,7 +404,7 @@ fn template(input: &Input<'_>, p: &Pipeline<'_>, folder: &str, rendered: &mut Re
                     json!({
                         "Type": "AWS::ImageBuilder::Component",
                         "Properties": {
-                            "Name": format!("{}-{}", p.name, doc.stem().replace('_', "-").replace('.', "-")),
+                            "Name": format!("{}-{}", p.name, doc.stem().replace(['_', '.'], "-")),
                             "Version": doc.image_builder_version,
                             "Platform": platform(doc.family),
                             "Description": truncate(&description, 1024),

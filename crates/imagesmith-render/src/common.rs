@@ -50,11 +50,6 @@ fn leading_numbers(version: &str) -> (u64, u64) {
     (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0))
 }
 
-/// `sha256:<hex>` of `bytes`.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 /// The default region when the project names none.
 pub(crate) const DEFAULT_REGION: &str = "us-east-1";
 
@@ -150,13 +145,6 @@ impl<'a> Input<'a> {
             }
             imagesmith_model::RegistryKind::Oci => registry.url.clone(),
         }
-    }
-
-    /// Whether images are pushed to ECR (the default when no registry is named).
-    pub(crate) fn uses_ecr(&self) -> bool {
-        self.project()
-            .and_then(|p| p.registry.as_ref())
-            .is_none_or(|r| r.kind == imagesmith_model::RegistryKind::Ecr)
     }
 
     /// The Image Builder name of an image (also its recipe's name).

@@ -536,7 +536,10 @@ fn substitute_value(value: &Value, vars: &BTreeMap<String, String>) -> Result<Va
 }
 
 /// The iterations of a step's loop as (index, value) pairs.
-fn iterations(loop_: &Value) -> Result<(Option<String>, Vec<(String, String)>), String> {
+/// A loop's name and its (index, value) iterations.
+type Iterations = (Option<String>, Vec<(String, String)>);
+
+fn iterations(loop_: &Value) -> Result<Iterations, String> {
     let name = loop_
         .get("name")
         .and_then(Value::as_str)

@@ -1,7 +1,7 @@
 //! The EC2 Image Builder view of an image, shared by the CloudFormation and Terraform
 //! targets so both create the same names, versions, parents and component order.
 
-use crate::awstoe::{secret_ids, DocKind};
+use crate::awstoe::secret_ids;
 use crate::common::{content_version, pascal, Input};
 use crate::RenderError;
 use imagesmith_model::{ImageType, OsFamily};
@@ -239,9 +239,4 @@ fn dockerfile_template(input: &Input<'_>, image: &PlannedImage) -> String {
         text.push_str(&format!("USER {user}\n"));
     }
     text
-}
-
-/// Whether the doc at `index` is a secrets helper.
-pub(crate) fn is_helper(input: &Input<'_>, index: usize) -> bool {
-    input.docs[index].kind != DocKind::Component
 }

@@ -1,0 +1,282 @@
+//! `imagesmith render [--out DIR] [--target ...]`: pipeline-as-code from the validated plan.
+//!
+//! The files are rendered in memory first, then written below a temporary folder next to the
+//! output folder and moved into place: a failed render leaves the previous output untouched,
+//! and a first render appears all at once. A manifest (`.imagesmith-render.json`) lists what
+//! was written, so files the project no longer renders are removed — and only those: nothing
+//! the manifest does not name is ever deleted.
+
+use crate::project::load_and_plan;
+use crate::{current_dir, ExitStatus};
+use anyhow::Context as _;
+use imagesmith_render::{render, RenderOptions, Target, TerraformBackend};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// The manifest of rendered files, inside the output folder.
+pub const MANIFEST: &str = ".imagesmith-render.json";
+
+/// A target on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TargetArg {
+    /// EC2 Image Builder stacks.
+    Cloudformation,
+    /// Terraform.
+    Terraform,
+    /// Dockerfiles.
+    Dockerfile,
+    /// AWSTOE documents.
+    Awstoe,
+    /// GitHub Actions workflows.
+    GithubActions,
+    /// Everything.
+    All,
+}
+
+impl From<TargetArg> for Target {
+    fn from(arg: TargetArg) -> Target {
+        match arg {
+            TargetArg::Cloudformation => Target::Cloudformation,
+            TargetArg::Terraform => Target::Terraform,
+            TargetArg::Dockerfile => Target::Dockerfile,
+            TargetArg::Awstoe => Target::Awstoe,
+            TargetArg::GithubActions => Target::GithubActions,
+            TargetArg::All => Target::All,
+        }
+    }
+}
+
+/// A Terraform state backend on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendArg {
+    /// S3 bucket with a DynamoDB lock table.
+    S3,
+    /// Terraform Cloud or Enterprise.
+    Cloud,
+}
+
+/// Arguments of `render`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Images to render (default: all), with the golden images they build on.
+    pub names: Vec<String>,
+    /// The output folder (default: `rendered/` in the project).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// What to render; repeatable.
+    #[arg(long, value_enum, default_value = "all")]
+    pub target: Vec<TargetArg>,
+    /// Where Terraform keeps its state.
+    #[arg(long, value_enum, default_value = "s3")]
+    pub terraform_backend: BackendArg,
+    /// Terraform Cloud organization (default: `TF_CLOUD_ORGANIZATION` at init time).
+    #[arg(long, value_name = "NAME")]
+    pub terraform_cloud_organization: Option<String>,
+    /// Terraform Cloud workspace (default: `<project>-infra`).
+    #[arg(long, value_name = "NAME")]
+    pub terraform_cloud_workspace: Option<String>,
+    /// Terraform Enterprise hostname (default: app.terraform.io).
+    #[arg(long, value_name = "HOST")]
+    pub terraform_cloud_hostname: Option<String>,
+    /// Another region AMIs are copied to; repeatable.
+    #[arg(long, value_name = "REGION")]
+    pub distribution_region: Vec<String>,
+}
+
+/// Runs `render`.
+pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
+    let cwd = current_dir()?;
+    let planned = match load_and_plan(&cwd, &args.names)? {
+        Ok(planned) => planned,
+        Err(status) => return Ok(status),
+    };
+    let base = planned.root.clone().unwrap_or_else(|| cwd.clone());
+    let out = match &args.out {
+        Some(out) if out.is_absolute() => out.clone(),
+        Some(out) => cwd.join(out),
+        None => base.join("rendered"),
+    };
+    let targets: Vec<Target> = args.target.iter().copied().map(Target::from).collect();
+    let mut options = RenderOptions::new(&targets);
+    options.output_dir = out
+        .strip_prefix(&base)
+        .ok()
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| ".".to_string());
+    options.distribution_regions = args.distribution_region.clone();
+    options.terraform_backend = match args.terraform_backend {
+        BackendArg::S3 => TerraformBackend::S3,
+        BackendArg::Cloud => TerraformBackend::Cloud {
+            organization: args.terraform_cloud_organization.clone(),
+            workspace: args.terraform_cloud_workspace.clone(),
+            hostname: args.terraform_cloud_hostname.clone(),
+        },
+    };
+    let rendered = match render(&planned.plan, &planned.context, &options) {
+        Ok(rendered) => rendered,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Ok(ExitStatus::Invalid);
+        }
+    };
+    let files: Vec<(String, String)> = rendered
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.contents.clone()))
+        .collect();
+    let removed = write_tree(&out, &files)?;
+    for note in &rendered.notes {
+        eprintln!("warning: {}: {}", note.file, note.message);
+    }
+    eprintln!(
+        "Rendered {} files to `{}`{}",
+        files.len(),
+        out.display(),
+        if removed > 0 {
+            format!("; removed {removed} no longer rendered")
+        } else {
+            String::new()
+        }
+    );
+    Ok(ExitStatus::Success)
+}
+
+fn manifest_paths(out: &Path) -> BTreeSet<String> {
+    let Ok(text) = fs_err::read_to_string(out.join(MANIFEST)) else {
+        return BTreeSet::new();
+    };
+    serde_json::from_str::<Vec<String>>(&text)
+        .map(|v| v.into_iter().collect())
+        .unwrap_or_default()
+}
+
+/// A relative path that stays inside the output folder.
+fn safe(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path.contains('\\')
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
+/// Writes `files` below `out` (see the module docs) and returns how many stale files were
+/// removed.
+pub fn write_tree(out: &Path, files: &[(String, String)]) -> anyhow::Result<usize> {
+    for (path, _) in files {
+        anyhow::ensure!(
+            safe(path),
+            "Refusing to write `{path}` outside the output folder"
+        );
+    }
+    let parent = out
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    fs_err::create_dir_all(&parent)?;
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "rendered".to_string());
+    let staging = parent.join(format!(".{name}.imagesmith-{}", std::process::id()));
+    if staging.exists() {
+        fs_err::remove_dir_all(&staging)?;
+    }
+    let mut paths: Vec<String> = files.iter().map(|(p, _)| p.clone()).collect();
+    paths.sort();
+    let manifest = serde_json::to_string_pretty(&paths)? + "\n";
+    let stage = || -> anyhow::Result<()> {
+        for (path, contents) in files {
+            let target = staging.join(path);
+            if let Some(dir) = target.parent() {
+                fs_err::create_dir_all(dir)?;
+            }
+            fs_err::write(&target, contents)?;
+        }
+        fs_err::write(staging.join(MANIFEST), &manifest)?;
+        Ok(())
+    };
+    if let Err(error) = stage() {
+        let _ = fs_err::remove_dir_all(&staging);
+        return Err(error.context(format!(
+            "Cannot write the rendered files next to `{}`",
+            out.display()
+        )));
+    }
+    if !out.exists() {
+        fs_err::rename(&staging, out)
+            .with_context(|| format!("Cannot move the rendered files to `{}`", out.display()))?;
+        return Ok(0);
+    }
+    // The folder exists: move each file into place (rename is atomic per file), then drop
+    // what the previous render wrote and this one did not.
+    let previous = manifest_paths(out);
+    for path in paths.iter().map(String::as_str).chain([MANIFEST]) {
+        let target = out.join(path);
+        if let Some(dir) = target.parent() {
+            fs_err::create_dir_all(dir)?;
+        }
+        fs_err::rename(staging.join(path), &target)
+            .with_context(|| format!("Cannot move `{path}` into `{}`", out.display()))?;
+    }
+    let _ = fs_err::remove_dir_all(&staging);
+    let current: BTreeSet<&str> = paths.iter().map(String::as_str).collect();
+    let mut removed = 0;
+    for stale in previous
+        .iter()
+        .filter(|p| !current.contains(p.as_str()) && safe(p))
+    {
+        let target = out.join(stale);
+        if target.is_file() {
+            fs_err::remove_file(&target)?;
+            removed += 1;
+            // Remove folders the file leaves empty, up to the output folder.
+            let mut dir = target.parent();
+            while let Some(d) = dir {
+                if d == out || std::fs::remove_dir(d).is_err() {
+                    break;
+                }
+                dir = d.parent();
+            }
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removes_only_what_it_rendered_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("rendered");
+        let files = vec![
+            ("a/one.txt".to_string(), "1".to_string()),
+            ("b/two.txt".to_string(), "2".to_string()),
+        ];
+        assert_eq!(write_tree(&out, &files).unwrap(), 0);
+        fs_err::write(out.join("mine.txt"), "kept").unwrap();
+        let fewer = vec![("a/one.txt".to_string(), "1+".to_string())];
+        assert_eq!(write_tree(&out, &fewer).unwrap(), 1);
+        assert_eq!(fs_err::read_to_string(out.join("a/one.txt")).unwrap(), "1+");
+        assert!(!out.join("b").exists());
+        assert_eq!(
+            fs_err::read_to_string(out.join("mine.txt")).unwrap(),
+            "kept"
+        );
+        assert!(!dir.path().read_dir().unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("imagesmith-")));
+    }
+
+    #[test]
+    fn refuses_paths_outside_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = vec![("../escape".to_string(), String::new())];
+        assert!(write_tree(&dir.path().join("out"), &files).is_err());
+    }
+}
