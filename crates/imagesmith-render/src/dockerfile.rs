@@ -430,8 +430,8 @@ fn ignores(script: &str) -> Vec<String> {
         rules.insert("DL3033", "as DL3041, for yum");
     }
     if script.lines().any(|l| {
-        let l = l.trim_start();
-        l.starts_with("cd ") || l.contains("&& cd ") || l.contains("; cd ")
+        l.split(['(', ';', '&', '|', '{'])
+            .any(|part| part.trim_start().starts_with("cd "))
     }) {
         rules.insert(
             "DL3003",

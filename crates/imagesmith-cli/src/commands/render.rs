@@ -273,6 +273,38 @@ mod tests {
             .contains("imagesmith-")));
     }
 
+    /// The starter project of `imagesmith init` (the seed recipe, customer spec and Static Code
+    /// Scanner plus the built-in golden images) renders the same twice.
+    #[test]
+    fn renders_the_starter_project_deterministically() {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in crate::commands::init::starter_files() {
+            let target = dir.path().join(path);
+            fs_err::create_dir_all(target.parent().unwrap()).unwrap();
+            fs_err::write(target, text).unwrap();
+        }
+        let planned = load_and_plan(dir.path(), &[]).unwrap().unwrap();
+        let options = RenderOptions::new(&[Target::All]);
+        let first = render(&planned.plan, &planned.context, &options).unwrap();
+        let second = render(&planned.plan, &planned.context, &options).unwrap();
+        assert_eq!(first, second);
+        let root = dir.path().to_string_lossy().to_string();
+        assert!(first.files.iter().all(|f| !f.contents.contains(&root)));
+        let listing: Vec<&str> = first.files.iter().map(|f| f.path.as_str()).collect();
+        insta::assert_snapshot!("starter_tree", listing.join("\n"));
+        let dockerfile = first
+            .file("docker/static-code-scanner/Dockerfile")
+            .expect("the Static Code Scanner has a Dockerfile");
+        let mut settings = insta::Settings::clone_current();
+        settings.add_filter(r"sha256:[0-9a-f]{64}", "sha256:[digest]");
+        settings.bind(|| {
+            insta::assert_snapshot!(
+                "starter_static_code_scanner_dockerfile",
+                dockerfile.contents
+            )
+        });
+    }
+
     #[test]
     fn refuses_paths_outside_the_folder() {
         let dir = tempfile::tempdir().unwrap();
