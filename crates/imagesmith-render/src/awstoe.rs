@@ -111,7 +111,7 @@ pub(crate) fn collect(plan: &BuildPlan, context: &Context) -> Result<Collected, 
                 .get(&format!("component:{}", planned.name))
                 .map(|s| clean_source(s))
                 .unwrap_or_else(|| format!("component `{}`", planned.name));
-            let entry = by_content.entry(key.clone()).or_insert_with(|| Doc {
+            by_content.entry(key.clone()).or_insert_with(|| Doc {
                 kind: DocKind::Component,
                 component: planned.name.clone(),
                 description: planned.component.description.clone(),
@@ -131,14 +131,9 @@ pub(crate) fn collect(plan: &BuildPlan, context: &Context) -> Result<Collected, 
                     planned.name, planned.version, image.os.id
                 )],
             });
-            let user = format!(
-                "{} (parameters of image `{}`)",
-                clean_source(&image.source),
-                image.name
-            );
-            if !entry.sources.contains(&user) {
-                entry.sources.push(user);
-            }
+            // The header names only the component: listing the images that use the document
+            // would change `Data` (in CloudFormation and Terraform) without changing the
+            // content-derived version, which Image Builder rejects.
             uses.push(((image_index, component_index), key));
             if !planned.secrets.is_empty() {
                 helpers

@@ -102,3 +102,21 @@ fn dump_when_asked() {
         }
     }
 }
+
+/// A component's `Data` must not change while its version stays: nothing outside the
+/// document (such as which images use it) may reach the rendered text.
+#[test]
+fn component_text_depends_only_on_its_document() {
+    let (mut plan, context) = load(&seed_root());
+    let full = render(&plan, &context, &RenderOptions::new(&[Target::Awstoe])).unwrap();
+    plan.images.retain(|i| i.name != "static-code-scanner");
+    let fewer = render(&plan, &context, &RenderOptions::new(&[Target::Awstoe])).unwrap();
+    for file in fewer.files.iter().filter(|f| f.path.starts_with("awstoe/")) {
+        assert_eq!(
+            full.file(&file.path).map(|f| &f.contents),
+            Some(&file.contents),
+            "{} changed when another image was dropped",
+            file.path
+        );
+    }
+}
