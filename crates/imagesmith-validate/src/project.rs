@@ -88,7 +88,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ProjectError> {
         let path = entry.path();
         let file_type = entry.file_type().map_err(read)?;
         if file_type.is_dir() {
-            if !name.starts_with('.') && name != "target" && name != "node_modules" {
+            // Rendered output (it carries the renderer's manifest) is not project input.
+            let rendered = path.join(".imagesmith-render.json").exists();
+            if !name.starts_with('.') && name != "target" && name != "node_modules" && !rendered {
                 walk(&path, out)?;
             }
         } else if name.ends_with(".yaml") || name.ends_with(".yml") {
