@@ -13,7 +13,7 @@ use std::process::Command;
 use imagesmith_oci::oci_spec::image::{Arch, Os};
 use imagesmith_oci::{
     apply_layers, import_rootfs_dir, import_rootfs_tarball, write_layout, ApplyOptions, Image,
-    ImageLayout, LayerOptions,
+    ImageBuilder, ImageLayout, LayerOptions,
 };
 use serde::Serialize;
 
@@ -23,6 +23,9 @@ use crate::normalize::normalize;
 
 /// The Debian mirror used when none is given
 pub const DEFAULT_DEBIAN_MIRROR: &str = "http://deb.debian.org/debian";
+
+/// The `PATH` of bootstrapped bases
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Where a base image comes from
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -134,7 +137,7 @@ pub fn resolve(
 ) -> Result<ResolvedBase, BuildError> {
     let key = match source {
         BaseSource::Bootstrap { suite } => key_of(&(
-            "bootstrap-v1",
+            "bootstrap-v2",
             suite,
             "minbase",
             &options.debian_mirror,
@@ -203,7 +206,15 @@ pub fn resolve(
                 message,
             })?;
             normalize(&tree, options.source_date_epoch)?;
-            import(cache, reference, &tree, options)?
+            let image = import(cache, reference, &tree, options)?;
+            // What `debian:12` from a registry has: a PATH and bash as the command
+            let mut builder = ImageBuilder::from_base(&image, options.source_date_epoch);
+            builder
+                .set_env("PATH", DEFAULT_PATH)
+                .set_cmd(vec![String::from("bash")]);
+            builder
+                .build(cache.blobs())
+                .map_err(BuildError::oci(reference))?
         }
         BaseSource::RootfsDir { dir } => {
             log(&format!("importing root filesystem `{}`", dir.display()));

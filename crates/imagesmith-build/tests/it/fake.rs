@@ -1,0 +1,405 @@
+//! The builder with a fake sandbox that counts and records runs
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use imagesmith_build::progress::Silent;
+use imagesmith_build::{BuildError, BuildOptions, Builder, NoMounter, Probe, Secrets};
+use imagesmith_oci::ImageLayout;
+use imagesmith_plan::{BuildPlan, Parent, PlannedComponent, PlannedImage, Role};
+use imagesmith_sandbox::{Mode, RunOutput, Sandbox, SandboxConfig, SandboxError};
+
+/// Records every run; fails commands whose script mentions `fail_marker`; writes a file
+/// into the upper directory so layers have content
+#[derive(Default)]
+struct FakeSandbox {
+    runs: Mutex<Vec<SandboxConfig>>,
+    fail_marker: Option<String>,
+    print: Option<String>,
+}
+
+impl FakeSandbox {
+    fn count(&self) -> usize {
+        self.runs.lock().unwrap().len()
+    }
+}
+
+impl Sandbox for FakeSandbox {
+    fn run(
+        &self,
+        config: &SandboxConfig,
+        _output: Option<imagesmith_sandbox::OutputSink>,
+    ) -> Result<RunOutput, SandboxError> {
+        let mut runs = self.runs.lock().unwrap();
+        runs.push(config.clone());
+        // The script the executor wrote, read through the merged directory
+        let script = config
+            .command
+            .last()
+            .map(|path| config.root.merged_dir.join(path.trim_start_matches('/')))
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .unwrap_or_default();
+        // What the step "installs" depends on the script, as a real step's output would
+        let marker = config.root.upper_dir.join("var/lib/fake");
+        std::fs::create_dir_all(&marker).unwrap();
+        std::fs::write(marker.join(format!("run-{}", runs.len())), &script).unwrap();
+        let failed = self
+            .fail_marker
+            .as_ref()
+            .is_some_and(|marker| script.contains(marker.as_str()));
+        Ok(RunOutput {
+            exit_code: if failed { 3 } else { 0 },
+            timed_out: false,
+            stdout: self.print.clone().unwrap_or_default().into_bytes(),
+            stderr: Vec::new(),
+            duration: std::time::Duration::from_millis(1),
+        })
+    }
+}
+
+struct FakeProbe;
+
+impl Probe for FakeProbe {
+    fn reachable(&self, url: &str) -> Result<(), String> {
+        Err(format!("fake: `{url}` is offline"))
+    }
+}
+
+fn component(name: &str, os: &str) -> PlannedComponent {
+    let context = imagesmith_validate::Context::builtin();
+    let definition = context
+        .catalog
+        .component(name)
+        .unwrap_or_else(|| panic!("no component {name}"))
+        .clone();
+    let platform = definition.platforms.get(os).unwrap().clone();
+    let version = platform
+        .default
+        .clone()
+        .or_else(|| definition.versions.default.clone())
+        .unwrap_or_else(|| "1.0".into());
+    let mut parameters = indexmap::IndexMap::new();
+    parameters.insert("version".to_owned(), version.to_string());
+    if let imagesmith_model::Artifact::Download { .. } = &platform.artifact {
+        parameters.insert("arch".to_owned(), "amd64".to_owned());
+    }
+    let secrets: Vec<String> = definition
+        .parameters
+        .iter()
+        .filter(|parameter| parameter.secret)
+        .map(|parameter| parameter.name.clone())
+        .collect();
+    PlannedComponent {
+        name: name.to_owned(),
+        digest: imagesmith_plan::digest_of(&(name, &parameters)),
+        version,
+        version_source: imagesmith_validate::VersionSource::CatalogDefault,
+        component: definition,
+        platform,
+        parameters,
+        secrets,
+    }
+}
+
+fn image(
+    name: &str,
+    role: Role,
+    parent: Parent,
+    components: Vec<PlannedComponent>,
+) -> PlannedImage {
+    let context = imagesmith_validate::Context::builtin();
+    PlannedImage {
+        name: name.to_owned(),
+        role,
+        image_type: imagesmith_model::ImageType::Container,
+        os: context.catalog.os.get("debian12").unwrap().clone(),
+        parent,
+        version: Some("1.0.0".to_owned()),
+        description: None,
+        components,
+        labels: indexmap::IndexMap::new(),
+        environment: [("LANG".to_owned(), "C.UTF-8".to_owned())]
+            .into_iter()
+            .collect(),
+        user: None,
+        source: String::from("test"),
+        digest: String::from("sha256:test"),
+    }
+}
+
+fn plan(golden: Vec<PlannedComponent>, custom: Vec<PlannedComponent>) -> BuildPlan {
+    let mut images = vec![image(
+        "golden",
+        Role::Golden,
+        Parent::Base {
+            reference: "debian:12".into(),
+        },
+        golden,
+    )];
+    if !custom.is_empty() {
+        images.push(image(
+            "custom",
+            Role::Customized,
+            Parent::Golden {
+                name: "golden".into(),
+            },
+            custom,
+        ));
+    }
+    BuildPlan {
+        project: "test".into(),
+        architecture: "x86_64".into(),
+        images,
+        mirrors: indexmap::IndexMap::new(),
+    }
+}
+
+struct Setup {
+    _temp: tempfile::TempDir,
+    options: BuildOptions,
+}
+
+fn setup() -> Setup {
+    let temp = tempfile::tempdir().unwrap();
+    let rootfs = temp.path().join("rootfs");
+    for dir in ["etc", "usr/bin", "tmp"] {
+        std::fs::create_dir_all(rootfs.join(dir)).unwrap();
+    }
+    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
+    let mut options = BuildOptions::new();
+    options.cache_dir = temp.path().join("cache");
+    options.output = Some(temp.path().join("out"));
+    options.mode = Some(Mode::Rootful);
+    options.source_date_epoch = 1_700_000_000;
+    options
+        .base_overrides
+        .insert("debian:12".into(), format!("dir:{}", rootfs.display()));
+    Setup {
+        _temp: temp,
+        options,
+    }
+}
+
+fn build(
+    sandbox: &FakeSandbox,
+    plan: &BuildPlan,
+    options: &BuildOptions,
+) -> Result<imagesmith_build::BuildSummary, BuildError> {
+    let builder = Builder {
+        sandbox,
+        mounter: &NoMounter,
+        probe: &FakeProbe,
+        progress: &Silent,
+    };
+    builder.build(plan, options)
+}
+
+fn labels(layout: &Path) -> std::collections::HashMap<String, String> {
+    let image = ImageLayout::open(layout)
+        .unwrap()
+        .image(Some("latest"))
+        .unwrap();
+    image
+        .config
+        .config()
+        .clone()
+        .unwrap()
+        .labels()
+        .clone()
+        .unwrap()
+}
+
+#[test]
+fn unchanged_images_rebuild_without_running_a_step() {
+    let setup = setup();
+    let plan = plan(
+        vec![
+            component("chrony", "debian12"),
+            component("node_exporter", "debian12"),
+        ],
+        vec![component("python", "debian12")],
+    );
+    let sandbox = FakeSandbox::default();
+    let first = build(&sandbox, &plan, &setup.options).unwrap();
+    let cold_runs = sandbox.count();
+    assert!(
+        cold_runs >= 6,
+        "build, validate and test steps ran: {cold_runs}"
+    );
+    assert_eq!(first.sandbox_runs, cold_runs);
+
+    let again = FakeSandbox::default();
+    let second = build(&again, &plan, &setup.options).unwrap();
+    assert_eq!(again.count(), 0, "a no-op rebuild runs no step");
+    assert_eq!(second.sandbox_runs, 0);
+    for (a, b) in first.images.iter().zip(&second.images) {
+        assert_eq!(a.digest, b.digest);
+        assert!(b.components.iter().all(|c| c.cached));
+        assert_eq!(b.test, "cached");
+    }
+}
+
+#[test]
+fn a_changed_parameter_rebuilds_that_layer_and_the_ones_above() {
+    let setup = setup();
+    let golden = vec![
+        component("chrony", "debian12"),
+        component("node_exporter", "debian12"),
+    ];
+    let sandbox = FakeSandbox::default();
+    let first = build(&sandbox, &plan(golden.clone(), vec![]), &setup.options).unwrap();
+
+    let mut changed = golden.clone();
+    changed[0]
+        .parameters
+        .insert("time_server".into(), "10.0.0.1".into());
+    changed[0].digest = imagesmith_plan::digest_of(&("chrony", &changed[0].parameters));
+    let again = FakeSandbox::default();
+    let second = build(&again, &plan(changed, vec![]), &setup.options).unwrap();
+    let report = &second.images[0];
+    assert!(!report.components[0].cached);
+    // The layer below changed, so the layer above is rebuilt too
+    assert!(!report.components[1].cached);
+    assert_ne!(first.images[0].digest, report.digest);
+    // The time server reached the step
+    let runs = again.runs.lock().unwrap();
+    assert!(!runs.is_empty());
+}
+
+#[test]
+fn golden_images_are_built_before_the_images_on_them() {
+    let setup = setup();
+    let plan = plan(
+        vec![component("chrony", "debian12")],
+        vec![component("python", "debian12")],
+    );
+    let sandbox = FakeSandbox::default();
+    let summary = build(&sandbox, &plan, &setup.options).unwrap();
+    let golden = &summary.images[0];
+    let custom = &summary.images[1];
+    assert_eq!(custom.base.name, "golden:latest");
+    assert_eq!(custom.base.digest, golden.digest);
+    // The customized image's steps see the golden layers below them
+    let runs = sandbox.runs.lock().unwrap();
+    let custom_run = runs
+        .iter()
+        .find(|run| run.root.lower_dirs.len() == 3)
+        .expect("a run over base + chrony + python's own upper");
+    assert!(custom_run
+        .root
+        .lower_dirs
+        .last()
+        .unwrap()
+        .starts_with(setup.options.cache_dir.join("b")));
+    drop(runs);
+    let labels = labels(&setup.options.output.as_ref().unwrap().join("custom"));
+    assert_eq!(labels["io.imagesmith.component.chrony"], "4.3");
+    assert!(labels.contains_key("io.imagesmith.component.python"));
+    assert_eq!(
+        labels["org.opencontainers.image.base.name"],
+        "golden:latest"
+    );
+}
+
+#[test]
+fn unavailable_components_fail_the_build_listing_each_one() {
+    let setup = setup();
+    let plan = plan(
+        vec![
+            component("chrony", "debian12"),
+            component("falcon_sensor", "debian12"),
+            component("cloudwatch_agent", "debian12"),
+        ],
+        vec![],
+    );
+    let sandbox = FakeSandbox::default();
+    let error = build(&sandbox, &plan, &setup.options).unwrap_err();
+    assert!(error.is_expected());
+    let message = error.to_string();
+    assert!(message.contains("`falcon_sensor`"), "{message}");
+    assert!(message.contains("FALCON_CLIENT_ID"), "{message}");
+    assert!(message.contains("`cloudwatch_agent`"), "{message}");
+    assert!(message.contains("fake:"), "{message}");
+    assert!(message.contains("hint:"), "{message}");
+    assert_eq!(
+        sandbox.count(),
+        0,
+        "nothing runs before the preflight passes"
+    );
+}
+
+#[test]
+fn skip_unavailable_says_so_in_the_label_and_the_report() {
+    let mut setup = setup();
+    setup.options.skip_unavailable = true;
+    let plan = plan(
+        vec![
+            component("chrony", "debian12"),
+            component("cloudwatch_agent", "debian12"),
+        ],
+        vec![component("python", "debian12")],
+    );
+    let sandbox = FakeSandbox::default();
+    let summary = build(&sandbox, &plan, &setup.options).unwrap();
+    let out = setup.options.output.clone().unwrap();
+    assert_eq!(
+        labels(&out.join("golden"))["io.imagesmith.omitted"],
+        "cloudwatch_agent"
+    );
+    // Still missing from the image built on it
+    assert_eq!(
+        labels(&out.join("custom"))["io.imagesmith.omitted"],
+        "cloudwatch_agent"
+    );
+    assert_eq!(summary.images[0].omitted[0].component, "cloudwatch_agent");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("golden.report.json")).unwrap()).unwrap();
+    assert_eq!(report["omitted"][0]["component"], "cloudwatch_agent");
+}
+
+#[test]
+fn a_failed_step_names_image_component_phase_and_step_and_redacts_secrets() {
+    let mut setup = setup();
+    let mut secrets = Secrets::new();
+    secrets.insert("falcon_client_id", b"id-XYZ".to_vec());
+    secrets.insert("falcon_client_secret", b"hunter2-very-secret".to_vec());
+    secrets.insert("falcon_cid", b"CID-0123456789-B0".to_vec());
+    setup.options.secrets = secrets;
+    let plan = plan(vec![component("falcon_sensor", "debian12")], vec![]);
+    let sandbox = FakeSandbox {
+        fail_marker: Some(String::from("falcon")),
+        print: Some(String::from("token=hunter2-very-secret\n")),
+        ..FakeSandbox::default()
+    };
+    let error = build(&sandbox, &plan, &setup.options).unwrap_err();
+    assert!(error.is_expected(), "{error}");
+    let BuildError::StepFailed {
+        image,
+        component,
+        phase,
+        step,
+        log,
+        ..
+    } = &error
+    else {
+        panic!("not a step failure: {error}");
+    };
+    assert_eq!(image, "golden");
+    assert_eq!(component, "falcon_sensor");
+    assert_eq!(phase, "build");
+    assert!(!step.is_empty());
+    assert!(error.to_string().contains(&log.display().to_string()));
+    // The secrets reached the sandbox as files, and no log holds them
+    let runs = sandbox.runs.lock().unwrap();
+    assert!(runs[0]
+        .secrets
+        .iter()
+        .any(|secret| secret.name == "falcon_client_secret"));
+    for entry in std::fs::read_dir(log.parent().unwrap()).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.contains("hunter2-very-secret"));
+    }
+    let json = std::fs::read_to_string(log).unwrap();
+    assert!(json.contains("token=****"), "{json}");
+}
