@@ -2,7 +2,7 @@
 //! command that does work (`build`, `render`) starts with. Nothing is built or rendered
 //! from a project with an invalid document.
 
-use crate::commands::validate::check_files;
+use crate::commands::validate::{check_files, Keep};
 use crate::{color_stdout, ExitStatus};
 use anyhow::Context as _;
 use imagesmith_catalog::file_stem;
@@ -49,7 +49,7 @@ pub fn load_and_plan(cwd: &Path, only: &[String]) -> anyhow::Result<Result<Plann
     let loaded: LoadedProject = load_project(&root, cwd, &today)
         .with_context(|| format!("Cannot load the project at `{}`", root.display()))?;
     let files = discover(&[root.clone()]).context("Cannot list the project's files")?;
-    let reports = check_files(&files, cwd, None, &today)?;
+    let reports = check_files(&files, cwd, None, &today, Keep::Everything)?;
     let mut diagnostics = Diagnostics::new();
     let mut sources: HashMap<Arc<str>, SourceFile> = HashMap::new();
     let mut specs = Vec::new();

@@ -223,7 +223,8 @@ impl<'a> Checker<'a> {
     }
 
     fn spec(&mut self, spec: &Spec) {
-        let catalog = &self.context.catalog;
+        let context: &'a Context = self.context;
+        let catalog = &context.catalog;
         self.image_name(spec.name.as_deref());
         let base_span = self.span_of("base_image");
         let Some(golden) = catalog.recipe(&spec.base_image) else {
@@ -260,14 +261,13 @@ impl<'a> Checker<'a> {
             // Without the base, component checks still run against the OS in the name.
             if let Some((_, os)) = golden_image_parts(&spec.base_image) {
                 if let Some(os) = catalog.os(os) {
-                    let os = os.clone();
-                    self.components(&spec.components, &spec.parameters, &os, false, &[]);
+                    let none = IndexMap::new();
+                    self.components(&spec.components, &spec.parameters, os, false, &none);
                 }
             }
             return;
         };
-        let golden = Arc::clone(golden);
-        let golden_type = recipe_image_type(&golden);
+        let golden_type = recipe_image_type(golden);
         if golden_type != spec.image_type {
             self.error(
                 self.span_of("image_type"),
@@ -285,7 +285,7 @@ impl<'a> Checker<'a> {
                 )),
             );
         }
-        let Some(os) = recipe_os(&golden, catalog).cloned() else {
+        let Some(os) = recipe_os(golden, catalog) else {
             return;
         };
         if os.status == OsStatus::Planned {
@@ -300,12 +300,13 @@ impl<'a> Checker<'a> {
                 None,
             );
         }
-        let base: Vec<(String, Option<VersionText>)> = golden
-            .components
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        self.components(&spec.components, &spec.parameters, &os, false, &base);
+        self.components(
+            &spec.components,
+            &spec.parameters,
+            os,
+            false,
+            &golden.components,
+        );
     }
 
     fn recipe(&mut self, recipe: &Recipe) {
@@ -417,7 +418,13 @@ impl<'a> Checker<'a> {
                     None,
                 );
             }
-            self.components(&recipe.components, &recipe.parameters, &os, true, &[]);
+            self.components(
+                &recipe.components,
+                &recipe.parameters,
+                &os,
+                true,
+                &IndexMap::new(),
+            );
         }
     }
 
@@ -428,13 +435,13 @@ impl<'a> Checker<'a> {
         parameters: &IndexMap<String, IndexMap<String, String>>,
         os: &Os,
         golden: bool,
-        base: &[(String, Option<VersionText>)],
+        base: &IndexMap<String, Option<VersionText>>,
     ) {
         let catalog = &self.context.catalog;
         let project = self.context.project.as_ref();
         let today = self.context.today.as_str();
         let mut present: Vec<(Arc<Component>, Option<Span>)> = Vec::new();
-        for (name, _) in base {
+        for name in base.keys() {
             if let Some(c) = catalog.component(name) {
                 present.push((Arc::clone(c), None));
             }
@@ -468,7 +475,7 @@ impl<'a> Checker<'a> {
                 );
                 continue;
             }
-            if base.iter().any(|(n, _)| n == wanted.name) {
+            if base.contains_key(wanted.name) {
                 self.push(
                     Severity::Warning,
                     key_span,

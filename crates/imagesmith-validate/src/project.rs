@@ -100,19 +100,16 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ProjectError> {
     Ok(())
 }
 
-/// Reads a file for checking; a file over the size limit is not read at all.
+/// Reads a file for checking, never more than one byte past the size limit: the loader
+/// reports an oversized file without the rest of it being read.
 pub(crate) fn read_limited(path: &Path) -> Result<Vec<u8>, std::io::Error> {
-    let metadata = std::fs::metadata(path)?;
-    if metadata.len() > Limits::DEFAULT.max_bytes as u64 {
-        // Read no more than one byte past the limit: the loader reports the size.
-        use std::io::Read;
-        let mut buffer = Vec::with_capacity(Limits::DEFAULT.max_bytes + 1);
-        std::fs::File::open(path)?
-            .take(Limits::DEFAULT.max_bytes as u64 + 1)
-            .read_to_end(&mut buffer)?;
-        return Ok(buffer);
-    }
-    std::fs::read(path)
+    use std::io::Read;
+    let limit = Limits::DEFAULT.max_bytes as u64 + 1;
+    let mut buffer = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit)
+        .read_to_end(&mut buffer)?;
+    Ok(buffer)
 }
 
 /// A path shown relative to `base` when it is below it.

@@ -75,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         args.paths.clone()
     };
     let files = discover(&paths).context("Cannot list the files to check")?;
-    let reports = check_files(&files, &cwd, kind, &today)?;
+    let reports = check_files(&files, &cwd, kind, &today, Keep::Diagnostics)?;
 
     let mut diagnostics = Diagnostics::new();
     let mut sources: HashMap<Arc<str>, SourceFile> = HashMap::new();
@@ -113,12 +113,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     })
 }
 
+/// What a report keeps of each file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Documents and sources, for commands that go on to plan.
+    Everything,
+    /// Only diagnostics and the sources they point into: thousands of files stay cheap.
+    Diagnostics,
+}
+
 /// Checks files, each in the context of the project it belongs to (or the built-in catalog).
 pub fn check_files(
     files: &[PathBuf],
     base: &Path,
     kind: Option<DocumentKind>,
     today: &str,
+    keep: Keep,
 ) -> anyhow::Result<Vec<FileReport>> {
     // Group files by project so each project is loaded once.
     let mut groups: BTreeMap<Option<PathBuf>, Vec<&PathBuf>> = BTreeMap::new();
@@ -162,7 +172,14 @@ pub fn check_files(
                         return project.project_report.clone();
                     }
                 }
-                check_file(file, base, kind, &context)
+                let mut report = check_file(file, base, kind, &context);
+                if keep == Keep::Diagnostics {
+                    report.document = None;
+                    if report.diagnostics.is_empty() {
+                        report.source = SourceFile::new(report.path.clone(), "");
+                    }
+                }
+                report
             })
             .collect();
         reports.append(&mut group_reports);
