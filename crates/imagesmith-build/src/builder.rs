@@ -20,7 +20,7 @@ use crate::base::{self, BaseOptions, BaseSource, ResolvedBase, DEFAULT_DEBIAN_MI
 use crate::cache::{
     chain_id, key_of, parse_digest, read_json, remove_tree, write_json_atomic, Cache, LayerRecord,
 };
-use crate::error::{BuildError, Unavailable};
+use crate::error::{BuildError, StepFailure, Unavailable};
 use crate::host::SandboxHost;
 use crate::mount::Mounter;
 use crate::normalize::normalize;
@@ -727,14 +727,14 @@ impl Builder<'_> {
                     );
                 }
             }
-            return Err(BuildError::StepFailed {
+            return Err(BuildError::StepFailed(Box::new(StepFailure {
                 image: image.to_owned(),
                 component: component.name.clone(),
                 phase: phase.map(|phase| phase.name.clone()).unwrap_or_default(),
                 step: step.map(|step| step.name.clone()).unwrap_or_default(),
                 message,
                 log: json_log,
-            });
+            })));
         }
         Ok(scratch)
     }

@@ -25,6 +25,38 @@ impl std::fmt::Display for Unavailable {
     }
 }
 
+/// Which step of which phase of which component of which image failed, and why
+#[derive(Debug, Clone)]
+pub struct StepFailure {
+    /// The image
+    pub image: String,
+    /// The component
+    pub component: String,
+    /// `build`, `validate` or `test`
+    pub phase: String,
+    /// The step name
+    pub step: String,
+    /// Why it failed (secrets redacted)
+    pub message: String,
+    /// The JSON log of the run
+    pub log: PathBuf,
+}
+
+impl std::fmt::Display for StepFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Image `{}`, component `{}`: step `{}` of phase `{}` failed: {}\nhint: the step log is `{}`",
+            self.image,
+            self.component,
+            self.step,
+            self.phase,
+            self.message,
+            self.log.display()
+        )
+    }
+}
+
 /// Everything that can go wrong in a build
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -39,24 +71,8 @@ pub enum BuildError {
         components: Vec<Unavailable>,
     },
     /// A step of a component's document failed: an expected outcome of a bad recipe
-    #[error(
-        "Image `{image}`, component `{component}`: step `{step}` of phase `{phase}` failed: {message}\nhint: the step log is `{}`",
-        log.display()
-    )]
-    StepFailed {
-        /// The image
-        image: String,
-        /// The component
-        component: String,
-        /// `build`, `validate` or `test`
-        phase: String,
-        /// The step name
-        step: String,
-        /// Why it failed (secrets redacted)
-        message: String,
-        /// The JSON log of the run
-        log: PathBuf,
-    },
+    #[error("{0}")]
+    StepFailed(Box<StepFailure>),
     /// The input is invalid (a bad `--secret`, an unknown base reference, a bad document)
     #[error("{message}")]
     Invalid {
@@ -148,7 +164,7 @@ impl BuildError {
     pub fn is_expected(&self) -> bool {
         match self {
             BuildError::Unavailable { .. }
-            | BuildError::StepFailed { .. }
+            | BuildError::StepFailed(_)
             | BuildError::Invalid { .. }
             | BuildError::ParentFailed { .. } => true,
             BuildError::Many { errors } => errors.iter().all(BuildError::is_expected),

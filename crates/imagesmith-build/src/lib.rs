@@ -53,6 +53,6 @@ pub use builder::{
     COMPONENT_LABEL_PREFIX, OMITTED_LABEL,
 };
 pub use cache::{default_cache_dir, Cache};
-pub use error::{BuildError, Unavailable};
+pub use error::{BuildError, StepFailure, Unavailable};
 pub use mount::{LinuxMounter, Mounter, NoMounter};
 pub use preflight::{HttpProbe, Probe, Secrets};

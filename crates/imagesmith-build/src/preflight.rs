@@ -75,7 +75,7 @@ impl Secrets {
         let env = env?;
         std::env::var_os(env)
             .filter(|value| !value.is_empty())
-            .map(|value| std::os::unix::ffi::OsStringExt::into_vec(value))
+            .map(std::os::unix::ffi::OsStringExt::into_vec)
     }
 
     /// The secrets a component declares, as sandbox secrets (missing ones are left out)

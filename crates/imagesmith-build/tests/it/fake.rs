@@ -374,17 +374,17 @@ fn a_failed_step_names_image_component_phase_and_step_and_redacts_secrets() {
     };
     let error = build(&sandbox, &plan, &setup.options).unwrap_err();
     assert!(error.is_expected(), "{error}");
-    let BuildError::StepFailed {
+    let BuildError::StepFailed(failure) = &error else {
+        panic!("not a step failure: {error}");
+    };
+    let imagesmith_build::StepFailure {
         image,
         component,
         phase,
         step,
         log,
         ..
-    } = &error
-    else {
-        panic!("not a step failure: {error}");
-    };
+    } = failure.as_ref();
     assert_eq!(image, "golden");
     assert_eq!(component, "falcon_sensor");
     assert_eq!(phase, "build");
