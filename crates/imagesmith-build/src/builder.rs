@@ -123,7 +123,7 @@ pub struct ImageReport {
     pub omitted: Vec<Unavailable>,
     /// `passed`, `cached` (passed before for this digest), or `skipped`
     pub test: String,
-    /// The SBOM artifacts' manifest digests, or why there are none
+    /// The SBOM artifacts: `sbom-spdx <manifest digest>`, `sbom-cyclonedx <digest>`
     pub sbom: Vec<String>,
     /// The OCI image layout written, when `--output` was given
     pub output: Option<PathBuf>,
@@ -535,16 +535,10 @@ impl Builder<'_> {
             components: reports,
             omitted,
             test,
-            sbom: if artifacts.is_empty() {
-                vec![String::from(
-                    "none: imagesmith-sbom is not integrated yet (see imagesmith_build::sbom)",
-                )]
-            } else {
-                artifacts
-                    .iter()
-                    .map(|(_, artifact)| artifact.digest().to_string())
-                    .collect()
-            },
+            sbom: artifacts
+                .iter()
+                .map(|(tag, artifact)| format!("{tag} {}", artifact.digest()))
+                .collect(),
             output: output.clone(),
             cached_layout: cached_layout.clone(),
             logs: cache.dir("logs").join(name),
@@ -765,20 +759,28 @@ impl Builder<'_> {
                     merged_dir: scratch.path().join("m"),
                 };
                 self.mounter.mount(&root)?;
-                let generated = sbom::generate(&root.merged_dir, planned, omitted);
+                let generated = sbom::generate(
+                    &root.merged_dir,
+                    planned,
+                    image.digest().as_ref(),
+                    context.options.source_date_epoch,
+                    omitted,
+                    &context.plan.mirrors,
+                );
                 self.mounter.unmount(&root.merged_dir)?;
                 remove_tree(scratch.path())?;
+                let documents = generated.map_err(|message| BuildError::Sbom {
+                    image: name.to_owned(),
+                    message,
+                })?;
                 let mut record = BTreeMap::new();
-                if let Some(documents) = generated {
-                    for (kind, bytes) in
-                        [("spdx", documents.spdx), ("cyclonedx", documents.cyclonedx)]
-                    {
-                        let (digest, _) = cache
-                            .blobs()
-                            .write_bytes(&bytes)
-                            .map_err(BuildError::oci(name))?;
-                        record.insert(kind.to_owned(), digest.to_string());
-                    }
+                for (kind, bytes) in [("spdx", documents.spdx), ("cyclonedx", documents.cyclonedx)]
+                {
+                    let (digest, _) = cache
+                        .blobs()
+                        .write_bytes(&bytes)
+                        .map_err(BuildError::oci(name))?;
+                    record.insert(kind.to_owned(), digest.to_string());
                 }
                 write_json_atomic(&record_path, &record)?;
                 record

@@ -140,6 +140,14 @@ pub enum BuildError {
     /// A file operation failed; `fs-err` names the path
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The SBOM could not be made
+    #[error("Image `{image}`: cannot make the SBOM: {message}")]
+    Sbom {
+        /// The image
+        image: String,
+        /// Why
+        message: String,
+    },
     /// A cache record is unreadable
     #[error("Cache record `{path}` is unreadable: {message}\nhint: delete it, or the whole cache directory, and build again")]
     Cache {

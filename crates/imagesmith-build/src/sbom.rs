@@ -1,11 +1,10 @@
 //! SBOMs stored in the image layout as OCI artifacts referring to the image
 //!
-//! INTEGRATION POINT: `imagesmith-sbom` (SPDX 2.3 and CycloneDX JSON from a root
-//! filesystem's dpkg status / rpm database plus the planned components) is being written
-//! separately. [`generate`] is where it is called; until its API exists it returns `None` and
-//! the build report says that no SBOM was made. Everything around it (mounting the image's
-//! merged root filesystem read-only, storing each document as an artifact manifest with
-//! `artifactType` and `subject`, caching by image digest) is in place.
+//! [`generate`] reads the image's merged root filesystem (mounted read-only by the builder)
+//! with `imagesmith-sbom` (dpkg status, rpm database, os-release) and adds the planned
+//! components, including the ones omitted with `--skip-unavailable` and why. Each document is
+//! stored as an artifact manifest with `artifactType` and `subject`, and cached by image
+//! digest.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,6 +16,7 @@ use imagesmith_oci::{canonical_json, BlobStore, Image, OciError};
 use imagesmith_plan::PlannedImage;
 
 use crate::error::Unavailable;
+use crate::preflight::render_url;
 
 /// SPDX JSON media type
 pub const SPDX_MEDIA_TYPE: &str = "application/spdx+json";
@@ -33,14 +33,68 @@ pub struct SbomDocuments {
 }
 
 /// Makes the SBOMs of the image whose merged root filesystem is at `rootfs`; the omitted
-/// components must be listed in them
+/// components are listed in them with the reason
 pub fn generate(
-    _rootfs: &Path,
-    _image: &PlannedImage,
-    _omitted: &[Unavailable],
-) -> Option<SbomDocuments> {
-    // INTEGRATION POINT: call `imagesmith_sbom::generate` here once it exists
-    None
+    rootfs: &Path,
+    image: &PlannedImage,
+    image_digest: &str,
+    source_date_epoch: u64,
+    omitted: &[Unavailable],
+    mirrors: &indexmap::IndexMap<String, String>,
+) -> Result<SbomDocuments, String> {
+    use imagesmith_model::Artifact;
+    use imagesmith_sbom::{ArtifactRef, ComponentRecord, SbomInput};
+    let inventory = imagesmith_sbom::inventory(rootfs).map_err(|error| error.to_string())?;
+    let components = image
+        .components
+        .iter()
+        .map(|component| {
+            let artifact = match &component.platform.artifact {
+                Artifact::Package { names, .. } => ArtifactRef::Package {
+                    names: names.clone(),
+                },
+                Artifact::Download { url, checksum, .. } => ArtifactRef::Download {
+                    url: imagesmith_plan::rewrite(mirrors, &render_url(url, &component.parameters)),
+                    checksum_url: checksum.url.as_ref().map(|url| {
+                        imagesmith_plan::rewrite(mirrors, &render_url(url, &component.parameters))
+                    }),
+                    sha256: None,
+                },
+                Artifact::VendorApi { description, .. } => ArtifactRef::VendorApi {
+                    description: description.clone(),
+                },
+            };
+            ComponentRecord {
+                name: component.name.clone(),
+                version: component.version.to_string(),
+                artifact,
+                omitted: omitted
+                    .iter()
+                    .find(|item| item.component == component.name)
+                    .map(|item| {
+                        format!(
+                            "not obtainable on the build machine (--skip-unavailable): {}",
+                            item.reasons.join("; ")
+                        )
+                    }),
+            }
+        })
+        .collect();
+    let input = SbomInput {
+        image_name: image.name.clone(),
+        image_digest: image_digest.to_owned(),
+        created: source_date_epoch,
+        os: inventory.os,
+        packages: inventory.packages,
+        components,
+    };
+    let json = |value: serde_json::Value, what| {
+        canonical_json(&value, what).map_err(|error| error.to_string())
+    };
+    Ok(SbomDocuments {
+        spdx: json(imagesmith_sbom::spdx(&input), "SPDX document")?,
+        cyclonedx: json(imagesmith_sbom::cyclonedx(&input), "CycloneDX document")?,
+    })
 }
 
 /// An artifact manifest (empty config, one layer holding `document`) referring to `subject`,

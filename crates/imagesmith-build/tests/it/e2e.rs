@@ -353,6 +353,15 @@ fn e2e_debian12_golden_and_customized() {
         assert!(!bundle.join("rootfs/tmp/left-in-tmp").exists());
     }
 
+    // SBOMs (SPDX and CycloneDX) sit beside the image as artifacts naming its packages
+    let layout = imagesmith_oci::ImageLayout::open(out_a.join(GOLDEN)).unwrap();
+    let names = layout.ref_names();
+    assert!(names.iter().any(|name| name == "sbom-spdx"), "{names:?}");
+    assert!(
+        names.iter().any(|name| name == "sbom-cyclonedx"),
+        "{names:?}"
+    );
+
     // 3. Nothing changed: no step runs
     let run = build(
         &project,

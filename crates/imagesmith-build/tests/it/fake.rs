@@ -356,6 +356,37 @@ fn skip_unavailable_says_so_in_the_label_and_the_report() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("golden.report.json")).unwrap()).unwrap();
     assert_eq!(report["omitted"][0]["component"], "cloudwatch_agent");
+    // The SBOMs are artifacts referring to the image, and list the omitted component
+    let layout = ImageLayout::open(out.join("golden")).unwrap();
+    let mut names = layout.ref_names();
+    names.sort();
+    assert_eq!(names, ["latest", "sbom-cyclonedx", "sbom-spdx"]);
+    let image = layout.image(Some("latest")).unwrap();
+    for tag in ["sbom-spdx", "sbom-cyclonedx"] {
+        // Read the artifact manifest by hand: its config is empty, not an image config
+        let descriptor = layout
+            .index()
+            .manifests()
+            .iter()
+            .find(|descriptor| {
+                descriptor.annotations().as_ref().unwrap()[imagesmith_oci::REF_NAME_ANNOTATION]
+                    == tag
+            })
+            .unwrap()
+            .clone();
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&layout.blobs().read(descriptor.digest()).unwrap()).unwrap();
+        assert_eq!(manifest["subject"]["digest"], image.digest().to_string());
+        assert!(manifest["artifactType"].as_str().unwrap().contains("json"));
+        let layer: imagesmith_oci::oci_spec::image::Digest = manifest["layers"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let document = layout.blobs().read(&layer).unwrap();
+        let text = String::from_utf8(document).unwrap();
+        assert!(text.contains("cloudwatch_agent"), "{tag}: {text}");
+    }
 }
 
 #[test]
