@@ -48,7 +48,7 @@ pub fn load_and_plan(cwd: &Path, only: &[String]) -> anyhow::Result<Result<Plann
     };
     let loaded: LoadedProject = load_project(&root, cwd, &today)
         .with_context(|| format!("Cannot load the project at `{}`", root.display()))?;
-    let files = discover(&[root.clone()]).context("Cannot list the project's files")?;
+    let files = discover(std::slice::from_ref(&root)).context("Cannot list the project's files")?;
     let reports = check_files(&files, cwd, None, &today, Keep::Everything)?;
     let mut diagnostics = Diagnostics::new();
     let mut sources: HashMap<Arc<str>, SourceFile> = HashMap::new();
