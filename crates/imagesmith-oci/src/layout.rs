@@ -209,16 +209,23 @@ impl ImageLayout {
                     layout: self.root.clone(),
                     available: available(),
                 })?,
-            None => match manifests.as_slice() {
-                [only] => only,
-                _ => {
-                    return Err(OciError::AmbiguousImage {
-                        layout: self.root.clone(),
-                        count: manifests.len(),
-                        available: available(),
-                    })
+            None => {
+                // Artifacts that refer to an image (SBOMs, signatures) are not images.
+                let images: Vec<&Descriptor> = manifests
+                    .iter()
+                    .filter(|d| d.artifact_type().is_none())
+                    .collect();
+                match images.as_slice() {
+                    [only] => *only,
+                    _ => {
+                        return Err(OciError::AmbiguousImage {
+                            layout: self.root.clone(),
+                            count: images.len(),
+                            available: available(),
+                        })
+                    }
                 }
-            },
+            }
         };
         self.image_from_descriptor(descriptor, 0)
     }
@@ -271,8 +278,16 @@ impl ImageLayout {
 
     /// Every named image of the layout, by ref name (images without a name are skipped)
     pub fn images(&self) -> Result<BTreeMap<String, Image>> {
+        let artifacts: Vec<String> = self
+            .index
+            .manifests()
+            .iter()
+            .filter(|d| d.artifact_type().is_some())
+            .filter_map(|d| d.annotations().as_ref()?.get(REF_NAME_ANNOTATION).cloned())
+            .collect();
         self.ref_names()
             .into_iter()
+            .filter(|name| !artifacts.contains(name))
             .map(|name| {
                 let image = self.image(Some(&name))?;
                 Ok((name, image))

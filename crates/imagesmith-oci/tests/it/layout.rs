@@ -127,3 +127,34 @@ fn import_directory_and_tarball_agree() {
         "application/vnd.oci.image.layer.v1.tar+zstd"
     );
 }
+
+/// Regression: a layout holding SBOM artifacts that refer to the image still opens as that
+/// one image (the builder stores SPDX and CycloneDX documents this way).
+#[test]
+fn artifacts_beside_an_image_are_not_images() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("root");
+    sample_tree(&root);
+    let store = BlobStore::open(temp.path().join("cache")).unwrap();
+    let layer = layer_of(&store, &root, &LayerOptions::new(EPOCH));
+    let image = image_of(&store, &[layer]);
+    let out = temp.path().join("out");
+    write_layout(&out, &store, &[("latest", &image)]).unwrap();
+    let index_path = out.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let artifact = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/spdx+json",
+        "digest": image.manifest.config().digest().to_string(),
+        "size": 2,
+        "annotations": { "org.opencontainers.image.ref.name": "sbom-spdx" }
+    });
+    index["manifests"].as_array_mut().unwrap().push(artifact);
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+
+    let layout = ImageLayout::open(&out).unwrap();
+    assert_eq!(layout.image(None).unwrap().digest(), image.digest());
+    let images = layout.images().unwrap();
+    assert_eq!(images.keys().collect::<Vec<_>>(), ["latest"]);
+}
