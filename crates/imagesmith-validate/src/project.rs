@@ -158,15 +158,23 @@ pub fn load_project(root: &Path, base: &Path, today: &str) -> Result<LoadedProje
     let spec_files = existing(folders(&paths.specs, "specs"))?;
 
     let builtin = &imagesmith_catalog::builtin().0;
+    // Decoding only: these files get their full checks (and their diagnostics) when they are
+    // validated themselves; here they extend the catalog the other files are checked against.
+    let decode_file =
+        |path: &Path| -> Result<Option<(Arc<str>, imagesmith_yaml::Node)>, ProjectError> {
+            let bytes = read(path)?;
+            let name: Arc<str> = display_path(path, base).into();
+            Ok(load_bytes(name.clone(), &bytes, Limits::DEFAULT)
+                .root
+                .map(|root| (name, root)))
+        };
     let mut components = Vec::new();
     for path in &component_files {
-        let bytes = read(path)?;
-        let name: Arc<str> = display_path(path, base).into();
-        let loaded = load_bytes(name.clone(), &bytes, Limits::DEFAULT);
-        let mut scratch = imagesmith_diagnostics::Diagnostics::new();
-        if let Some(root) = &loaded.root {
-            let mut decoder = decode::Decoder::new(&name, &mut scratch);
-            if let Some(c) = decode::component(&mut decoder, root) {
+        if let Some((name, root)) = decode_file(path)? {
+            let mut scratch = imagesmith_diagnostics::Diagnostics::new();
+            if let Some(c) =
+                decode::component(&mut decode::Decoder::new(&name, &mut scratch), &root)
+            {
                 components.push((name, c));
             }
         }
@@ -175,13 +183,9 @@ pub fn load_project(root: &Path, base: &Path, today: &str) -> Result<LoadedProje
     let mut recipes = Vec::new();
     let mut recipe_names = Vec::new();
     for path in &recipe_files {
-        let bytes = read(path)?;
-        let name: Arc<str> = display_path(path, base).into();
-        let loaded = load_bytes(name.clone(), &bytes, Limits::DEFAULT);
-        let mut scratch = imagesmith_diagnostics::Diagnostics::new();
-        if let Some(root) = &loaded.root {
-            let mut decoder = decode::Decoder::new(&name, &mut scratch);
-            if let Some(r) = decode::recipe(&mut decoder, root) {
+        if let Some((name, root)) = decode_file(path)? {
+            let mut scratch = imagesmith_diagnostics::Diagnostics::new();
+            if let Some(r) = decode::recipe(&mut decode::Decoder::new(&name, &mut scratch), &root) {
                 let image = r
                     .name
                     .clone()
