@@ -74,7 +74,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     } else {
         args.paths.clone()
     };
-    let files = discover(&paths).context("Cannot list the files to check")?;
+    // Decoding the built-in catalog and listing the files do not depend on each other.
+    let (files, _) = rayon::join(|| discover(&paths), imagesmith_catalog::builtin);
+    let files = files.context("Cannot list the files to check")?;
     let reports = check_files(&files, &cwd, kind, &today, Keep::Diagnostics)?;
 
     let mut diagnostics = Diagnostics::new();
