@@ -420,6 +420,31 @@ fn parameters(
     .unwrap_or_default()
 }
 
+/// The fields specs and recipes share: what goes into an image besides its base.
+struct ImageFields {
+    name: Option<String>,
+    description: Option<String>,
+    version: Option<VersionText>,
+    components: IndexMap<String, Option<VersionText>>,
+    parameters: IndexMap<String, IndexMap<String, String>>,
+    labels: IndexMap<String, String>,
+    environment: IndexMap<String, String>,
+    user: Option<String>,
+}
+
+fn image_fields(d: &mut Decoder<'_>, f: &Fields<'_>) -> ImageFields {
+    ImageFields {
+        name: d.opt_string(f.get("name"), "`name`"),
+        description: d.opt_string(f.get("description"), "`description`"),
+        version: f.get("version").and_then(|n| d.version(n, "`version`")),
+        components: components(d, f.get("components")),
+        parameters: parameters(d, f.get("parameters")),
+        labels: d.string_map(f.get("labels"), "`labels`"),
+        environment: d.string_map(f.get("environment"), "`environment`"),
+        user: d.opt_string(f.get("user"), "`user`"),
+    }
+}
+
 /// The keys of a spec.
 pub const SPEC_FIELDS: &[&str] = &[
     "kind",
@@ -455,16 +480,17 @@ pub fn spec(d: &mut Decoder<'_>, node: &Node) -> Option<Spec> {
             "add `base_image: golden-container-<os>`, e.g. `golden-container-amazonlinux2023`",
         )
         .and_then(|n| d.string(n, "`base_image`"));
+    let common = image_fields(d, &f);
     let spec = Spec {
         kind,
-        name: d.opt_string(f.get("name"), "`name`"),
-        description: d.opt_string(f.get("description"), "`description`"),
-        version: f.get("version").and_then(|n| d.version(n, "`version`")),
-        components: components(d, f.get("components")),
-        parameters: parameters(d, f.get("parameters")),
-        labels: d.string_map(f.get("labels"), "`labels`"),
-        environment: d.string_map(f.get("environment"), "`environment`"),
-        user: d.opt_string(f.get("user"), "`user`"),
+        name: common.name,
+        description: common.description,
+        version: common.version,
+        components: common.components,
+        parameters: common.parameters,
+        labels: common.labels,
+        environment: common.environment,
+        user: common.user,
         image_type: image_type?,
         base_image: base_image?,
     };
@@ -499,20 +525,23 @@ pub fn recipe(d: &mut Decoder<'_>, node: &Node) -> Option<Recipe> {
             "add `base_image:` with an OS image such as `amazonlinux:2023`",
         )
         .and_then(|n| d.string(n, "`base_image`"));
+    let image_type = f
+        .get("image_type")
+        .and_then(|n| d.choice(n, "`image_type`", &IMAGE_TYPES));
+    let os = d.opt_string(f.get("os"), "`os`");
+    let common = image_fields(d, &f);
     Some(Recipe {
         kind,
-        name: d.opt_string(f.get("name"), "`name`"),
-        description: d.opt_string(f.get("description"), "`description`"),
-        image_type: f
-            .get("image_type")
-            .and_then(|n| d.choice(n, "`image_type`", &IMAGE_TYPES)),
-        os: d.opt_string(f.get("os"), "`os`"),
-        version: f.get("version").and_then(|n| d.version(n, "`version`")),
-        components: components(d, f.get("components")),
-        parameters: parameters(d, f.get("parameters")),
-        labels: d.string_map(f.get("labels"), "`labels`"),
-        environment: d.string_map(f.get("environment"), "`environment`"),
-        user: d.opt_string(f.get("user"), "`user`"),
+        name: common.name,
+        description: common.description,
+        image_type,
+        os,
+        version: common.version,
+        components: common.components,
+        parameters: common.parameters,
+        labels: common.labels,
+        environment: common.environment,
+        user: common.user,
         base_image: base_image?,
     })
 }
