@@ -105,7 +105,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ProjectError> {
 pub(crate) fn read_limited(path: &Path) -> Result<Vec<u8>, std::io::Error> {
     use std::io::Read;
     let limit = Limits::DEFAULT.max_bytes as u64 + 1;
-    let mut buffer = Vec::new();
+    // Room for a typical document up front: one read fills it and one more sees the end
+    // (an empty buffer makes std probe with 32-byte reads first).
+    let mut buffer = Vec::with_capacity(16 * 1024);
     std::fs::File::open(path)?
         .take(limit)
         .read_to_end(&mut buffer)?;
