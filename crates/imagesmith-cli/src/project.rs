@@ -2,14 +2,14 @@
 //! command that does work (`build`, `render`) starts with. Nothing is built or rendered
 //! from a project with an invalid document.
 
-use crate::commands::validate::{check_files, Keep};
+use crate::commands::validate::{check_group, Keep};
 use crate::{color_stdout, ExitStatus};
 use anyhow::Context as _;
 use imagesmith_catalog::file_stem;
 use imagesmith_diagnostics::{render, Diagnostics, Format, HumanOptions, SourceFile};
 use imagesmith_plan::{plan, BuildPlan, NamedSpec};
 use imagesmith_validate::{
-    discover, find_project_root, load_project, today, Context, Document, LoadedProject,
+    discover, find_project_root, load_project, today, Context, LoadedProject,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -49,7 +49,15 @@ pub fn load_and_plan(cwd: &Path, only: &[String]) -> anyhow::Result<Result<Plann
     let loaded: LoadedProject = load_project(&root, cwd, &today)
         .with_context(|| format!("Cannot load the project at `{}`", root.display()))?;
     let files = discover(std::slice::from_ref(&root)).context("Cannot list the project's files")?;
-    let reports = check_files(&files, cwd, None, &today, Keep::Everything)?;
+    let file_refs: Vec<&PathBuf> = files.iter().collect();
+    let reports = check_group(
+        &file_refs,
+        cwd,
+        None,
+        &today,
+        Some(&loaded),
+        Keep::Everything,
+    );
     let mut diagnostics = Diagnostics::new();
     let mut sources: HashMap<Arc<str>, SourceFile> = HashMap::new();
     let mut specs = Vec::new();
@@ -60,30 +68,24 @@ pub fn load_and_plan(cwd: &Path, only: &[String]) -> anyhow::Result<Result<Plann
         .collect();
     for (file, report) in files.iter().zip(reports) {
         let absolute = std::path::absolute(file).unwrap_or_else(|_| file.clone());
-        if let Some(Document::Spec(spec)) = report.document.as_ref().map(|d| d.get()) {
-            if spec_files.contains(&absolute) {
-                let name = spec
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| file_stem(&file.to_string_lossy()).to_string());
-                let spec = imagesmith_validate::validate_spec(
-                    report.path.clone(),
-                    &report.source.text,
-                    &loaded.context,
-                )
-                .map(|(spec, _)| spec);
-                if let Ok(spec) = spec {
-                    specs.push(NamedSpec {
-                        name,
-                        source: report.path.to_string(),
-                        spec,
-                    });
-                }
-            }
-        }
         if !report.diagnostics.is_empty() {
-            sources.insert(report.path.clone(), report.source);
+            sources.insert(report.path.clone(), report.source.clone());
             diagnostics.extend(report.diagnostics);
+        }
+        // Only files under the project's spec folders are images to plan.
+        if !spec_files.contains(&absolute) {
+            continue;
+        }
+        if let Some(spec) = report.document.and_then(|d| d.into_spec()) {
+            let name = spec
+                .name
+                .clone()
+                .unwrap_or_else(|| file_stem(&file.to_string_lossy()).to_string());
+            specs.push(NamedSpec {
+                name,
+                source: report.path.to_string(),
+                spec,
+            });
         }
     }
     if diagnostics.has_errors() {

@@ -71,6 +71,16 @@ impl<T> Validated<T> {
     }
 }
 
+impl Validated<Document> {
+    /// The spec, when the validated document is one.
+    pub fn into_spec(self) -> Option<Validated<Spec>> {
+        match self.0 {
+            Document::Spec(spec) => Some(Validated(spec)),
+            _ => None,
+        }
+    }
+}
+
 impl<T> std::ops::Deref for Validated<T> {
     type Target = T;
     fn deref(&self) -> &T {

@@ -152,39 +152,62 @@ pub fn check_files(
     }
     let mut reports = Vec::with_capacity(files.len());
     for (root, group) in groups {
-        let (context, project) = match &root {
-            Some(root) => {
-                let loaded: LoadedProject = load_project(root, base, today)
-                    .with_context(|| format!("Cannot load the project at `{}`", root.display()))?;
-                (loaded.context.clone(), Some(loaded))
-            }
-            None => {
-                let mut context = Context::builtin();
-                context.today = today.to_string();
-                (context, None)
-            }
+        let project = match &root {
+            Some(root) => Some(
+                load_project(root, base, today)
+                    .with_context(|| format!("Cannot load the project at `{}`", root.display()))?,
+            ),
+            None => None,
         };
-        let project_file = root.as_ref().map(|r| r.join(PROJECT_FILE));
-        let mut group_reports: Vec<FileReport> = group
-            .par_iter()
-            .map(|file| {
-                let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
-                if project_file.as_deref() == Some(absolute.as_path()) {
-                    if let Some(project) = &project {
-                        return project.project_report.clone();
-                    }
-                }
-                let mut report = check_file(file, base, kind, &context);
-                if keep == Keep::Diagnostics {
-                    report.document = None;
-                    if report.diagnostics.is_empty() {
-                        report.source = SourceFile::new(report.path.clone(), "");
-                    }
-                }
-                report
-            })
-            .collect();
-        reports.append(&mut group_reports);
+        reports.append(&mut check_group(
+            &group,
+            base,
+            kind,
+            today,
+            project.as_ref(),
+            keep,
+        ));
     }
     Ok(reports)
+}
+
+/// Checks files of one project (or of none: the built-in catalog) in parallel.
+pub fn check_group(
+    files: &[&PathBuf],
+    base: &Path,
+    kind: Option<DocumentKind>,
+    today: &str,
+    project: Option<&LoadedProject>,
+    keep: Keep,
+) -> Vec<FileReport> {
+    let builtin;
+    let context = match project {
+        Some(project) => &project.context,
+        None => {
+            let mut context = Context::builtin();
+            context.today = today.to_string();
+            builtin = context;
+            &builtin
+        }
+    };
+    let project_file = project.map(|p| p.root.join(PROJECT_FILE));
+    files
+        .par_iter()
+        .map(|file| {
+            if let (Some(project), Some(project_file)) = (project, &project_file) {
+                let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+                if &absolute == project_file {
+                    return project.project_report.clone();
+                }
+            }
+            let mut report = check_file(file, base, kind, context);
+            if keep == Keep::Diagnostics {
+                report.document = None;
+                if report.diagnostics.is_empty() {
+                    report.source = SourceFile::new(report.path.clone(), "");
+                }
+            }
+            report
+        })
+        .collect()
 }
