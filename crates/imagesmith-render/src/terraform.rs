@@ -296,6 +296,27 @@ fn policy(statements: serde_json::Value) -> Expr {
 }
 
 /// A policy document whose `Resource` lists are Terraform expressions.
+/// The statement that lets a build read its components' secrets, when there are any.
+fn secrets_statement(secret_ids: &BTreeSet<&String>) -> Option<(serde_json::Value, Vec<Expr>)> {
+    if secret_ids.is_empty() {
+        return None;
+    }
+    let resources = secret_ids
+        .iter()
+        .map(|id| {
+            Expr::Template(format!(
+                "arn:{}:secretsmanager:${{var.region}}:{}:secret:{id}-*",
+                partition(),
+                account()
+            ))
+        })
+        .collect();
+    Some((
+        json!({ "Sid": "ComponentSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"] }),
+        resources,
+    ))
+}
+
 fn policy_with(statements: Vec<(serde_json::Value, Vec<Expr>)>) -> Expr {
     let statements = statements
         .into_iter()
@@ -453,21 +474,7 @@ fn iam(input: &Input<'_>, rendered: &mut Rendered, sources: &[String], pipelines
         json!({ "Sid": "BuildLogs", "Effect": "Allow", "Action": ["s3:PutObject"] }),
         vec![Expr::Template("${aws_s3_bucket.logs.arn}/*".to_string())],
     )];
-    if !secret_ids.is_empty() {
-        statements.push((
-            json!({ "Sid": "ComponentSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"] }),
-            secret_ids
-                .iter()
-                .map(|id| {
-                    Expr::Template(format!(
-                        "arn:{}:secretsmanager:${{var.region}}:{}:secret:{id}-*",
-                        partition(),
-                        account()
-                    ))
-                })
-                .collect(),
-        ));
-    }
+    statements.extend(secrets_statement(&secret_ids));
     blocks.push(
         Block::labelled(
             "resource",
@@ -539,21 +546,7 @@ fn iam(input: &Input<'_>, rendered: &mut Rendered, sources: &[String], pipelines
             repositories,
         ));
     }
-    if !secret_ids.is_empty() {
-        build_statements.push((
-            json!({ "Sid": "ComponentSecrets", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"] }),
-            secret_ids
-                .iter()
-                .map(|id| {
-                    Expr::Template(format!(
-                        "arn:{}:secretsmanager:${{var.region}}:{}:secret:{id}-*",
-                        partition(),
-                        account()
-                    ))
-                })
-                .collect(),
-        ));
-    }
+    build_statements.extend(secrets_statement(&secret_ids));
     blocks.push(
         Block::labelled("data", &["aws_iam_openid_connect_provider", "github"])
             .comment("Created by terraform/bootstrap.")
