@@ -85,7 +85,8 @@ pub struct DownloadRequest {
 pub struct S3DownloadRequest {
     /// `s3://bucket/key`, or `s3://bucket/prefix/*` for every object under a prefix.
     pub source: String,
-    /// Where to write, on the host (inside the image root); a folder for a prefix.
+    /// Where to write, on the host (inside the image root); a folder for a prefix, or when
+    /// it ends with `/`.
     pub destination: PathBuf,
     /// The account that must own the bucket.
     pub expected_bucket_owner: Option<String>,
@@ -145,9 +146,19 @@ pub enum HostError {
         #[source]
         source: std::io::Error,
     },
+    /// An S3 download failed.
+    #[error(transparent)]
+    S3(#[from] super::s3::S3Error),
     /// Anything else the host reports.
     #[error("{0}")]
     Other(String),
+}
+
+/// The hint of a host with no S3 client: imagesmith's S3 support is the `aws` feature.
+pub fn aws_feature_hint(target: &str) -> String {
+    format!(
+        "imagesmith was built without the `aws` feature, so `{target}` cannot be reached through the AWS SDK\nhint: rebuild with `cargo install --path crates/imagesmith --features aws`"
+    )
 }
 
 /// What the executor asks of the builder: run commands rooted at the image, and fetch files.
@@ -177,10 +188,7 @@ pub trait Host {
     fn s3_download(&mut self, request: &S3DownloadRequest) -> Result<(), HostError> {
         Err(HostError::NotConfigured {
             what: "S3Download",
-            hint: format!(
-                "build imagesmith with the `aws` feature to fetch `{}` through the AWS SDK",
-                request.source
-            ),
+            hint: aws_feature_hint(&request.source),
         })
     }
 
@@ -189,7 +197,7 @@ pub trait Host {
         Err(HostError::NotConfigured {
             what: "S3Upload",
             hint: format!(
-                "build imagesmith with the `aws` feature to upload to `{}`",
+                "imagesmith does not upload to S3 yet, so `{}` cannot be written",
                 request.destination
             ),
         })

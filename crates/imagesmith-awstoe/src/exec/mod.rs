@@ -15,14 +15,16 @@ mod host;
 mod input;
 mod log;
 mod root;
+mod s3;
 
 pub use error::{ActionError, ExecError};
 pub use host::{
-    DownloadRequest, Host, HostError, Program, RunOutput, RunRequest, S3DownloadRequest,
-    S3UploadRequest,
+    aws_feature_hint, DownloadRequest, Host, HostError, Program, RunOutput, RunRequest,
+    S3DownloadRequest, S3UploadRequest,
 };
 pub use log::{timestamp, DocumentLog, PhaseLog, Redactor, Status, StepLog, StepStatus, REDACTED};
 pub use root::{wildcard_match, Accounts, Encoding, ImageRoot, PathError};
+pub use s3::{s3_download, S3Error, S3Fetch, S3Source};
 
 use crate::actions::{self, ActionSpec, Platforms};
 use crate::condition::{self, Probe, StepAction};
@@ -573,7 +575,11 @@ impl<'h> Executor<'h> {
             "S3Download" => {
                 for item in items(inputs)? {
                     let destination = required(&item, "destination")?;
-                    let host_path = root.resolve(&destination, true)?;
+                    let mut host_path = root.resolve(&destination, true)?;
+                    if destination.ends_with('/') {
+                        // Keeps the final `/` that says "a folder" to the host
+                        host_path.push("");
+                    }
                     self.host.s3_download(&S3DownloadRequest {
                         source: required(&item, "source")?,
                         destination: host_path,
