@@ -8,14 +8,42 @@ use std::time::Duration;
 pub enum Mode {
     /// Running as root: namespaces and mounts directly
     Rootful,
-    /// Running as an unprivileged user: a user namespace maps root in the sandbox to this
-    /// host user and group (a single-id mapping)
+    /// Running as root inside a user namespace (the one [`crate::reexec_in_user_namespace`]
+    /// enters, or any other): namespaces and mounts work as for root, but overlays need
+    /// `userxattr`, device nodes cannot be created and only the mapped ids exist
+    UserNamespace {
+        /// Only one uid and one gid (root) are mapped: the user has no subordinate ids in
+        /// `/etc/subuid` and `/etc/subgid`, so files cannot be given to other users
+        single_id: bool,
+        /// Whether `setgroups(2)` is allowed (`/proc/self/setgroups` is not `deny`)
+        setgroups: bool,
+    },
+    /// Running as an unprivileged user: each run makes its own user namespace that maps
+    /// root in the sandbox to this host user and group (a single-id mapping); enough for
+    /// commands that only write as root, not for builds (see
+    /// [`crate::reexec_in_user_namespace`])
     Rootless {
         /// The host uid mapped to root
         uid: u32,
         /// The host gid mapped to root
         gid: u32,
     },
+}
+
+impl Mode {
+    /// Whether overlays are mounted in a user namespace (and so need `userxattr`)
+    pub fn in_user_namespace(self) -> bool {
+        !matches!(self, Mode::Rootful)
+    }
+
+    /// Whether ids other than root's cannot be used (a single-id user namespace)
+    pub fn single_id(self) -> bool {
+        match self {
+            Mode::Rootful => false,
+            Mode::UserNamespace { single_id, .. } => single_id,
+            Mode::Rootless { .. } => true,
+        }
+    }
 }
 
 /// The overlay the command runs on: read-only lower layers, and the build's own upper, work

@@ -11,6 +11,9 @@ pub enum Unsupported {
     UnprivilegedUserNamespacesDisabled,
     /// `/proc/sys/user/max_user_namespaces` is 0
     NoUserNamespacesAllowed,
+    /// `/proc/sys/kernel/apparmor_restrict_unprivileged_userns` is 1 (Ubuntu 23.10 and
+    /// later): user namespaces are created without capabilities
+    AppArmorRestrictsUserNamespaces,
     /// Unprivileged overlay mounts need Linux 5.11 or later
     KernelTooOldForRootlessOverlay {
         /// The running kernel release
@@ -33,9 +36,40 @@ impl std::fmt::Display for Unsupported {
                 f,
                 "user namespaces are disabled (`/proc/sys/user/max_user_namespaces` is 0)\n  hint: run `sysctl user.max_user_namespaces=15000` as root, or build as root"
             ),
+            Unsupported::AppArmorRestrictsUserNamespaces => write!(
+                f,
+                "AppArmor restricts unprivileged user namespaces (`/proc/sys/kernel/apparmor_restrict_unprivileged_userns` is 1)\n  hint: build as root, or allow `userns` for imagesmith in an AppArmor profile"
+            ),
             Unsupported::KernelTooOldForRootlessOverlay { release } => write!(
                 f,
                 "kernel `{release}` cannot mount overlay in a user namespace (needs 5.11 or later)\n  hint: build as root"
+            ),
+        }
+    }
+}
+
+/// Why a rootless build maps only the user itself (root) into its user namespace
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SingleIdReason {
+    /// The user has no range in `/etc/subuid` or `/etc/subgid`
+    NoSubordinateIds {
+        /// The user name (or uid)
+        user: String,
+    },
+    /// `newuidmap` or `newgidmap` is not installed
+    NoNewIdMap,
+}
+
+impl std::fmt::Display for SingleIdReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SingleIdReason::NoSubordinateIds { user } => write!(
+                f,
+                "user `{user}` has no subordinate ids in `/etc/subuid` and `/etc/subgid`, so only root is mapped in the build's user namespace and steps cannot give files to other users (chown, packages that add system users)\n  hint: run `sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user}` (a range no other user has), or build as root"
+            ),
+            SingleIdReason::NoNewIdMap => write!(
+                f,
+                "`newuidmap` and `newgidmap` are not installed, so only root is mapped in the build's user namespace and steps cannot give files to other users\n  hint: install them (`apt-get install uidmap`) and give the user a range in `/etc/subuid` and `/etc/subgid`"
             ),
         }
     }
@@ -75,6 +109,12 @@ pub enum SandboxError {
     SymlinkMountPoint {
         /// The path inside the image
         path: PathBuf,
+    },
+    /// Entering the build's user namespace failed
+    #[error("Cannot enter a user namespace: {reason}")]
+    UserNamespace {
+        /// What went wrong, with a hint
+        reason: String,
     },
     /// The configuration is not usable
     #[error("Invalid sandbox configuration: {reason}")]

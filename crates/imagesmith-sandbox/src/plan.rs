@@ -1,6 +1,7 @@
 //! The sandbox as a list of steps, computed before forking and executed in the child
 
 use std::ffi::CString;
+use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -8,8 +9,9 @@ use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 
-use crate::config::{Mode, SandboxConfig};
+use crate::config::{Mode, OverlayRoot, SandboxConfig};
 use crate::error::SandboxError;
+use crate::harden::{default_capability_mask, seccomp_program, SeccompProgram};
 use crate::syscalls::{ForkRole, Syscalls};
 
 /// Device nodes bind-mounted from the host into the sandbox's `/dev`
@@ -78,6 +80,23 @@ pub enum Step {
         /// Whether to set supplementary groups too
         groups: bool,
     },
+    /// Drop every capability not in the mask from the bounding set
+    DropBoundingCapabilities(u64),
+    /// Limit the effective and permitted capabilities to the mask
+    LimitCapabilities(u64),
+    /// Set `no_new_privs`
+    NoNewPrivileges,
+    /// Install a seccomp filter
+    Seccomp(SeccompProgram),
+    /// Tell the parent our pid and wait for it to write the id maps
+    AwaitIdMaps {
+        /// Where the pid is written
+        notify: RawFd,
+        /// Where the parent's answer is read
+        wait: RawFd,
+    },
+    /// Die when the parent dies
+    DieWithParent,
 }
 
 impl Step {
@@ -108,6 +127,16 @@ impl Step {
             Step::PivotRoot { new_root } => format!("pivot_root into `{}`", new_root.display()),
             Step::Chdir(path) => format!("changing directory to `{}`", path.display()),
             Step::SetIds { uid, gid, .. } => format!("switching to uid {uid}, gid {gid}"),
+            Step::DropBoundingCapabilities(keep) => {
+                format!("dropping capabilities outside {keep:#x} from the bounding set")
+            }
+            Step::LimitCapabilities(keep) => format!("limiting capabilities to {keep:#x}"),
+            Step::NoNewPrivileges => String::from("setting no_new_privs"),
+            Step::Seccomp(_) => String::from("installing the seccomp filter"),
+            Step::AwaitIdMaps { .. } => {
+                String::from("waiting for `newuidmap` and `newgidmap` to write the id maps")
+            }
+            Step::DieWithParent => String::from("setting the parent-death signal"),
         }
     }
 
@@ -149,6 +178,12 @@ impl Step {
             }
             Step::Chdir(path) => syscalls.chdir(path),
             Step::SetIds { uid, gid, groups } => syscalls.set_ids(*uid, *gid, *groups),
+            Step::DropBoundingCapabilities(keep) => syscalls.drop_bounding_capabilities(*keep),
+            Step::LimitCapabilities(keep) => syscalls.limit_capabilities(*keep),
+            Step::NoNewPrivileges => syscalls.no_new_privileges(),
+            Step::Seccomp(program) => syscalls.seccomp(program),
+            Step::AwaitIdMaps { notify, wait } => syscalls.await_id_maps(*notify, *wait),
+            Step::DieWithParent => syscalls.die_with_parent(),
         }
     }
 }
@@ -224,14 +259,13 @@ pub fn plan(
     }
     let merged = &root.merged_dir;
     let mut steps = Vec::new();
-    let rootless = matches!(config.mode, Mode::Rootless { .. });
+    if config.mode.single_id() && (config.uid != 0 || config.gid != 0) {
+        return Err(invalid(format!(
+            "only root is mapped in this user namespace; uid {} gid {} cannot be used\nhint: give the user subordinate ids (`sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $USER`), run the step as root, or build as root",
+            config.uid, config.gid
+        )));
+    }
     if let Mode::Rootless { uid, gid } = config.mode {
-        if config.uid != 0 || config.gid != 0 {
-            return Err(invalid(format!(
-                "a rootless sandbox maps only root; uid {} gid {} cannot be used\nhint: run the step as root, or build as root",
-                config.uid, config.gid
-            )));
-        }
         steps.push(Step::Unshare(CloneFlags::CLONE_NEWUSER));
         for (file, contents) in [
             ("/proc/self/setgroups", String::from("deny")),
@@ -244,6 +278,8 @@ pub fn plan(
                 contents: contents.into_bytes(),
             });
         }
+        // Entering the user namespace cleared it
+        steps.push(Step::DieWithParent);
     }
     let mut flags = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWUTS
@@ -267,24 +303,7 @@ pub fn plan(
         steps.push(Step::LoopbackUp);
     }
 
-    let lower = root
-        .lower_dirs
-        .iter()
-        .map(|dir| overlay_path(dir))
-        .collect::<Result<Vec<_>, _>>()?
-        .join(":");
-    let mut options = format!(
-        "lowerdir={lower},upperdir={},workdir={}",
-        overlay_path(&root.upper_dir)?,
-        overlay_path(&root.work_dir)?
-    );
-    if rootless {
-        options.push_str(",userxattr");
-    } else {
-        // Renames copy up whole directories instead of leaving redirects, so the upper
-        // directory is a plain diff that a layer can be made from
-        options.push_str(",redirect_dir=off,metacopy=off,index=off");
-    }
+    let options = overlay_options(root, config.mode)?;
     steps.push(mount(
         Some(Path::new("overlay")),
         merged,
@@ -397,11 +416,17 @@ pub fn plan(
             MsFlags::MS_BIND,
             None,
         )?);
+        // In a user namespace, a remount must keep the flags the host mount has
+        let locked = if config.mode.in_user_namespace() {
+            locked_flags(Path::new("/etc/resolv.conf"))
+        } else {
+            MsFlags::empty()
+        };
         steps.push(mount(
             None,
             &target,
             None,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked,
             None,
         )?);
     }
@@ -439,12 +464,56 @@ pub fn plan(
     });
     steps.push(Step::Fork(ForkRole::Reap));
     steps.push(Step::Chdir(config.cwd.clone()));
+    // The bounding set first, while CAP_SETPCAP is still there (a non-root uid loses it)
+    let keep = default_capability_mask();
+    steps.push(Step::DropBoundingCapabilities(keep));
     steps.push(Step::SetIds {
         uid: config.uid,
         gid: config.gid,
-        groups: !rootless,
+        groups: match config.mode {
+            Mode::Rootful => true,
+            Mode::UserNamespace {
+                single_id,
+                setgroups,
+            } => setgroups && !single_id,
+            Mode::Rootless { .. } => false,
+        },
     });
+    steps.push(Step::LimitCapabilities(keep));
+    // Last: without CAP_SYS_ADMIN a seccomp filter needs no_new_privs
+    steps.push(Step::NoNewPrivileges);
+    if let Some(program) = seccomp_program() {
+        steps.push(Step::Seccomp(program));
+    }
     Ok(steps)
+}
+
+/// The overlay mount options for `root`: the same for the sandbox and the builder's own
+/// mount, so either can reuse the work directory
+///
+/// As root, renames copy up whole directories instead of leaving redirects, so the upper
+/// directory is a plain diff a layer can be made from. In a user namespace, overlayfs keeps
+/// its attributes as `user.overlay.*` (`userxattr`), which already implies no redirects
+/// (renaming a lower directory fails with `EXDEV` and tools copy it instead); whiteouts are
+/// still 0:0 character devices, which Linux 5.8 and later let anyone create.
+pub fn overlay_options(root: &OverlayRoot, mode: Mode) -> Result<String, SandboxError> {
+    let lower = root
+        .lower_dirs
+        .iter()
+        .map(|dir| overlay_path(dir))
+        .collect::<Result<Vec<_>, _>>()?
+        .join(":");
+    let mut options = format!(
+        "lowerdir={lower},upperdir={},workdir={}",
+        overlay_path(&root.upper_dir)?,
+        overlay_path(&root.work_dir)?
+    );
+    if mode.in_user_namespace() {
+        options.push_str(",userxattr,metacopy=off,index=off");
+    } else {
+        options.push_str(",redirect_dir=off,metacopy=off,index=off");
+    }
+    Ok(options)
 }
 
 fn mount(
@@ -471,6 +540,26 @@ fn mount(
         flags,
         data,
     })
+}
+
+/// The `nosuid`, `nodev` and `noexec` flags of the mount holding `path`, which a user
+/// namespace cannot clear
+fn locked_flags(path: &Path) -> MsFlags {
+    use nix::sys::statvfs::FsFlags;
+    let Ok(stat) = nix::sys::statvfs::statvfs(path) else {
+        return MsFlags::empty();
+    };
+    let mut flags = MsFlags::empty();
+    for (fs_flag, ms_flag) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+    ] {
+        if stat.flags().contains(fs_flag) {
+            flags |= ms_flag;
+        }
+    }
+    flags
 }
 
 /// Overlay options separate with `,` and `:`; paths containing them cannot be passed

@@ -137,16 +137,7 @@ fn spawn_and_wait<S: Syscalls + 'static>(
     unsafe {
         command.pre_exec(move || {
             let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
-            match execute(&steps, &syscalls) {
-                Ok(()) => Ok(()),
-                Err((index, errno)) => {
-                    let mut record = [0u8; 8];
-                    record[..4].copy_from_slice(&(index as u32).to_le_bytes());
-                    record[4..].copy_from_slice(&(errno as i32).to_le_bytes());
-                    libc::write(error_fd, record.as_ptr().cast(), record.len());
-                    Err(std::io::Error::from_raw_os_error(errno as i32))
-                }
-            }
+            execute_or_report(&steps, &syscalls, error_fd)
         });
     }
     let started = Instant::now();
@@ -249,7 +240,30 @@ fn reader(
     })
 }
 
-fn setup_error(error_read: &OwnedFd, descriptions: &[String]) -> Option<SandboxError> {
+/// Runs `steps` between fork and exec; on failure writes the failing step's index and the
+/// error to `error_fd` for [`setup_error`]
+pub(crate) fn execute_or_report(
+    steps: &[crate::plan::Step],
+    syscalls: &dyn Syscalls,
+    error_fd: std::os::fd::RawFd,
+) -> std::io::Result<()> {
+    match execute(steps, syscalls) {
+        Ok(()) => Ok(()),
+        Err((index, errno)) => {
+            let mut record = [0u8; 8];
+            record[..4].copy_from_slice(&(index as u32).to_le_bytes());
+            record[4..].copy_from_slice(&(errno as i32).to_le_bytes());
+            // SAFETY: a plain write of a stack buffer
+            unsafe {
+                libc::write(error_fd, record.as_ptr().cast(), record.len());
+            }
+            Err(std::io::Error::from_raw_os_error(errno as i32))
+        }
+    }
+}
+
+/// The setup failure a child reported through [`execute_or_report`], if any
+pub(crate) fn setup_error(error_read: &OwnedFd, descriptions: &[String]) -> Option<SandboxError> {
     let mut record = [0u8; 8];
     let mut file = std::fs::File::from(error_read.try_clone().ok()?);
     let mut filled = 0;

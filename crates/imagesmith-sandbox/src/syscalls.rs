@@ -5,12 +5,15 @@
 //! [`RecordingSyscalls`] records them so the sandbox's logic is testable without root.
 
 use std::ffi::CStr;
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
+
+use crate::harden::SeccompProgram;
 
 /// What a process does after forking
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +60,23 @@ pub trait Syscalls: Send + Sync {
     fn set_ids(&self, uid: u32, gid: u32, groups: bool) -> Result<(), Errno>;
     /// Forks; returns in the child, while the parent plays `role` and never returns
     fn fork(&self, role: ForkRole) -> Result<(), Errno>;
+    /// Removes every capability not in `keep` (bit N is capability N) from the bounding
+    /// set, so no later `execve` can regain it
+    fn drop_bounding_capabilities(&self, keep: u64) -> Result<(), Errno>;
+    /// Limits the effective and permitted capabilities to `keep`, and clears the
+    /// inheritable and ambient ones
+    fn limit_capabilities(&self, keep: u64) -> Result<(), Errno>;
+    /// Sets `no_new_privs`: set-user-id programs and file capabilities no longer raise
+    /// privileges
+    fn no_new_privileges(&self) -> Result<(), Errno>;
+    /// Installs a seccomp filter
+    fn seccomp(&self, program: &SeccompProgram) -> Result<(), Errno>;
+    /// Tells the parent this process's pid on `notify` and waits on `wait` until it has
+    /// written the id maps (with `newuidmap` and `newgidmap`, which only the parent can run
+    /// while this process is between `fork` and `exec`); a non-zero byte means it failed
+    fn await_id_maps(&self, notify: RawFd, wait: RawFd) -> Result<(), Errno>;
+    /// Asks for `SIGKILL` when the parent dies (entering a user namespace clears it)
+    fn die_with_parent(&self) -> Result<(), Errno>;
 }
 
 /// The real calls, through `nix`
@@ -195,6 +215,133 @@ impl Syscalls for LinuxSyscalls {
             }
         }
     }
+
+    fn drop_bounding_capabilities(&self, keep: u64) -> Result<(), Errno> {
+        for capability in 0..64u64 {
+            if keep & (1 << capability) != 0 {
+                continue;
+            }
+            // SAFETY: prctl with integer arguments
+            let result = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, capability, 0, 0, 0) };
+            if result != 0 {
+                match Errno::last() {
+                    // Past the last capability this kernel knows
+                    Errno::EINVAL => break,
+                    errno => return Err(errno),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn limit_capabilities(&self, keep: u64) -> Result<(), Errno> {
+        #[repr(C)]
+        struct Header {
+            version: u32,
+            pid: libc::c_int,
+        }
+        #[repr(C)]
+        #[derive(Clone, Copy, Default)]
+        struct Data {
+            effective: u32,
+            permitted: u32,
+            inheritable: u32,
+        }
+        const VERSION_3: u32 = 0x2008_0522;
+        let mut header = Header {
+            version: VERSION_3,
+            pid: 0,
+        };
+        let mut data = [Data::default(); 2];
+        // SAFETY: capget and capset with a version 3 header and two data structs
+        unsafe {
+            if libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) != 0 {
+                return Err(Errno::last());
+            }
+            for (index, part) in data.iter_mut().enumerate() {
+                let mask = (keep >> (32 * index)) as u32;
+                part.effective &= mask;
+                part.permitted &= mask;
+                part.inheritable = 0;
+            }
+            if libc::syscall(libc::SYS_capset, &header, data.as_ptr()) != 0 {
+                return Err(Errno::last());
+            }
+            if libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(Errno::last());
+            }
+        }
+        Ok(())
+    }
+
+    fn no_new_privileges(&self) -> Result<(), Errno> {
+        // SAFETY: prctl with integer arguments
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(Errno::last());
+        }
+        Ok(())
+    }
+
+    fn seccomp(&self, program: &SeccompProgram) -> Result<(), Errno> {
+        #[repr(C)]
+        struct Program {
+            len: libc::c_ushort,
+            filter: *const crate::harden::SockFilter,
+        }
+        let length =
+            libc::c_ushort::try_from(program.instructions.len()).map_err(|_| Errno::EINVAL)?;
+        let prog = Program {
+            len: length,
+            filter: program.instructions.as_ptr(),
+        };
+        // SAFETY: the kernel copies the program, which outlives the call
+        let result = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0,
+                &prog as *const Program,
+            )
+        };
+        if result != 0 {
+            return Err(Errno::last());
+        }
+        Ok(())
+    }
+
+    fn await_id_maps(&self, notify: RawFd, wait: RawFd) -> Result<(), Errno> {
+        let pid = nix::unistd::getpid().as_raw().to_le_bytes();
+        // SAFETY: plain reads and writes on descriptors the parent prepared
+        unsafe {
+            if libc::write(notify, pid.as_ptr().cast(), pid.len()) != pid.len() as isize {
+                return Err(Errno::last());
+            }
+            let mut status = [1u8];
+            loop {
+                match libc::read(wait, status.as_mut_ptr().cast(), 1) {
+                    1 => break,
+                    0 => return Err(Errno::EPIPE),
+                    _ if Errno::last() == Errno::EINTR => continue,
+                    _ => return Err(Errno::last()),
+                }
+            }
+            if status[0] != 0 {
+                return Err(Errno::EPERM);
+            }
+        }
+        Ok(())
+    }
+
+    fn die_with_parent(&self) -> Result<(), Errno> {
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+    }
 }
 
 fn exit(code: i32) -> ! {
@@ -240,6 +387,18 @@ pub enum Call {
     SetIds(u32, u32, bool),
     /// A fork, continuing as the child
     Fork(ForkRole),
+    /// Capabilities not in the mask dropped from the bounding set
+    DropBoundingCapabilities(u64),
+    /// Effective and permitted capabilities limited to the mask
+    LimitCapabilities(u64),
+    /// `no_new_privs` set
+    NoNewPrivileges,
+    /// A seccomp filter of this many instructions installed
+    Seccomp(usize),
+    /// Waited for the parent to write the id maps
+    AwaitIdMaps,
+    /// Asked to die with the parent
+    DieWithParent,
 }
 
 /// Records every call and succeeds, or fails the call whose index is `fail_at`
@@ -347,5 +506,29 @@ impl Syscalls for RecordingSyscalls {
 
     fn fork(&self, role: ForkRole) -> Result<(), Errno> {
         self.record(Call::Fork(role))
+    }
+
+    fn drop_bounding_capabilities(&self, keep: u64) -> Result<(), Errno> {
+        self.record(Call::DropBoundingCapabilities(keep))
+    }
+
+    fn limit_capabilities(&self, keep: u64) -> Result<(), Errno> {
+        self.record(Call::LimitCapabilities(keep))
+    }
+
+    fn no_new_privileges(&self) -> Result<(), Errno> {
+        self.record(Call::NoNewPrivileges)
+    }
+
+    fn seccomp(&self, program: &SeccompProgram) -> Result<(), Errno> {
+        self.record(Call::Seccomp(program.instructions.len()))
+    }
+
+    fn await_id_maps(&self, _notify: RawFd, _wait: RawFd) -> Result<(), Errno> {
+        self.record(Call::AwaitIdMaps)
+    }
+
+    fn die_with_parent(&self) -> Result<(), Errno> {
+        self.record(Call::DieWithParent)
     }
 }

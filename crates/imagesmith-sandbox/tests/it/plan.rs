@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use imagesmith_sandbox::{
-    execute, plan, Call, ForkRole, Mode, MountPoint, OverlayRoot, RecordingSyscalls, SandboxConfig,
-    SandboxError, Secret,
+    execute, plan, Call, ForkRole, IdMap, Mode, MountPoint, OverlayRoot, RecordingSyscalls,
+    SandboxConfig, SandboxError, Secret, SingleIdReason, SubordinateRange, UserNamespacePlan,
 };
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
@@ -35,6 +35,19 @@ fn record(config: &SandboxConfig, points: &[MountPoint]) -> Vec<Call> {
     let recorder = RecordingSyscalls::new();
     execute(&steps, &recorder).unwrap();
     recorder.calls()
+}
+
+/// The calls after the reaper fork: what the command process does before `exec`
+fn hardening(calls: &[Call]) -> Vec<Call> {
+    let reap = calls
+        .iter()
+        .position(|call| *call == Call::Fork(ForkRole::Reap))
+        .expect("a reaper fork");
+    calls[reap + 1..].to_vec()
+}
+
+fn seccomp_length() -> usize {
+    imagesmith_sandbox::seccomp_program().map_or(0, |program| program.instructions.len())
 }
 
 fn mounts(calls: &[Call]) -> Vec<(String, Option<String>)> {
@@ -109,18 +122,30 @@ fn rootful_without_network() {
             ".",
         ]
     );
-    // pivot_root then the reaper fork, then the command's own cwd and ids
-    let tail = &calls[calls.len() - 8..];
-    assert_eq!(tail[0], Call::Chdir(PathBuf::from("/b/merged")));
+    // pivot_root then the reaper fork, then the command's own cwd and ids, then hardening
+    let reap = calls
+        .iter()
+        .position(|call| *call == Call::Fork(ForkRole::Reap))
+        .unwrap();
+    let before = &calls[reap - 5..reap];
+    assert_eq!(before[0], Call::Chdir(PathBuf::from("/b/merged")));
     assert_eq!(
-        tail[1],
+        before[1],
         Call::PivotRoot(PathBuf::from("."), PathBuf::from("."))
     );
-    assert!(matches!(&tail[3], Call::Umount(path, _) if path == Path::new(".")));
-    assert_eq!(tail[4], Call::Chdir(PathBuf::from("/")));
-    assert_eq!(tail[5], Call::Fork(ForkRole::Reap));
-    assert_eq!(tail[6], Call::Chdir(PathBuf::from("/")));
-    assert_eq!(tail[7], Call::SetIds(0, 0, true));
+    assert!(matches!(&before[3], Call::Umount(path, _) if path == Path::new(".")));
+    assert_eq!(before[4], Call::Chdir(PathBuf::from("/")));
+    assert_eq!(
+        hardening(&calls),
+        [
+            Call::Chdir(PathBuf::from("/")),
+            Call::DropBoundingCapabilities(0xa804_25fb),
+            Call::SetIds(0, 0, true),
+            Call::LimitCapabilities(0xa804_25fb),
+            Call::NoNewPrivileges,
+            Call::Seccomp(seccomp_length()),
+        ]
+    );
     // Nothing is created in the image when every mount point exists
     assert!(!calls
         .iter()
@@ -186,7 +211,7 @@ fn rootless_maps_ids_first_and_uses_userxattr() {
     let calls = record(&config, &present(&[("/proc", true), ("/dev", true)]));
     assert_eq!(calls[0], Call::Unshare(CloneFlags::CLONE_NEWUSER));
     assert_eq!(
-        calls[1..4],
+        calls[1..5],
         [
             Call::WriteFile(
                 PathBuf::from("/proc/self/setgroups"),
@@ -203,19 +228,147 @@ fn rootless_maps_ids_first_and_uses_userxattr() {
                 0o644,
                 b"0 1000 1\n".to_vec()
             ),
+            // Entering the user namespace cleared the parent-death signal
+            Call::DieWithParent,
         ]
     );
-    assert!(calls.iter().any(
-        |call| matches!(call, Call::Mount { data: Some(data), .. } if data.ends_with(",userxattr"))
-    ));
-    assert_eq!(calls.last(), Some(&Call::SetIds(0, 0, false)));
+    assert!(calls
+        .iter()
+        .any(|call| matches!(call, Call::Mount { data: Some(data), .. }
+        if data.ends_with(",userxattr,metacopy=off,index=off") && !data.contains("redirect_dir"))));
+    let tail = hardening(&calls);
+    assert_eq!(tail[2], Call::SetIds(0, 0, false));
+    assert_eq!(tail.last(), Some(&Call::Seccomp(seccomp_length())));
 
     let mut other_user = config.clone();
     other_user.uid = 1000;
-    assert!(matches!(
-        plan(&other_user, &[]),
-        Err(SandboxError::InvalidConfig { .. })
+    let error = plan(&other_user, &[]).unwrap_err();
+    assert!(matches!(error, SandboxError::InvalidConfig { .. }));
+    assert!(error.to_string().contains("--add-subuids"), "{error}");
+}
+
+#[test]
+fn in_a_user_namespace_nothing_is_unshared_twice() {
+    let full = Mode::UserNamespace {
+        single_id: false,
+        setgroups: true,
+    };
+    let mut config = config(full);
+    config.uid = 100;
+    config.gid = 101;
+    let calls = record(&config, &present(&[("/proc", true), ("/dev", true)]));
+    assert!(!calls.iter().any(
+        |call| matches!(call, Call::Unshare(flags) if flags.contains(CloneFlags::CLONE_NEWUSER))
     ));
+    assert!(calls.iter().any(
+        |call| matches!(call, Call::Mount { data: Some(data), .. } if data.contains(",userxattr,"))
+    ));
+    // Other users exist in a namespace with subordinate ids; capabilities are dropped from
+    // the bounding set before the switch (which clears the permitted ones anyway)
+    assert_eq!(
+        hardening(&calls)[1..4],
+        [
+            Call::DropBoundingCapabilities(0xa804_25fb),
+            Call::SetIds(100, 101, true),
+            Call::LimitCapabilities(0xa804_25fb),
+        ]
+    );
+
+    let single = Mode::UserNamespace {
+        single_id: true,
+        setgroups: false,
+    };
+    let mut config = config.clone();
+    config.mode = single;
+    let error = plan(&config, &[]).unwrap_err();
+    assert!(error.to_string().contains("only root is mapped"), "{error}");
+    config.uid = 0;
+    config.gid = 0;
+    let calls = record(&config, &present(&[("/proc", true), ("/dev", true)]));
+    assert_eq!(hardening(&calls)[2], Call::SetIds(0, 0, false));
+}
+
+#[test]
+fn the_reexecuted_child_waits_for_its_maps_or_writes_a_single_one() {
+    let full = UserNamespacePlan {
+        uid_map: IdMap::with_subordinate(
+            1000,
+            &[SubordinateRange {
+                start: 100000,
+                count: 65536,
+            }],
+        ),
+        gid_map: IdMap::single(1000),
+        single_id: None,
+    };
+    let recorder = RecordingSyscalls::new();
+    execute(&full.child_steps((7, 8)), &recorder).unwrap();
+    assert_eq!(
+        recorder.calls(),
+        [
+            Call::Unshare(CloneFlags::CLONE_NEWUSER),
+            Call::AwaitIdMaps,
+            Call::SetIds(0, 0, true),
+            Call::DieWithParent,
+        ]
+    );
+
+    let single = UserNamespacePlan {
+        uid_map: IdMap::single(1000),
+        gid_map: IdMap::single(1001),
+        single_id: Some(SingleIdReason::NoSubordinateIds {
+            user: "alice".into(),
+        }),
+    };
+    let recorder = RecordingSyscalls::new();
+    execute(&single.child_steps((7, 8)), &recorder).unwrap();
+    assert_eq!(
+        recorder.calls(),
+        [
+            Call::Unshare(CloneFlags::CLONE_NEWUSER),
+            Call::WriteFile(
+                PathBuf::from("/proc/self/setgroups"),
+                0o644,
+                b"deny".to_vec()
+            ),
+            Call::WriteFile(
+                PathBuf::from("/proc/self/uid_map"),
+                0o644,
+                b"0 1000 1\n".to_vec()
+            ),
+            Call::WriteFile(
+                PathBuf::from("/proc/self/gid_map"),
+                0o644,
+                b"0 1001 1\n".to_vec()
+            ),
+            Call::SetIds(0, 0, false),
+            Call::DieWithParent,
+        ]
+    );
+}
+
+#[test]
+fn a_failing_hardening_step_stops_the_setup() {
+    let config = config(Mode::Rootful);
+    let steps = plan(&config, &present(&[("/proc", true), ("/dev", true)])).unwrap();
+    let all = {
+        let recorder = RecordingSyscalls::new();
+        execute(&steps, &recorder).unwrap();
+        recorder.calls()
+    };
+    let at = all
+        .iter()
+        .position(|call| *call == Call::NoNewPrivileges)
+        .unwrap();
+    let recorder = RecordingSyscalls::failing_at(at, nix::errno::Errno::EPERM);
+    let (index, errno) = execute(&steps, &recorder).unwrap_err();
+    assert_eq!(errno, nix::errno::Errno::EPERM);
+    assert_eq!(steps[index].describe(), "setting no_new_privs");
+    // Nothing after it ran: no filter without no_new_privs
+    assert!(!recorder
+        .calls()
+        .iter()
+        .any(|call| matches!(call, Call::Seccomp(_))));
 }
 
 #[test]

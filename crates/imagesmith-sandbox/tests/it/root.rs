@@ -29,7 +29,9 @@ fn busybox_rootfs(dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir.join("bin")).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(dir.join("etc")).map_err(|e| e.to_string())?;
     std::fs::copy(busybox, dir.join("bin/busybox")).map_err(|e| e.to_string())?;
-    for applet in ["sh", "echo", "cat", "sleep", "ls", "hostname", "id"] {
+    for applet in [
+        "sh", "echo", "cat", "sleep", "ls", "hostname", "id", "grep", "touch", "chown", "su", "rm",
+    ] {
         std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet))
             .map_err(|e| e.to_string())?;
     }
@@ -200,4 +202,48 @@ fn network_mode_binds_resolv_conf_and_removes_it_after() {
     );
     // /etc was copied up for the empty mount point only; both are gone again
     assert_eq!(upper_entries(&config), ["copy"]);
+}
+
+#[test]
+fn steps_keep_dockers_capabilities_under_no_new_privs_and_seccomp() {
+    let Some(fixture) = fixture() else { return };
+    let config = config(
+        &fixture,
+        "caps",
+        "grep -E '^(CapBnd|CapEff|CapPrm|CapInh|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status; \
+         touch /owned && chown 100:101 /owned && echo 'builder:x:100:101::/:/bin/sh' > /etc/passwd \
+         && su -s /bin/sh -c 'id -u' builder",
+    );
+    let output = LinuxSandbox::new().run(&config, None).unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}:")))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .to_owned()
+    };
+    // Docker's default set, and nothing else anywhere
+    for name in ["CapBnd", "CapEff", "CapPrm"] {
+        assert_eq!(field(name), "00000000a80425fb", "{name}: {text}");
+    }
+    assert_eq!(field("CapInh"), "0000000000000000");
+    assert_eq!(field("CapAmb"), "0000000000000000");
+    assert_eq!(field("NoNewPrivs"), "1");
+    assert_eq!(field("Seccomp"), "2");
+    if fixture.mode.single_id() {
+        // Only root exists in a single-id user namespace
+        assert_eq!(output.exit_code, 1);
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("Invalid argument"),
+            "{output:?}"
+        );
+        return;
+    }
+    // What package managers need is still there: chown, and switching to another user
+    assert!(output.success(), "{output:?}");
+    assert!(text.trim_end().ends_with("\n100"), "{text}");
+    use std::os::unix::fs::MetadataExt;
+    let owned = std::fs::metadata(config.root.upper_dir.join("owned")).unwrap();
+    assert_eq!((owned.uid(), owned.gid()), (100, 101));
 }
