@@ -3,6 +3,7 @@
 mod archive;
 mod layer;
 mod layout;
+mod registry;
 mod tools;
 
 use std::io::Read;
