@@ -60,6 +60,9 @@ pub struct BuildOptions {
     pub mode: Option<Mode>,
     /// Whether to run the test phase of the finished images
     pub run_tests: bool,
+    /// The S3 client for S3Download steps (imagesmith-aws's, with the `aws` feature); without
+    /// one, components that download from S3 are unavailable
+    pub s3: Option<Arc<dyn imagesmith_awstoe::exec::S3Fetch>>,
 }
 
 impl BuildOptions {
@@ -85,6 +88,7 @@ impl BuildOptions {
             base_overrides: BTreeMap::new(),
             mode: None,
             run_tests: true,
+            s3: None,
         }
     }
 }
@@ -210,7 +214,13 @@ impl Builder<'_> {
             });
         }
         let images: Vec<&PlannedImage> = plan.images.iter().collect();
-        let unavailable = preflight(plan, &images, &options.secrets, self.probe);
+        let unavailable = preflight(
+            plan,
+            &images,
+            &options.secrets,
+            self.probe,
+            options.s3.as_deref(),
+        );
         if !unavailable.is_empty() && !options.skip_unavailable {
             return Err(BuildError::Unavailable {
                 components: unavailable,
@@ -653,6 +663,7 @@ impl Builder<'_> {
             log: text_log,
             runs: Arc::clone(&context.runs),
             on_step: &on_step,
+            s3: context.options.s3.as_deref(),
             mounted: false,
             fatal: None,
         };

@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use imagesmith_awstoe::exec::{DownloadRequest, Host, HostError, Redactor, RunOutput, RunRequest};
+use imagesmith_awstoe::exec::{
+    aws_feature_hint, s3_download, DownloadRequest, Host, HostError, Redactor, RunOutput,
+    RunRequest, S3DownloadRequest, S3Fetch,
+};
 use imagesmith_sandbox::{Mode, OverlayRoot, Sandbox, SandboxConfig, Secret};
 
 use crate::error::BuildError;
@@ -29,6 +32,8 @@ pub(crate) struct SandboxHost<'a> {
     pub log: PathBuf,
     pub runs: Arc<AtomicUsize>,
     pub on_step: StepSink<'a>,
+    /// The S3 client for S3Download, when imagesmith has one (the `aws` feature)
+    pub s3: Option<&'a dyn S3Fetch>,
     pub mounted: bool,
     /// A failure of imagesmith itself (the sandbox or a mount), reported after the run
     pub fatal: Option<BuildError>,
@@ -163,6 +168,17 @@ impl Host for SandboxHost<'_> {
             path: request.destination.clone(),
             source,
         })?;
+        Ok(())
+    }
+
+    fn s3_download(&mut self, request: &S3DownloadRequest) -> Result<(), HostError> {
+        let Some(s3) = self.s3 else {
+            return Err(HostError::NotConfigured {
+                what: "S3Download",
+                hint: aws_feature_hint(&request.source),
+            });
+        };
+        s3_download(s3, &self.root.merged_dir, request)?;
         Ok(())
     }
 }

@@ -1,8 +1,10 @@
 //! Before anything runs: which components can be obtained on this machine
 //!
 //! A component is unavailable when a secret it needs was not given, when it is fetched
-//! through a vendor API whose credentials are missing, or when its download (after the
-//! mirror rewrite) does not answer a `HEAD` request within a few seconds. The build then
+//! through a vendor API whose credentials are missing, when its download (after the
+//! mirror rewrite) does not answer a `HEAD` request within a few seconds, or when it
+//! downloads from S3 (an `s3://` artifact or an `S3Download` step) and there is no S3 client
+//! (imagesmith built without the `aws` feature) or no AWS credentials. The build then
 //! fails listing every such component, or, with `--skip-unavailable`, leaves them out and
 //! says so in the image's labels, report and SBOM.
 
@@ -11,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use imagesmith_awstoe::exec::S3Fetch;
 use imagesmith_model::Artifact;
 use imagesmith_plan::{BuildPlan, PlannedComponent, PlannedImage};
 
@@ -183,12 +186,48 @@ pub fn render_url(template: &str, parameters: &indexmap::IndexMap<String, String
     url
 }
 
-/// Why a component cannot be built here; empty when it can
+/// The S3 sources a component downloads from: an `s3://` artifact and the sources of its
+/// `S3Download` steps, as written
+pub fn s3_sources(component: &PlannedComponent) -> Vec<String> {
+    let mut sources = Vec::new();
+    if let Artifact::Download { url, .. } = &component.platform.artifact {
+        if url.starts_with("s3://") {
+            sources.push(url.clone());
+        }
+    }
+    let steps = component
+        .platform
+        .document
+        .phases
+        .iter()
+        .flat_map(|phase| &phase.steps);
+    for step in steps.filter(|step| step.action == "S3Download") {
+        let items = match &step.inputs {
+            Some(serde_json::Value::Array(items)) => items.iter().collect(),
+            Some(item) => vec![item],
+            None => Vec::new(),
+        };
+        let found = items
+            .iter()
+            .filter_map(|item| item.get("source").and_then(serde_json::Value::as_str));
+        let before = sources.len();
+        sources.extend(found.map(str::to_owned));
+        if sources.len() == before {
+            sources.push(format!("step `{}`", step.name));
+        }
+    }
+    sources.dedup();
+    sources
+}
+
+/// Why a component cannot be built here; empty when it can. `s3` is the S3 client, if
+/// imagesmith has one
 pub fn check_component(
     component: &PlannedComponent,
     secrets: &Secrets,
     mirrors: &indexmap::IndexMap<String, String>,
     probe: &dyn Probe,
+    s3: Option<&dyn S3Fetch>,
 ) -> Vec<String> {
     let mut reasons = Vec::new();
     let mut missing = Vec::new();
@@ -243,6 +282,7 @@ pub fn check_component(
                 ));
             }
         }
+        Artifact::Download { url, .. } if url.starts_with("s3://") => {}
         Artifact::Download { url, .. } => {
             let url = imagesmith_plan::rewrite(mirrors, &render_url(url, &component.parameters));
             if let Err(why) = probe.reachable(&url) {
@@ -250,6 +290,26 @@ pub fn check_component(
             }
         }
         Artifact::Package { .. } => {}
+    }
+    let sources = s3_sources(component);
+    if !sources.is_empty() {
+        let listed = sources
+            .iter()
+            .map(|source| format!("`{source}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match s3 {
+            None => reasons.push(format!(
+                "it downloads from S3 ({listed}) and imagesmith was built without the `aws` feature (rebuild with `cargo install --path crates/imagesmith --features aws`)"
+            )),
+            Some(s3) => {
+                if let Err(why) = s3.check() {
+                    reasons.push(format!(
+                        "it downloads from S3 ({listed}) and no AWS credentials were found: {why}"
+                    ));
+                }
+            }
+        }
     }
     reasons
 }
@@ -260,11 +320,12 @@ pub fn preflight(
     images: &[&PlannedImage],
     secrets: &Secrets,
     probe: &dyn Probe,
+    s3: Option<&dyn S3Fetch>,
 ) -> Vec<Unavailable> {
     let mut unavailable = Vec::new();
     for image in images {
         for component in &image.components {
-            let reasons = check_component(component, secrets, &plan.mirrors, probe);
+            let reasons = check_component(component, secrets, &plan.mirrors, probe, s3);
             if !reasons.is_empty() {
                 unavailable.push(Unavailable {
                     image: image.name.clone(),
@@ -293,6 +354,127 @@ mod tests {
             ),
             "https://x/v1.2.3/a-1.2.3.amd64.tgz"
         );
+    }
+
+    /// Fails or answers `check` as told; never fetches
+    struct FakeS3(Result<(), String>);
+
+    impl S3Fetch for FakeS3 {
+        fn get(
+            &self,
+            _: &str,
+            _: &str,
+            _: Option<&str>,
+            _: &mut dyn std::io::Write,
+        ) -> Result<(), imagesmith_awstoe::exec::S3Error> {
+            unreachable!("preflight fetches nothing")
+        }
+
+        fn list(
+            &self,
+            _: &str,
+            _: &str,
+            _: Option<&str>,
+        ) -> Result<Vec<String>, imagesmith_awstoe::exec::S3Error> {
+            unreachable!("preflight lists nothing")
+        }
+
+        fn check(&self) -> Result<(), String> {
+            self.0.clone()
+        }
+    }
+
+    struct Offline;
+
+    impl Probe for Offline {
+        fn reachable(&self, url: &str) -> Result<(), String> {
+            Err(format!("`{url}` is offline"))
+        }
+    }
+
+    /// The catalog's chrony on Debian 12, with an S3Download step in its build phase
+    fn downloading_from_s3() -> PlannedComponent {
+        let context = imagesmith_validate::Context::builtin();
+        let definition = context.catalog.component("chrony").unwrap().clone();
+        let mut platform = definition.platforms.get("debian12").unwrap().clone();
+        platform.document.phases[0].steps.push(
+            serde_json::from_value(serde_json::json!({
+                "name": "Fetch",
+                "action": "S3Download",
+                "inputs": [
+                    {"source": "s3://tools/agent.deb", "destination": "/tmp/agent.deb"},
+                    {"source": "s3://tools/conf/*", "destination": "/etc/agent/"}
+                ]
+            }))
+            .unwrap(),
+        );
+        PlannedComponent {
+            name: "chrony".into(),
+            version: "4.3".into(),
+            version_source: imagesmith_validate::VersionSource::CatalogDefault,
+            component: definition,
+            platform,
+            parameters: indexmap::IndexMap::new(),
+            secrets: Vec::new(),
+            digest: String::new(),
+        }
+    }
+
+    #[test]
+    fn s3_downloads_need_an_s3_client_with_credentials() {
+        let component = downloading_from_s3();
+        assert_eq!(
+            s3_sources(&component),
+            ["s3://tools/agent.deb", "s3://tools/conf/*"]
+        );
+        let mirrors = indexmap::IndexMap::new();
+        let check = |s3: Option<&dyn S3Fetch>| {
+            check_component(&component, &Secrets::new(), &mirrors, &Offline, s3)
+        };
+        let reasons = check(None);
+        assert_eq!(reasons.len(), 1, "{reasons:?}");
+        assert!(
+            reasons[0].starts_with(
+                "it downloads from S3 (`s3://tools/agent.deb`, `s3://tools/conf/*`) and imagesmith was built without the `aws` feature"
+            ),
+            "{}",
+            reasons[0]
+        );
+        assert!(reasons[0].contains("--features aws"), "{}", reasons[0]);
+        assert_eq!(check(Some(&FakeS3(Ok(())))), Vec::<String>::new());
+        let reasons = check(Some(&FakeS3(Err("no profile `ci`".into()))));
+        assert_eq!(
+            reasons,
+            ["it downloads from S3 (`s3://tools/agent.deb`, `s3://tools/conf/*`) and no AWS credentials were found: no profile `ci`"]
+        );
+    }
+
+    #[test]
+    fn s3_artifacts_are_not_probed_over_http() {
+        let mut component = downloading_from_s3();
+        component.platform.document.phases[0].steps.pop();
+        component.platform.artifact = Artifact::Download {
+            url: "s3://vendor/agent-{{ version }}.deb".into(),
+            checksum: serde_json::from_value(serde_json::json!({"algorithm": "sha256"})).unwrap(),
+            arch: indexmap::IndexMap::new(),
+        };
+        let mirrors = indexmap::IndexMap::new();
+        let reasons = check_component(
+            &component,
+            &Secrets::new(),
+            &mirrors,
+            &Offline,
+            Some(&FakeS3(Ok(()))),
+        );
+        assert_eq!(reasons, Vec::<String>::new());
+        // A component with neither needs no client
+        component.platform.artifact = Artifact::Package {
+            names: vec!["chrony".into()],
+            version: None,
+            repository: None,
+        };
+        assert!(s3_sources(&component).is_empty());
+        assert!(check_component(&component, &Secrets::new(), &mirrors, &Offline, None).is_empty());
     }
 
     #[test]

@@ -307,7 +307,23 @@ fn write_object(
     let result = (|| {
         let file = std::fs::File::create(&partial).map_err(io("write", &absolute))?;
         let mut out = std::io::BufWriter::new(file);
-        fetch.get(bucket, key, owner, &mut out)?;
+        fetch
+            .get(bucket, key, owner, &mut out)
+            .map_err(|error| match error {
+                // The fetcher knows the object, not where it is written
+                S3Error::Io {
+                    operation,
+                    url,
+                    source,
+                    ..
+                } => S3Error::Io {
+                    operation,
+                    path: absolute.clone(),
+                    url,
+                    source,
+                },
+                other => other,
+            })?;
         out.into_inner()
             .map_err(|error| io("write", &absolute)(error.into_error()))?
             .sync_all()
