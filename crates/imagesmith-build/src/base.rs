@@ -1,16 +1,22 @@
-//! Base images: bootstrapped Debian, an OCI image layout, or a root filesystem directory or
-//! tarball; each resolved to an image in the cache (by digest) and an extracted root
-//! filesystem used as the lowest overlay layer
+//! Base images: pulled from a registry, bootstrapped Debian, an OCI image layout, or a root
+//! filesystem directory or tarball; each resolved to an image in the cache (by digest) and
+//! an extracted root filesystem used as the lowest overlay layer
 //!
-//! Registry pulls are not implemented yet (see `imagesmith_oci::registry`): a recipe whose
-//! base is `debian:12` or `debian:bookworm` is bootstrapped from the Debian mirror instead,
-//! and any other base must be given as `oci:DIR[:TAG]`, `dir:PATH` or `tarball:PATH`
-//! (with `--base REFERENCE=SOURCE` when the recipe names a registry image).
+//! A recipe's base reference is pulled from its registry (see [`imagesmith_oci::registry`]
+//! for references, credentials and plain-HTTP registries), except `debian:12` and
+//! `debian:bookworm` (under any registry), which are bootstrapped from the Debian mirror.
+//! `--base REFERENCE=SOURCE` replaces a reference with `docker://HOST/REPOSITORY[:TAG]`
+//! (pulled even when it names Debian), `oci:DIR[:TAG]`, `dir:PATH` or `tarball:PATH`.
+//!
+//! A pulled base is keyed by its manifest digest, like a layout's: a tag is resolved again
+//! on each build, and an image already pulled (same digest) is neither fetched nor
+//! extracted again.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use imagesmith_oci::oci_spec::image::{Arch, Os};
+use imagesmith_oci::registry::{Reference, RegistryClient};
 use imagesmith_oci::{
     apply_layers, import_rootfs_dir, import_rootfs_tarball, write_layout, ApplyOptions, Image,
     ImageBuilder, ImageLayout, LayerOptions,
@@ -53,11 +59,17 @@ pub enum BaseSource {
         /// The file
         file: PathBuf,
     },
+    /// An image in a registry
+    Registry {
+        /// The reference
+        reference: Reference,
+    },
 }
 
 impl BaseSource {
-    /// Reads a base reference: `debian:12`/`debian:bookworm` (any registry prefix),
-    /// `oci:DIR[:TAG]`, `dir:PATH`, `tarball:PATH`
+    /// Reads a base reference: `oci:DIR[:TAG]`, `dir:PATH`, `tarball:PATH`,
+    /// `docker://HOST/REPOSITORY[:TAG|@DIGEST]`, `debian:12`/`debian:bookworm` (any registry
+    /// prefix, bootstrapped), or any other image reference (pulled)
     pub fn parse(reference: &str) -> Result<Self, BuildError> {
         if let Some(rest) = reference.strip_prefix("oci:") {
             let (dir, tag) = match rest.rsplit_once(':') {
@@ -81,6 +93,11 @@ impl BaseSource {
                 file: PathBuf::from(file),
             });
         }
+        // Explicitly from a registry, even a name that would be bootstrapped. (No
+        // `registry:` prefix: `registry:5000/app` is a host named `registry`.)
+        if reference.starts_with("docker://") {
+            return Self::registry(reference);
+        }
         let name = reference
             .rsplit('/')
             .next()
@@ -96,12 +113,12 @@ impl BaseSource {
                 suite: String::from("bookworm"),
             });
         }
-        Err(BuildError::Base {
-            reference: reference.to_owned(),
-            message: String::from(
-                "pulling from a registry is not implemented yet\nhint: pass `--base REFERENCE=oci:DIR[:TAG]` (an OCI image layout, e.g. from `skopeo copy`), `--base REFERENCE=dir:ROOTFS` or `--base REFERENCE=tarball:ROOTFS.tar`",
-            ),
-        })
+        Self::registry(reference)
+    }
+
+    fn registry(reference: &str) -> Result<Self, BuildError> {
+        let parsed = Reference::parse(reference).map_err(BuildError::pull(reference))?;
+        Ok(BaseSource::Registry { reference: parsed })
     }
 }
 
@@ -127,7 +144,9 @@ pub struct BaseOptions {
     pub source_date_epoch: u64,
 }
 
-/// Gets the base `reference` from `source` into the cache (or finds it there)
+/// Gets the base `reference` from `source` into the cache (or finds it there); registries
+/// are reached with the credentials and settings of the environment
+/// ([`RegistryClient::from_env`])
 pub fn resolve(
     cache: &Cache,
     reference: &str,
@@ -135,6 +154,27 @@ pub fn resolve(
     options: &BaseOptions,
     log: &dyn Fn(&str),
 ) -> Result<ResolvedBase, BuildError> {
+    resolve_with(
+        cache,
+        reference,
+        source,
+        options,
+        &RegistryClient::from_env(),
+        log,
+    )
+}
+
+/// [`resolve`] with a registry client of the caller's (its own credential source, say)
+pub fn resolve_with(
+    cache: &Cache,
+    reference: &str,
+    source: &BaseSource,
+    options: &BaseOptions,
+    registry: &RegistryClient,
+    log: &dyn Fn(&str),
+) -> Result<ResolvedBase, BuildError> {
+    // Images from a layout or a registry are known (and stored) before the key is
+    let mut known = None;
     let key = match source {
         BaseSource::Bootstrap { suite } => key_of(&(
             "bootstrap-v2",
@@ -153,7 +193,21 @@ pub fn resolve(
             image
                 .copy_blobs(layout.blobs(), cache.blobs())
                 .map_err(BuildError::oci(reference))?;
-            key_of(&("layout-v1", image.digest().to_string()))
+            let key = key_of(&("layout-v1", image.digest().to_string()));
+            known = Some(image);
+            key
+        }
+        BaseSource::Registry {
+            reference: image_reference,
+        } => {
+            // The tag is resolved on every build; blobs already stored are not fetched
+            let pulled = registry
+                .pull(image_reference, cache.blobs(), log)
+                .map_err(BuildError::pull(reference))?;
+            // The same key as a layout's: one image, one extracted tree, wherever it came from
+            let key = key_of(&("layout-v1", pulled.image.digest().to_string()));
+            known = Some(pulled.image);
+            key
         }
         BaseSource::RootfsDir { dir } => key_of(&(
             "dir-v1",
@@ -235,12 +289,15 @@ pub fn resolve(
             )
             .map_err(BuildError::oci(reference))?
         }
-        BaseSource::Layout { dir, tag } => {
-            let layout = ImageLayout::open(dir).map_err(BuildError::oci(reference))?;
-            layout
-                .image(tag.as_deref())
-                .map_err(BuildError::oci(reference))?
-        }
+        BaseSource::Layout { .. } | BaseSource::Registry { .. } => match known {
+            Some(image) => image,
+            None => {
+                return Err(BuildError::Base {
+                    reference: reference.to_owned(),
+                    message: String::from("its image was not read"),
+                })
+            }
+        },
     };
     if !tree.is_dir() {
         apply_layers(
@@ -385,9 +442,22 @@ mod tests {
                 tag: None
             }
         );
-        assert!(matches!(
-            BaseSource::parse("amazonlinux:2023"),
-            Err(BuildError::Base { .. })
-        ));
+        assert_eq!(
+            BaseSource::parse("amazonlinux:2023").unwrap(),
+            BaseSource::Registry {
+                reference: Reference::parse("docker.io/library/amazonlinux:2023").unwrap()
+            }
+        );
+        // `docker://` pulls even a name that would be bootstrapped
+        assert_eq!(
+            BaseSource::parse("docker://127.0.0.1:5000/debian:12").unwrap(),
+            BaseSource::Registry {
+                reference: Reference::parse("127.0.0.1:5000/debian:12").unwrap()
+            }
+        );
+        let error = BaseSource::parse("Not A Reference").unwrap_err();
+        assert!(matches!(error, BuildError::Pull { .. }), "{error}");
+        assert!(error.is_expected());
+        assert!(error.to_string().contains("Invalid image reference"));
     }
 }

@@ -101,6 +101,15 @@ pub enum BuildError {
         /// Why, with a hint
         message: String,
     },
+    /// The base image could not be pulled from its registry (the registry error carries its
+    /// own hint: which credential sources were tried, what to check)
+    #[error("Cannot pull base image `{reference}`: {error}")]
+    Pull {
+        /// The reference from the recipe
+        reference: String,
+        /// What went wrong; not a `source`, so the message is printed once
+        error: Box<imagesmith_oci::registry::RegistryError>,
+    },
     /// The sandbox failed (not the command in it)
     #[error("Image `{image}`, component `{component}`, phase `{phase}`: the sandbox failed")]
     Sandbox {
@@ -175,8 +184,18 @@ impl BuildError {
             | BuildError::StepFailed(_)
             | BuildError::Invalid { .. }
             | BuildError::ParentFailed { .. } => true,
+            BuildError::Pull { error, .. } => error.is_input_error(),
             BuildError::Many { errors } => errors.iter().all(BuildError::is_expected),
             _ => false,
+        }
+    }
+
+    pub(crate) fn pull(
+        reference: &str,
+    ) -> impl FnOnce(imagesmith_oci::registry::RegistryError) -> BuildError + '_ {
+        move |error| BuildError::Pull {
+            reference: reference.to_owned(),
+            error: Box::new(error),
         }
     }
 

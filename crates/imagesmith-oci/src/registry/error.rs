@@ -137,7 +137,7 @@ pub enum RegistryError {
         available: String,
     },
     /// A manifest, index or config is not valid JSON of its kind
-    #[error("Failed to parse the {what} of `{reference}`")]
+    #[error("Failed to parse the {what} of `{reference}`: {source}")]
     Parse {
         /// `image manifest`, `image index`, `image config`
         what: &'static str,
