@@ -27,8 +27,12 @@ pub struct Args {
     /// The Debian mirror used to bootstrap `debian:12` bases.
     #[arg(long, value_name = "URL", env = "IMAGESMITH_DEBIAN_MIRROR")]
     pub mirror: Option<String>,
-    /// Use this source for a base reference: `REFERENCE=oci:DIR[:TAG]`, `=dir:PATH` or
-    /// `=tarball:PATH`. Repeatable.
+    /// Use this source for a base reference, `REFERENCE=SOURCE`: `oci:DIR[:TAG]` (an OCI
+    /// image layout), `dir:PATH` or `tarball:PATH` (a root filesystem), or
+    /// `docker://HOST[:PORT]/REPOSITORY[:TAG|@DIGEST]` (pulled from that registry, even for
+    /// `debian:12`). Repeatable. Other bases are pulled from their registry (credentials
+    /// from `IMAGESMITH_REGISTRY_USERNAME`/`IMAGESMITH_REGISTRY_PASSWORD` or the auth files of
+    /// `skopeo login` and `docker login`), except `debian:12`, which is bootstrapped.
     #[arg(long, value_name = "REFERENCE=SOURCE")]
     pub base: Vec<String>,
     /// Give build and validate steps no network (only loopback). The test phase never has it.
