@@ -123,6 +123,17 @@ where
     }
 }
 
+/// A shared source (e.g. one kept in cloneable build options) is a source
+impl<T: CredentialSource + ?Sized> CredentialSource for std::sync::Arc<T> {
+    fn credentials(&self, registry_host: &str) -> Result<Option<Credentials>, CredentialError> {
+        (**self).credentials(registry_host)
+    }
+
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
+
 /// The environment variable holding the user name
 pub const USERNAME_VAR: &str = "IMAGESMITH_REGISTRY_USERNAME";
 /// The environment variable holding the password or token
@@ -605,6 +616,10 @@ mod tests {
         assert!(EnvCredentials::new(Some("u"), None, None)
             .credentials("x")
             .is_err());
+        let shared: std::sync::Arc<dyn CredentialSource> = std::sync::Arc::new(scoped);
+        let sources: Vec<Box<dyn CredentialSource>> = vec![Box::new(shared)];
+        let found = lookup(&sources, "one.example").unwrap();
+        assert!(found.tried[0].starts_with("`IMAGESMITH_REGISTRY_USERNAME`"));
     }
 
     #[test]
