@@ -33,6 +33,12 @@ pub const OMITTED_LABEL: &str = "io.imagesmith.omitted";
 /// The prefix of the labels giving each component's version
 pub const COMPONENT_LABEL_PREFIX: &str = "io.imagesmith.component.";
 
+/// Shown when a rootless build runs in a user namespace that maps only root
+const SINGLE_ID_WARNING: &str = "warning: only root is mapped in this rootless build's user namespace (the user has no subordinate ids in `/etc/subuid` and `/etc/subgid`, or `newuidmap` is missing); steps that give files to other users will fail";
+
+/// Added to a step failure in such a namespace
+const SINGLE_ID_HINT: &str = "\n  note: this rootless build maps only root into its user namespace, so giving a file to another user (chown, a package adding a system user) fails with `Invalid argument`\n  hint: give your user subordinate ids: `sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $USER` (a range in `/etc/subuid` and `/etc/subgid` no other user has), or build as root";
+
 /// How to build
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
@@ -208,10 +214,22 @@ impl Builder<'_> {
             Some(mode) => mode,
             None => imagesmith_sandbox::detect_mode().map_err(BuildError::SandboxUnsupported)?,
         };
-        if let Mode::Rootless { .. } = mode {
-            return Err(BuildError::Invalid {
-                message: String::from("Building as an unprivileged user is not supported yet: AWSTOE file actions need the image mounted on the host side\nhint: run `imagesmith build` as root (`sudo`)"),
-            });
+        match mode {
+            // Base extraction, file actions and layers need the image's users: the whole
+            // build runs in one user namespace (see imagesmith_sandbox::reexec_in_user_namespace)
+            Mode::Rootless { .. } => {
+                return Err(BuildError::Invalid {
+                    message: String::from("Building as an unprivileged user needs the whole build to run in a user namespace\nhint: `imagesmith build` enters one itself; a program using this library calls `imagesmith_sandbox::reexec_in_user_namespace()` first"),
+                });
+            }
+            Mode::UserNamespace {
+                single_id: true, ..
+            } => {
+                if let Some(image) = plan.images.first() {
+                    self.progress.update(&image.name, SINGLE_ID_WARNING);
+                }
+            }
+            Mode::Rootful | Mode::UserNamespace { .. } => {}
         }
         let images: Vec<&PlannedImage> = plan.images.iter().collect();
         let unavailable = preflight(
@@ -731,6 +749,9 @@ impl Builder<'_> {
                             .join("\n          "),
                     );
                 }
+            }
+            if context.mode.single_id() {
+                message.push_str(SINGLE_ID_HINT);
             }
             return Err(BuildError::StepFailed(Box::new(StepFailure {
                 image: image.to_owned(),

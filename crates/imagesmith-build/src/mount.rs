@@ -11,6 +11,12 @@
 //!
 //! Privileged calls go through the [`Mounter`] trait so the builder can be unit-tested
 //! without root ([`NoMounter`]).
+//!
+//! Rootless, the build process runs as root of a user namespace
+//! ([`imagesmith_sandbox::reexec_in_user_namespace`]): the mount namespace made here
+//! belongs to it, the overlay is mounted with `userxattr`, and file actions run as root of
+//! that namespace, so `SetFileOwner` gives files to the image's own users (host ids from
+//! the user's subordinate range).
 
 use std::path::Path;
 
@@ -59,18 +65,12 @@ impl Mounter for LinuxMounter {
     }
 
     fn mount(&self, root: &OverlayRoot) -> Result<(), BuildError> {
-        let lower = root
-            .lower_dirs
-            .iter()
-            .map(|dir| dir.display().to_string())
-            .collect::<Vec<_>>()
-            .join(":");
         // The same options as the sandbox's overlay, so either can reuse the work directory
-        let options = format!(
-            "lowerdir={lower},upperdir={},workdir={},redirect_dir=off,metacopy=off,index=off",
-            root.upper_dir.display(),
-            root.work_dir.display()
-        );
+        let options =
+            imagesmith_sandbox::overlay_options(root, imagesmith_sandbox::in_user_namespace())
+                .map_err(|error| BuildError::Invalid {
+                    message: error.to_string(),
+                })?;
         nix::mount::mount(
             Some("overlay"),
             &root.merged_dir,

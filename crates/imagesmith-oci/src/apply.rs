@@ -116,6 +116,9 @@ pub fn apply_layer(input: impl Read, name: &str, dest: &Path, options: ApplyOpti
                 remove_any(&path)?;
             }
         }
+        if options.preserve_ownership {
+            check_mapped(entry.header(), &path)?;
+        }
         if kind.is_character_special() || kind.is_block_special() || kind.is_fifo() {
             make_node(&mut entry, &path, kind, options)?;
         } else {
@@ -147,14 +150,20 @@ fn make_node(
     if let Some(parent) = path.parent() {
         fs_err::create_dir_all(parent)?;
     }
-    mknod(
+    match mknod(
         path,
         flag,
         Mode::from_bits_truncate(mode),
         libc::makedev(major, minor),
-    )
-    .map_err(io::Error::from)
-    .at("create device node", path)?;
+    ) {
+        Ok(()) => {}
+        // No user namespace may create devices (as containers/storage, leave them out: the
+        // sandbox's `/dev` is its own tmpfs with the host's harmless devices bound in)
+        Err(nix::errno::Errno::EPERM) if flag != SFlag::S_IFIFO && namespace_maps().is_some() => {
+            return Ok(())
+        }
+        Err(errno) => return Err(io::Error::from(errno)).at("create device node", path),
+    }
     if options.preserve_ownership {
         let uid = header.uid().at("read the owner of", path)?;
         let gid = header.gid().at("read the owner of", path)?;
@@ -167,6 +176,70 @@ fn make_node(
         .at("set the owner of", path)?;
     }
     Ok(())
+}
+
+/// The ids mapped in a user namespace, as (first, count) ranges
+type Ranges = Vec<(u32, u32)>;
+
+/// The uids and gids mapped in this process's user namespace; `None` in the initial
+/// namespace, where every id exists
+fn namespace_maps() -> Option<&'static (Ranges, Ranges)> {
+    static MAPS: std::sync::OnceLock<Option<(Ranges, Ranges)>> = std::sync::OnceLock::new();
+    fn read(file: &str) -> Option<Ranges> {
+        let text = std::fs::read_to_string(file).ok()?;
+        let ranges: Ranges = text
+            .lines()
+            .filter_map(|line| {
+                let mut numbers = line.split_whitespace().map(|n| n.parse::<u32>().ok());
+                let (inside, _, count) = (numbers.next()??, numbers.next()??, numbers.next()??);
+                Some((inside, count))
+            })
+            .collect();
+        // The initial namespace maps every id to itself
+        (ranges != [(0, u32::MAX)]).then_some(ranges)
+    }
+    MAPS.get_or_init(|| Some((read("/proc/self/uid_map")?, read("/proc/self/gid_map")?)))
+        .as_ref()
+}
+
+/// Refuses an entry whose owner this user namespace does not map (chown would fail with a
+/// bare `Invalid argument`), saying how to map more ids
+fn check_mapped(header: &tar::Header, path: &Path) -> Result<()> {
+    let Some((uids, gids)) = namespace_maps() else {
+        return Ok(());
+    };
+    let uid = header.uid().at("read the owner of", path)?;
+    let gid = header.gid().at("read the owner of", path)?;
+    let mapped = |ranges: &[(u32, u32)], id: u64| {
+        ranges.iter().any(|(first, count)| {
+            id >= u64::from(*first) && id - u64::from(*first) < u64::from(*count)
+        })
+    };
+    if mapped(uids, uid) && mapped(gids, gid) {
+        return Ok(());
+    }
+    let describe = |ranges: &[(u32, u32)]| {
+        ranges
+            .iter()
+            .map(|(first, count)| match count {
+                1 => first.to_string(),
+                _ => format!("{first}-{}", u64::from(*first) + u64::from(*count) - 1),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(OciError::IoAt {
+        action: "set the owner of",
+        path: path.to_path_buf(),
+        source: io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the layer gives it to uid {uid}, gid {gid}, but this user namespace maps only uids {} and gids {}\n  hint: give the user (more) subordinate ids: `sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $USER` (a range in `/etc/subuid` and `/etc/subgid` no other user has), or build as root",
+                describe(uids),
+                describe(gids)
+            ),
+        ),
+    })
 }
 
 /// The entry path without `./` and `/` prefixes; `None` when it climbs out with `..`

@@ -303,7 +303,7 @@ pub fn plan(
         steps.push(Step::LoopbackUp);
     }
 
-    let options = overlay_options(root, config.mode)?;
+    let options = overlay_options(root, config.mode.in_user_namespace())?;
     steps.push(mount(
         Some(Path::new("overlay")),
         merged,
@@ -496,7 +496,10 @@ pub fn plan(
 /// its attributes as `user.overlay.*` (`userxattr`), which already implies no redirects
 /// (renaming a lower directory fails with `EXDEV` and tools copy it instead); whiteouts are
 /// still 0:0 character devices, which Linux 5.8 and later let anyone create.
-pub fn overlay_options(root: &OverlayRoot, mode: Mode) -> Result<String, SandboxError> {
+pub fn overlay_options(
+    root: &OverlayRoot,
+    in_user_namespace: bool,
+) -> Result<String, SandboxError> {
     let lower = root
         .lower_dirs
         .iter()
@@ -508,7 +511,7 @@ pub fn overlay_options(root: &OverlayRoot, mode: Mode) -> Result<String, Sandbox
         overlay_path(&root.upper_dir)?,
         overlay_path(&root.work_dir)?
     );
-    if mode.in_user_namespace() {
+    if in_user_namespace {
         options.push_str(",userxattr,metacopy=off,index=off");
     } else {
         options.push_str(",redirect_dir=off,metacopy=off,index=off");

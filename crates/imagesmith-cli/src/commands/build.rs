@@ -54,6 +54,21 @@ pub struct Args {
 
 /// Runs `build`.
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
+    // Not root: the whole build runs again as root of a user namespace (as buildah does)
+    match imagesmith_sandbox::reexec_in_user_namespace() {
+        Ok(imagesmith_sandbox::Reexec::NotNeeded) => {}
+        Ok(imagesmith_sandbox::Reexec::Exited(code)) => {
+            return Ok(match code {
+                0 => ExitStatus::Success,
+                1 => ExitStatus::Invalid,
+                _ => ExitStatus::Failure,
+            })
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Ok(ExitStatus::Failure);
+        }
+    }
     let cwd = current_dir()?;
     let planned = match project::load_and_plan(&cwd, &args.names)? {
         Ok(planned) => planned,
@@ -89,6 +104,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             return Ok(ExitStatus::Invalid);
         }
     };
+    // S3Download through the AWS SDK: credentials, region and endpoint (`AWS_ENDPOINT_URL`)
+    // from the standard configuration, read only when a component downloads from S3
+    #[cfg(feature = "aws")]
+    {
+        let aws = imagesmith_aws::Aws::new()?;
+        options.s3 = Some(std::sync::Arc::new(imagesmith_aws::S3Client::new(&aws)));
+    }
 
     let sandbox = LinuxSandbox::new();
     let probe = HttpProbe::default();
