@@ -434,3 +434,58 @@ fn a_failed_step_names_image_component_phase_and_step_and_redacts_secrets() {
     let json = std::fs::read_to_string(log).unwrap();
     assert!(json.contains("token=****"), "{json}");
 }
+
+#[test]
+fn an_unprivileged_process_outside_a_user_namespace_is_told_to_enter_one() {
+    let mut setup = setup();
+    setup.options.mode = Some(Mode::Rootless {
+        uid: 1000,
+        gid: 1000,
+    });
+    let plan = plan(vec![component("chrony", "debian12")], vec![]);
+    let sandbox = FakeSandbox::default();
+    let error = build(&sandbox, &plan, &setup.options).unwrap_err();
+    assert!(
+        error.to_string().contains("reexec_in_user_namespace"),
+        "{error}"
+    );
+    assert_eq!(sandbox.count(), 0);
+}
+
+#[test]
+fn in_a_single_id_user_namespace_a_failed_step_says_how_to_map_more_ids() {
+    let mut setup = setup();
+    setup.options.mode = Some(Mode::UserNamespace {
+        single_id: true,
+        setgroups: false,
+    });
+    let plan = plan(vec![component("chrony", "debian12")], vec![]);
+    let sandbox = FakeSandbox {
+        fail_marker: Some(String::from("chrony")),
+        ..FakeSandbox::default()
+    };
+    let error = build(&sandbox, &plan, &setup.options).unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, BuildError::StepFailed(_)), "{message}");
+    assert!(message.contains("maps only root"), "{message}");
+    assert!(message.contains("/etc/subuid"), "{message}");
+    assert!(message.contains("usermod --add-subuids"), "{message}");
+    // The sandbox runs as root of that namespace
+    let runs = sandbox.runs.lock().unwrap();
+    assert!(runs
+        .iter()
+        .all(|run| run.mode == setup.options.mode.unwrap()));
+
+    // With subordinate ids, no such hint
+    let mut setup = self::setup();
+    setup.options.mode = Some(Mode::UserNamespace {
+        single_id: false,
+        setgroups: true,
+    });
+    let sandbox = FakeSandbox {
+        fail_marker: Some(String::from("chrony")),
+        ..FakeSandbox::default()
+    };
+    let error = build(&sandbox, &plan, &setup.options).unwrap_err();
+    assert!(!error.to_string().contains("usermod"), "{error}");
+}
