@@ -19,14 +19,19 @@ static CATALOG_DIR: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/catalog");
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     /// Components by name.
-    pub components: IndexMap<String, Arc<Component>>,
+    pub components: Map<Arc<Component>>,
     /// Operating systems by id.
-    pub os: IndexMap<String, Os>,
+    pub os: Map<Os>,
     /// Golden recipes by image name (`golden-container-debian12`).
-    pub recipes: IndexMap<String, Arc<Recipe>>,
+    pub recipes: Map<Arc<Recipe>>,
     /// Where each entry came from (`<built-in>/components/python.yaml`).
-    pub sources: IndexMap<String, Arc<str>>,
+    pub sources: Map<Arc<str>>,
 }
+
+/// A catalog table by name, in insertion order. Every spec checked looks names up in it many
+/// times, so it hashes with foldhash (fast, fixed seed) rather than SipHash: its keys come
+/// from the catalog and the project, not from an attacker choosing collisions.
+pub type Map<V> = IndexMap<String, V, foldhash::fast::FixedState>;
 
 /// An embedded file.
 #[derive(Debug, Clone, Copy)]

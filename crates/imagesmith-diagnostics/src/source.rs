@@ -43,6 +43,8 @@ pub struct SourceFile {
     /// The whole text.
     pub text: Arc<str>,
     line_starts: Arc<[usize]>,
+    /// Whether the text is ASCII: then a character column is a byte offset in its line.
+    ascii: bool,
 }
 
 impl SourceFile {
@@ -54,6 +56,7 @@ impl SourceFile {
             .collect();
         SourceFile {
             name: name.into(),
+            ascii: text.is_ascii(),
             text,
             line_starts,
         }
@@ -65,11 +68,15 @@ impl SourceFile {
         let index = (line - 1).min(self.line_starts.len().saturating_sub(1));
         let start = self.line_starts.get(index).copied().unwrap_or(0);
         let rest = &self.text[start.min(self.text.len())..];
-        let offset = start
-            + rest
-                .char_indices()
-                .nth(char_column)
-                .map_or(rest.len(), |(i, _)| i);
+        let offset = if self.ascii {
+            start + char_column.min(rest.len())
+        } else {
+            start
+                + rest
+                    .char_indices()
+                    .nth(char_column)
+                    .map_or(rest.len(), |(i, _)| i)
+        };
         Position {
             line: (index + 1) as u32,
             column: char_column as u32 + 1,

@@ -77,13 +77,15 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ProjectError> {
         path: dir.to_path_buf(),
         source: e,
     };
+    // Each name is taken once: `DirEntry::file_name` allocates, so sorting by it would
+    // allocate twice per comparison.
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .map_err(read)?
+        .map(|entry| entry.map(|e| (e.file_name(), e)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(read)?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let name = entry.file_name();
+    entries.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+    for (name, entry) in entries {
         let name = name.to_string_lossy();
         let path = entry.path();
         let file_type = entry.file_type().map_err(read)?;
@@ -103,15 +105,42 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ProjectError> {
 /// Reads a file for checking, never more than one byte past the size limit: the loader
 /// reports an oversized file without the rest of it being read.
 pub(crate) fn read_limited(path: &Path) -> Result<Vec<u8>, std::io::Error> {
+    with_file_bytes(path, <[u8]>::to_vec)
+}
+
+/// Reads a file as [`read_limited`] does into a buffer kept per thread, and hands its bytes to
+/// `f`: checking thousands of small files allocates no read buffer per file.
+pub(crate) fn with_file_bytes<T>(
+    path: &Path,
+    f: impl FnOnce(&[u8]) -> T,
+) -> Result<T, std::io::Error> {
+    use std::cell::RefCell;
     use std::io::Read;
+    thread_local! {
+        static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
     let limit = Limits::DEFAULT.max_bytes as u64 + 1;
-    // Room for a typical document up front: one read fills it and one more sees the end
-    // (an empty buffer makes std probe with 32-byte reads first).
-    let mut buffer = Vec::with_capacity(16 * 1024);
-    std::fs::File::open(path)?
-        .take(limit)
-        .read_to_end(&mut buffer)?;
-    Ok(buffer)
+    let mut file = std::fs::File::open(path)?.take(limit);
+    BUFFER.with(|cell| {
+        // A re-entrant call (none today) gets a buffer of its own rather than a panic.
+        let mut own = Vec::new();
+        let mut borrowed = cell.try_borrow_mut();
+        let buffer = match borrowed.as_mut() {
+            Ok(buffer) => &mut **buffer,
+            Err(_) => &mut own,
+        };
+        buffer.clear();
+        // Room for a typical document up front: one read fills it and one more sees the end
+        // (an empty buffer makes std probe with 32-byte reads first).
+        buffer.reserve(16 * 1024);
+        file.read_to_end(buffer)?;
+        let result = f(buffer);
+        // A huge file's buffer is not kept for the next one.
+        if buffer.capacity() > 64 * 1024 {
+            *buffer = Vec::new();
+        }
+        Ok(result)
+    })
 }
 
 /// A path shown relative to `base` when it is below it.
@@ -233,8 +262,10 @@ pub fn check_file(
     context: &Context,
 ) -> FileReport {
     let name: Arc<str> = display_path(path, base).into();
-    match read_limited(path) {
-        Ok(bytes) => check_bytes(name, &bytes, kind, context),
+    match with_file_bytes(path, |bytes| {
+        check_bytes(name.clone(), bytes, kind, context)
+    }) {
+        Ok(report) => report,
         Err(error) => {
             let mut diagnostics = imagesmith_diagnostics::Diagnostics::new();
             diagnostics.push(imagesmith_diagnostics::Diagnostic::error(

@@ -12,6 +12,8 @@ use saphyr_parser::{Event, Parser, ScalarStyle, ScanError};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+mod simple;
+
 /// How a scalar was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
@@ -230,7 +232,11 @@ pub fn too_large(name: Arc<str>, size: usize, limits: Limits) -> Loaded {
 
 /// Loads YAML text.
 pub fn load_str(name: impl Into<Arc<str>>, text: &str, limits: Limits) -> Loaded {
-    let name: Arc<str> = name.into();
+    load_with(name.into(), text, limits, true)
+}
+
+/// Loads YAML text, trying the fast path for simple documents first when `fast` is set.
+fn load_with(name: Arc<str>, text: &str, limits: Limits, fast: bool) -> Loaded {
     let source = SourceFile::new(name.clone(), text);
     if text.len() > limits.max_bytes {
         return too_large(name, text.len(), limits);
@@ -242,6 +248,7 @@ pub fn load_str(name: impl Into<Arc<str>>, text: &str, limits: Limits) -> Loaded
         diagnostics: Diagnostics::new(),
         anchors: HashMap::new(),
         nodes: 0,
+        fast,
     };
     let root = builder.run(text);
     Loaded {
@@ -272,6 +279,8 @@ struct Builder<'a> {
     diagnostics: Diagnostics,
     anchors: HashMap<usize, (Node, usize)>,
     nodes: usize,
+    /// Whether to try [`simple::parse`] before the general parser.
+    fast: bool,
 }
 
 /// Why building stopped early.
@@ -289,6 +298,14 @@ impl Builder<'_> {
     }
 
     fn run(&mut self, text: &str) -> Option<Node> {
+        if let Some(root) = self
+            .fast
+            .then(|| simple::parse(text, self.limits.max_nodes))
+            .flatten()
+        {
+            self.check_all_duplicates(&root);
+            return Some(root);
+        }
         match self.build(text) {
             Ok(root) => root,
             Err(Stop::Limit) => None,
@@ -595,14 +612,41 @@ impl Builder<'_> {
         Ok(root)
     }
 
+    /// Reports duplicate keys of every mapping in `node`, inner mappings first (the order in
+    /// which the general path finishes them).
+    fn check_all_duplicates(&mut self, node: &Node) {
+        match &node.kind {
+            NodeKind::Scalar(_) => {}
+            NodeKind::Sequence(items) => items.iter().for_each(|n| self.check_all_duplicates(n)),
+            NodeKind::Mapping(entries) => {
+                for (key, value) in entries {
+                    self.check_all_duplicates(key);
+                    self.check_all_duplicates(value);
+                }
+                self.check_duplicates(entries);
+            }
+        }
+    }
+
     fn check_duplicates(&mut self, entries: &[(Node, Node)]) {
         if entries.len() < 2 {
             return;
         }
-        let mut seen: HashMap<&str, &Node> = HashMap::with_capacity(entries.len());
-        for (key, _) in entries {
+        // Documents' mappings are small: comparing each key with the ones before it costs less
+        // than hashing them; a large mapping gets a map.
+        let mut seen: HashMap<&str, &Node> = HashMap::new();
+        let small = entries.len() <= 32;
+        for (index, (key, _)) in entries.iter().enumerate() {
             let Some(text) = key.as_str() else { continue };
-            if let Some(first) = seen.get(text) {
+            let first = if small {
+                entries[..index]
+                    .iter()
+                    .map(|(k, _)| k)
+                    .find(|k| k.as_str() == Some(text))
+            } else {
+                seen.get(text).copied()
+            };
+            if let Some(first) = first {
                 self.diagnostics.push(
                     Diagnostic::error(
                         self.name,
@@ -615,7 +659,7 @@ impl Builder<'_> {
                     )
                     .with_hint("remove one of the two; YAML keeps only one of them"),
                 );
-            } else {
+            } else if !small {
                 seen.insert(text, key);
             }
         }
