@@ -10,7 +10,8 @@ use std::time::Instant;
 use imagesmith_awstoe::exec::{ExecOptions, Executor, Redactor, StepStatus};
 use imagesmith_oci::oci_spec::image::{Descriptor, MediaType};
 use imagesmith_oci::{
-    rfc3339, write_layer, write_layout, HistoryEntry, Image, ImageBuilder, Layer, LayerOptions,
+    rfc3339, write_docker_archive, write_layer, write_layout, write_oci_archive, HistoryEntry,
+    Image, ImageBuilder, Layer, LayerOptions,
 };
 use imagesmith_plan::{BuildPlan, Parent, PlannedComponent, PlannedImage, Role};
 use imagesmith_sandbox::{Mode, OverlayRoot, Sandbox};
@@ -44,8 +45,11 @@ const SINGLE_ID_HINT: &str = "\n  note: this rootless build maps only root into 
 pub struct BuildOptions {
     /// The cache directory (see [`crate::default_cache_dir`])
     pub cache_dir: PathBuf,
-    /// Where to write one OCI image layout per image (`DIR/NAME`)
+    /// Where to write each image (`DIR/NAME` as a layout, `DIR/NAME.oci.tar` or
+    /// `DIR/NAME.docker.tar` as an archive, by [`BuildOptions::output_format`])
     pub output: Option<PathBuf>,
+    /// What `output` holds for each image
+    pub output_format: OutputFormat,
     /// Build without the components that cannot be obtained here, saying so everywhere
     pub skip_unavailable: bool,
     /// Secret values
@@ -82,6 +86,7 @@ impl BuildOptions {
         Self {
             cache_dir: crate::cache::default_cache_dir(),
             output: None,
+            output_format: OutputFormat::Layout,
             skip_unavailable: false,
             secrets: Secrets::new(),
             debian_mirror: std::env::var("IMAGESMITH_DEBIAN_MIRROR")
@@ -95,6 +100,31 @@ impl BuildOptions {
             mode: None,
             run_tests: true,
             s3: None,
+        }
+    }
+}
+
+/// What `--output` writes for each image
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// An OCI image layout directory, `DIR/NAME` (with the SBOM artifacts)
+    #[default]
+    Layout,
+    /// An oci-archive tarball, `DIR/NAME.oci.tar` (a tar of the layout, SBOMs included)
+    OciArchive,
+    /// A docker-archive tarball, `DIR/NAME.docker.tar`, as `docker save` writes it and
+    /// `docker load` / `podman load` read it, tagged `NAME:latest` (the image only: the
+    /// format has no place for the SBOM artifacts)
+    DockerArchive,
+}
+
+impl OutputFormat {
+    /// Where the output of image `name` goes under `dir`
+    pub fn path(self, dir: &Path, name: &str) -> PathBuf {
+        match self {
+            OutputFormat::Layout => dir.join(name),
+            OutputFormat::OciArchive => dir.join(format!("{name}.oci.tar")),
+            OutputFormat::DockerArchive => dir.join(format!("{name}.docker.tar")),
         }
     }
 }
@@ -135,7 +165,7 @@ pub struct ImageReport {
     pub test: String,
     /// The SBOM artifacts: `sbom-spdx <manifest digest>`, `sbom-cyclonedx <digest>`
     pub sbom: Vec<String>,
-    /// The OCI image layout written, when `--output` was given
+    /// The OCI image layout or archive written, when `--output` was given
     pub output: Option<PathBuf>,
     /// The copy kept in the cache
     pub cached_layout: PathBuf,
@@ -549,8 +579,21 @@ impl Builder<'_> {
         write_layout(&cached_layout, cache.blobs(), &tagged).map_err(BuildError::oci(name))?;
         let output = match &options.output {
             Some(dir) => {
-                let dest = dir.join(name);
-                write_layout(&dest, cache.blobs(), &tagged).map_err(BuildError::oci(name))?;
+                let dest = options.output_format.path(dir, name);
+                match options.output_format {
+                    OutputFormat::Layout => write_layout(&dest, cache.blobs(), &tagged),
+                    OutputFormat::OciArchive => {
+                        write_oci_archive(&dest, cache.blobs(), &tagged, epoch)
+                    }
+                    OutputFormat::DockerArchive => write_docker_archive(
+                        &dest,
+                        cache.blobs(),
+                        &image,
+                        &[format!("{name}:latest")],
+                        epoch,
+                    ),
+                }
+                .map_err(BuildError::oci(name))?;
                 Some(dest)
             }
             None => None,

@@ -49,7 +49,7 @@ pub mod progress;
 pub mod sbom;
 
 pub use builder::{
-    BaseReport, BuildOptions, BuildSummary, Builder, ComponentReport, ImageReport,
+    BaseReport, BuildOptions, BuildSummary, Builder, ComponentReport, ImageReport, OutputFormat,
     COMPONENT_LABEL_PREFIX, OMITTED_LABEL,
 };
 pub use cache::{default_cache_dir, Cache};

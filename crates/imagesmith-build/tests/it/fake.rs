@@ -489,3 +489,86 @@ fn in_a_single_id_user_namespace_a_failed_step_says_how_to_map_more_ids() {
     let error = build(&sandbox, &plan, &setup.options).unwrap_err();
     assert!(!error.to_string().contains("usermod"), "{error}");
 }
+
+/// `skopeo inspect` of `transport:path`, when skopeo is here (CI installs it): the config
+/// digest of the image it reads.
+fn skopeo_config_digest(transport: &str, path: &Path, suffix: &str) -> Option<String> {
+    let output = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            &format!("{transport}:{}{suffix}", path.display()),
+        ])
+        .output();
+    match output {
+        Ok(output) => {
+            assert!(
+                output.status.success(),
+                "skopeo reads {transport}:{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let manifest: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+            Some(manifest["config"]["digest"].as_str().unwrap().to_owned())
+        }
+        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("skopeo is missing in CI (bash .ci/install-tools)")
+        }
+        Err(_) => {
+            eprintln!("skipping the skopeo check: skopeo is not installed");
+            None
+        }
+    }
+}
+
+#[test]
+fn archives_hold_the_same_image_as_the_layout() {
+    use imagesmith_build::OutputFormat;
+    let mut setup = setup();
+    let plan = plan(vec![component("chrony", "debian12")], vec![]);
+    let layout = build(&FakeSandbox::default(), &plan, &setup.options).unwrap();
+    let out = setup.options.output.clone().unwrap();
+    let config = ImageLayout::open(&out.join("golden"))
+        .unwrap()
+        .image(Some("latest"))
+        .unwrap()
+        .manifest
+        .config()
+        .digest()
+        .to_string();
+
+    // The oci-archive also holds the SBOM artifacts, so skopeo is told which image to read.
+    for (format, transport, file, suffix) in [
+        (
+            OutputFormat::OciArchive,
+            "oci-archive",
+            "golden.oci.tar",
+            ":latest",
+        ),
+        (
+            OutputFormat::DockerArchive,
+            "docker-archive",
+            "golden.docker.tar",
+            "",
+        ),
+    ] {
+        setup.options.output_format = format;
+        let again = FakeSandbox::default();
+        let summary = build(&again, &plan, &setup.options).unwrap();
+        assert_eq!(again.count(), 0, "the image comes from the cache");
+        assert_eq!(summary.images[0].digest, layout.images[0].digest);
+        let path = out.join(file);
+        assert_eq!(summary.images[0].output.as_deref(), Some(path.as_path()));
+        assert!(path.is_file(), "{} written", path.display());
+        assert!(
+            !std::fs::read_dir(&out)
+                .unwrap()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().contains(".tmp")),
+            "no temporary file is left beside the archive"
+        );
+        if let Some(digest) = skopeo_config_digest(transport, &path, suffix) {
+            assert_eq!(digest, config, "{transport} holds the same image config");
+        }
+    }
+}

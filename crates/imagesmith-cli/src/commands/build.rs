@@ -2,7 +2,9 @@
 //! locally, without a daemon, into OCI image layouts.
 
 use crate::{current_dir, project, ExitStatus};
-use imagesmith_build::{progress, BuildOptions, Builder, HttpProbe, LinuxMounter, Secrets};
+use imagesmith_build::{
+    progress, BuildOptions, Builder, HttpProbe, LinuxMounter, OutputFormat, Secrets,
+};
 use imagesmith_sandbox::LinuxSandbox;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,9 +14,20 @@ use std::path::PathBuf;
 pub struct Args {
     /// Images to build, with the golden images they need (default: all of the project).
     pub names: Vec<String>,
-    /// Write one OCI image layout per image at `DIR/NAME` (tag `latest`).
+    /// Write each image under DIR: an OCI image layout at `DIR/NAME` (tag `latest`, with its
+    /// SBOMs), or an archive, by `--output-format`.
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
+    /// What `--output` writes: `oci` (a layout directory), `oci-archive` (`NAME.oci.tar`) or
+    /// `docker-archive` (`NAME.docker.tar`, for `docker load`/`podman load`).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "oci",
+        requires = "output"
+    )]
+    pub output_format: OutputKind,
     /// Build without the components that cannot be obtained on this machine (missing
     /// secrets, unreachable downloads); they are listed in the `io.imagesmith.omitted` label,
     /// the summary and the build report.
@@ -52,6 +65,17 @@ pub struct Args {
     pub json: bool,
 }
 
+/// The `--output-format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputKind {
+    /// An OCI image layout directory.
+    Oci,
+    /// An oci-archive tarball.
+    OciArchive,
+    /// A docker-archive tarball.
+    DockerArchive,
+}
+
 /// Runs `build`.
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     // Not root: the whole build runs again as root of a user namespace (as buildah does)
@@ -76,6 +100,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     };
     let mut options = BuildOptions::new();
     options.output = args.output.clone();
+    options.output_format = match args.output_format {
+        OutputKind::Oci => OutputFormat::Layout,
+        OutputKind::OciArchive => OutputFormat::OciArchive,
+        OutputKind::DockerArchive => OutputFormat::DockerArchive,
+    };
     options.skip_unavailable = args.skip_unavailable;
     options.network = !args.no_network;
     options.run_tests = !args.no_test;
