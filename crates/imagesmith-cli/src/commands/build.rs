@@ -140,13 +140,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         let aws = imagesmith_aws::Aws::new()?;
         options.s3 = Some(std::sync::Arc::new(imagesmith_aws::S3Client::new(&aws)));
     }
-    // S3Download through the AWS SDK: credentials, region and endpoint (`AWS_ENDPOINT_URL`)
-    // from the standard configuration, read only when a component downloads from S3
-    #[cfg(feature = "aws")]
-    {
-        let aws = imagesmith_aws::Aws::new()?;
-        options.s3 = Some(std::sync::Arc::new(imagesmith_aws::S3Client::new(&aws)));
-    }
 
     let sandbox = LinuxSandbox::new();
     let probe = HttpProbe::default();
