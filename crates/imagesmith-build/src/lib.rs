@@ -42,6 +42,7 @@ mod builder;
 pub mod cache;
 mod error;
 mod host;
+pub mod httpcache;
 pub mod mount;
 pub mod normalize;
 pub mod preflight;
