@@ -23,6 +23,7 @@ use crate::cache::{
 };
 use crate::error::{BuildError, StepFailure, Unavailable};
 use crate::host::SandboxHost;
+use crate::httpcache::{HttpProxy, Stats};
 use crate::mount::Mounter;
 use crate::normalize::normalize;
 use crate::preflight::{preflight, Probe, Secrets};
@@ -70,6 +71,10 @@ pub struct BuildOptions {
     pub mode: Option<Mode>,
     /// Whether to run the test phase of the finished images
     pub run_tests: bool,
+    /// Whether steps with the network reach plain-HTTP origins through the build's caching
+    /// proxy ([`crate::httpcache`]), which keeps apt's by-hash indexes and pool packages in
+    /// `<cache>/http` across builds (`--no-http-cache` turns it off)
+    pub http_cache: bool,
     /// The S3 client for S3Download steps (imagesmith-aws's, with the `aws` feature); without
     /// one, components that download from S3 are unavailable
     pub s3: Option<Arc<dyn imagesmith_awstoe::exec::S3Fetch>>,
@@ -99,6 +104,7 @@ impl BuildOptions {
             base_overrides: BTreeMap::new(),
             mode: None,
             run_tests: true,
+            http_cache: true,
             s3: None,
         }
     }
@@ -144,6 +150,8 @@ pub struct BuildSummary {
     pub sandbox_runs: usize,
     /// Wall time, in seconds
     pub seconds: f64,
+    /// What the caching HTTP proxy did, when it ran
+    pub http_cache: Option<Stats>,
 }
 
 /// The build report of one image (also written as `NAME.report.json` beside its layout)
@@ -229,6 +237,8 @@ struct Context<'a> {
     mode: Mode,
     runs: Arc<AtomicUsize>,
     omitted: HashMap<String, Vec<Unavailable>>,
+    /// The caching proxy of steps with the network
+    http: Option<HttpProxy>,
 }
 
 impl Builder<'_> {
@@ -287,6 +297,19 @@ impl Builder<'_> {
             omitted.entry(item.image.clone()).or_default().push(item);
         }
         let cache = Cache::open(&options.cache_dir)?;
+        let mut http = None;
+        if options.network && options.http_cache {
+            match HttpProxy::for_cache(&cache) {
+                Ok(proxy) => http = Some(proxy),
+                // The build is only slower without it
+                Err(error) => {
+                    if let Some(image) = images.first() {
+                        let warning = format!("warning: building without the http cache: {error}");
+                        self.progress.update(&image.name, &warning);
+                    }
+                }
+            }
+        }
         let context = Context {
             plan,
             options,
@@ -294,6 +317,7 @@ impl Builder<'_> {
             mode,
             runs: Arc::new(AtomicUsize::new(0)),
             omitted,
+            http,
         };
 
         // Bases, one at a time (a bootstrap already uses the network and the disk fully)
@@ -411,6 +435,7 @@ impl Builder<'_> {
             images: reports,
             sandbox_runs: context.runs.load(Ordering::SeqCst),
             seconds: started.elapsed().as_secs_f64(),
+            http_cache: context.http.as_ref().map(HttpProxy::stats),
         })
     }
 
@@ -735,6 +760,12 @@ impl Builder<'_> {
             context.options.source_date_epoch.to_string(),
         ));
         env.push(("DEBIAN_FRONTEND".into(), "noninteractive".into()));
+        // Not in any layer's cache key: the proxy changes where bytes come from, not which
+        let http = context.http.as_ref().filter(|_| network);
+        if let Some(proxy) = http {
+            env.extend(proxy.env());
+        }
+        let http_before = http.map(HttpProxy::stats);
         let exec_options = ExecOptions {
             parameters: component
                 .parameters
@@ -749,6 +780,10 @@ impl Builder<'_> {
             let mut executor = Executor::new(&mut host, exec_options);
             executor.run_document(document, &present)
         };
+        if let (Some(proxy), Some(before)) = (http, http_before) {
+            let stats = proxy.stats().since(&before);
+            progress.update(image, &format!("{label}: {phase_label}: {stats}"));
+        }
         host.unmount()?;
         if let Some(fatal) = host.fatal.take() {
             return Err(match fatal {

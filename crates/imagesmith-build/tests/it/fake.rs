@@ -240,6 +240,57 @@ fn unchanged_images_rebuild_without_running_a_step() {
     }
 }
 
+/// Issue #3: the build's caching HTTP proxy reaches the build and validate steps, which have
+/// the network, never the test phase, and changes no layer's cache key or digest
+#[test]
+fn the_http_cache_proxy_reaches_networked_steps_only_and_changes_no_layer() {
+    let mut setup = setup();
+    let plan = plan(vec![component("chrony", "debian12")], vec![]);
+    let proxy_of = |config: &SandboxConfig| {
+        config
+            .env
+            .iter()
+            .find(|(name, _)| name == "http_proxy")
+            .map(|(_, value)| value.clone())
+    };
+    let sandbox = FakeSandbox::default();
+    let first = build(&sandbox, &plan, &setup.options).unwrap();
+    let runs = sandbox.runs.lock().unwrap().clone();
+    assert!(runs.iter().any(|config| config.network));
+    assert!(runs.iter().any(|config| !config.network));
+    for config in &runs {
+        match proxy_of(config) {
+            Some(proxy) => {
+                assert!(config.network, "a step without the network got the proxy");
+                assert!(proxy.starts_with("http://127.0.0.1:"), "{proxy}");
+                assert!(config
+                    .env
+                    .iter()
+                    .any(|(name, value)| name == "no_proxy" && value.contains("127.0.0.1")));
+            }
+            None => assert!(!config.network, "a step with the network has no proxy"),
+        }
+    }
+    assert!(first.http_cache.is_some());
+
+    // Without the proxy, in the same cache: the same layer keys, so nothing runs
+    setup.options.http_cache = false;
+    let again = FakeSandbox::default();
+    let second = build(&again, &plan, &setup.options).unwrap();
+    assert_eq!(again.count(), 0, "the proxy is part of a layer's key");
+    assert_eq!(second.images[0].digest, first.images[0].digest);
+    assert!(second.http_cache.is_none());
+
+    // Without the proxy, in a fresh cache: no step gets it, and the image is the same
+    setup.options.cache_dir.set_file_name("fresh-cache");
+    let cold = FakeSandbox::default();
+    let third = build(&cold, &plan, &setup.options).unwrap();
+    let runs = cold.runs.lock().unwrap().clone();
+    assert!(!runs.is_empty());
+    assert!(runs.iter().all(|config| proxy_of(config).is_none()));
+    assert_eq!(third.images[0].digest, first.images[0].digest);
+}
+
 #[test]
 fn a_changed_parameter_rebuilds_that_layer_and_the_ones_above() {
     let setup = setup();

@@ -54,6 +54,10 @@ pub struct Args {
     /// Do not run the test phase of the finished images.
     #[arg(long)]
     pub no_test: bool,
+    /// Do not send the steps' plain-HTTP downloads through the build's caching proxy, which
+    /// keeps apt's by-hash indexes and `.deb` packages in the cache directory (`http/`).
+    #[arg(long)]
+    pub no_http_cache: bool,
     /// The cache directory (default `$XDG_CACHE_HOME/imagesmith` or `~/.cache/imagesmith`).
     #[arg(long, value_name = "DIR", env = "IMAGESMITH_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -108,6 +112,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     options.skip_unavailable = args.skip_unavailable;
     options.network = !args.no_network;
     options.run_tests = !args.no_test;
+    options.http_cache = !args.no_http_cache;
     if let Some(mirror) = &args.mirror {
         options.debian_mirror = mirror.clone();
     }
