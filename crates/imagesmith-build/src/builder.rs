@@ -500,7 +500,8 @@ impl Builder<'_> {
         let mut reports = Vec::new();
         for component in &components {
             let key = key_of(&(
-                "layer-v1",
+                // v2: trees normalised with /etc/shadow's day 0 written empty
+                "layer-v2",
                 &chain,
                 &component.name,
                 component.version.to_string(),

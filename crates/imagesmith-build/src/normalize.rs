@@ -150,15 +150,23 @@ fn imagesmith_oci_opaque(path: &Path) -> bool {
 }
 
 /// `/etc/shadow` with every non-empty "last change" field set to `day`
+///
+/// Day 0 (the default epoch) would mean "must change the password now": PAM then refuses
+/// root's `chfn` in maintainer scripts (`adduser --gecos`). As shadow's own tools do under
+/// `SOURCE_DATE_EPOCH=0`, the field is emptied instead, which turns password aging off.
 fn shadow_with_day(text: &str, day: u64) -> String {
     let mut out = String::with_capacity(text.len());
+    let day_text = if day == 0 {
+        String::new()
+    } else {
+        day.to_string()
+    };
     for line in text.split_inclusive('\n') {
         let (body, newline) = match line.strip_suffix('\n') {
             Some(body) => (body, "\n"),
             None => (line, ""),
         };
         let mut fields: Vec<&str> = body.split(':').collect();
-        let day_text = day.to_string();
         if fields.len() >= 3
             && !fields[2].is_empty()
             && fields[2].chars().all(|c| c.is_ascii_digit())
@@ -181,8 +189,13 @@ mod tests {
     fn shadow_days_are_fixed() {
         let text = "root:*:19999:0:99999:7:::\nnobody:*::0:99999:7:::\n_chrony:!:20100::::::";
         assert_eq!(
+            shadow_with_day(text, 19_000),
+            "root:*:19000:0:99999:7:::\nnobody:*::0:99999:7:::\n_chrony:!:19000::::::"
+        );
+        // Not 0, which would force a password change (and fail `chfn` as root)
+        assert_eq!(
             shadow_with_day(text, 0),
-            "root:*:0:0:99999:7:::\nnobody:*::0:99999:7:::\n_chrony:!:0::::::"
+            "root:*::0:99999:7:::\nnobody:*::0:99999:7:::\n_chrony:!:::::::"
         );
     }
 
