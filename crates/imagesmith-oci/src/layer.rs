@@ -69,7 +69,9 @@ pub struct LayerOptions {
     /// Absolute glob patterns of paths to leave out; see [`DEFAULT_EXCLUDES`]
     pub exclude: Vec<String>,
     /// A host `(uid, gid)` recorded as root (0) in the layer: the tree was written by a
-    /// rootless sandbox, whose root is that host user
+    /// rootless sandbox, whose root is that host user, and is read outside its namespace.
+    /// A rootless build needs none: it reads its trees inside its user namespace, where
+    /// owners already are the image's (host uid - subordinate start + 1)
     pub owner_as_root: Option<(u32, u32)>,
 }
 

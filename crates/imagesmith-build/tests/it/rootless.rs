@@ -247,8 +247,8 @@ platforms:
     .unwrap();
 }
 
-/// `imagesmith build` as the test user, through this test binary's command-line child
-/// (`e2e::cli_child`)
+/// `imagesmith build` as the test user, through a copy of this test binary's command-line
+/// child (`e2e::cli_child`)
 fn build_as_user(account: &Account, work: &Path, path: &str, args: &[&str]) -> Run {
     let mut all: Vec<String> = vec![
         "build".into(),
@@ -271,7 +271,7 @@ fn build_as_user(account: &Account, work: &Path, path: &str, args: &[&str]) -> R
         .arg(format!("--regid={}", account.gid))
         .arg("--init-groups")
         .arg("--")
-        .arg(std::env::current_exe().unwrap())
+        .arg(work.join("it"))
         .args([
             "--exact",
             "e2e::cli_child",
@@ -404,6 +404,8 @@ fn rootless_build_maps_owners_and_whiteouts() {
         return;
     }
     write_project(&work.join("project"));
+    // The checkout may be where the user cannot reach (`/root`): a copy of this binary runs
+    std::fs::copy(std::env::current_exe().unwrap(), work.join("it")).unwrap();
     let chown = Command::new("chown")
         .arg("-R")
         .arg(format!("{}:{}", account.uid, account.gid))
