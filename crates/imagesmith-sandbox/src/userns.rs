@@ -60,7 +60,7 @@ pub fn reexec_in_user_namespace() -> Result<Reexec, SandboxError> {
 impl UserNamespacePlan {
     /// What the child does between `fork` and `exec`: create the namespace, get its maps
     /// (from the parent through `sync`, a pair of pipe ends, or by writing a single-id map
-    /// itself), become root in it and die with the parent
+    /// itself), become root in it, create a mount namespace it owns and die with the parent
     pub fn child_steps(&self, sync: (std::os::fd::RawFd, std::os::fd::RawFd)) -> Vec<Step> {
         let mut steps = vec![Step::Unshare(CloneFlags::CLONE_NEWUSER)];
         if self.single_id.is_some() {
@@ -93,6 +93,10 @@ impl UserNamespacePlan {
                 groups: true,
             });
         }
+        // A mount namespace of the user namespace's own, where its root may mount (tools
+        // such as mmdebstrap mount from the build's main thread); mounts made in it never
+        // reach the host, whose shared mounts it only receives
+        steps.push(Step::Unshare(CloneFlags::CLONE_NEWNS));
         // Entering the namespace cleared it
         steps.push(Step::DieWithParent);
         steps

@@ -309,6 +309,7 @@ fn the_reexecuted_child_waits_for_its_maps_or_writes_a_single_one() {
             Call::Unshare(CloneFlags::CLONE_NEWUSER),
             Call::AwaitIdMaps,
             Call::SetIds(0, 0, true),
+            Call::Unshare(CloneFlags::CLONE_NEWNS),
             Call::DieWithParent,
         ]
     );
@@ -342,6 +343,7 @@ fn the_reexecuted_child_waits_for_its_maps_or_writes_a_single_one() {
                 b"0 1001 1\n".to_vec()
             ),
             Call::SetIds(0, 0, false),
+            Call::Unshare(CloneFlags::CLONE_NEWNS),
             Call::DieWithParent,
         ]
     );
