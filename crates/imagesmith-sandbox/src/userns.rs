@@ -11,7 +11,14 @@
 //! helpers that let a user map the subordinate ids `/etc/subuid` and `/etc/subgid` give it),
 //! and the child executes `/proc/self/exe` with the same arguments and environment, now as
 //! root of the namespace with every capability in it. The parent only waits and passes the
-//! exit code on. Inside, everything runs as for root, in [`Mode::UserNamespace`].
+//! exit code on. Inside, everything runs as for root, in [`Mode::UserNamespace`], with a
+//! mount namespace of its own.
+//!
+//! Why not less: doing only the mount and the file actions in a forked child would run the
+//! AWSTOE executor (allocations, locks) after `fork` in a multi-threaded process, and file
+//! actions run inside the sandbox would need tools in the image; neither would cover base
+//! extraction, reading files like `/etc/shadow` (0640) into layers, or deleting what the
+//! image's users own.
 //!
 //! Root in the namespace is the user; ids 1 to 65536 are its subordinate range, so a file
 //! a step gives to uid 100 belongs to host uid `START + 99`, and is uid 100 again when read
