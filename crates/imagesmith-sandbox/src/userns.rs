@@ -17,8 +17,8 @@
 //! Why not less: doing only the mount and the file actions in a forked child would run the
 //! AWSTOE executor (allocations, locks) after `fork` in a multi-threaded process, and file
 //! actions run inside the sandbox would need tools in the image; neither would cover base
-//! extraction, reading files like `/etc/shadow` (0640) into layers, or deleting what the
-//! image's users own.
+//! extraction, reading directories like `/var/cache/apt/archives/partial` (`_apt`, 0700)
+//! into layers, or deleting what the image's users own.
 //!
 //! Root in the namespace is the user; ids 1 to 65536 are its subordinate range, so a file
 //! a step gives to uid 100 belongs to host uid `START + 99`, and is uid 100 again when read
