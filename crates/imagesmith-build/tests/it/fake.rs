@@ -579,7 +579,7 @@ fn archives_hold_the_same_image_as_the_layout() {
     let plan = plan(vec![component("chrony", "debian12")], vec![]);
     let layout = build(&FakeSandbox::default(), &plan, &setup.options).unwrap();
     let out = setup.options.output.clone().unwrap();
-    let config = ImageLayout::open(&out.join("golden"))
+    let config = ImageLayout::open(out.join("golden"))
         .unwrap()
         .image(Some("latest"))
         .unwrap()
