@@ -297,6 +297,13 @@ fn e2e_debian12_golden_and_customized() {
         "{}",
         run.stderr
     );
+    // Every component runs `apt-get update`: after the first, the indexes (fetched by hash)
+    // come from the build's http cache
+    assert!(
+        first["http_cache"]["hits"].as_u64().unwrap() > 0,
+        "{}",
+        first["http_cache"]
+    );
 
     // 2. Other tools read the layouts
     let inspect = Command::new("skopeo")
@@ -374,15 +381,23 @@ fn e2e_debian12_golden_and_customized() {
     assert_eq!(digest(&noop, GOLDEN), golden_digest);
     assert_eq!(digest(&noop, CUSTOM), custom_digest);
 
-    // 4. A second cold build (same base, fresh cache) gives the same digests
+    // 4. A second cold build (same base, fresh cache) gives the same digests, also without
+    // the http cache: the proxy changes where bytes come from, not the image
     seed_base(&cache_a, &cache_b);
     let run = build(
         &project,
         &cache_b,
-        &["--skip-unavailable", "--json", "--output", &out(&out_b)],
+        &[
+            "--skip-unavailable",
+            "--json",
+            "--no-http-cache",
+            "--output",
+            &out(&out_b),
+        ],
     );
-    timings.push(("cold build on a cached base", run.seconds));
+    timings.push(("cold build on a cached base, no http cache", run.seconds));
     let second = summary(&run);
+    assert!(second["http_cache"].is_null(), "{}", second["http_cache"]);
     assert_eq!(
         digest(&second, GOLDEN),
         golden_digest,
@@ -394,8 +409,15 @@ fn e2e_debian12_golden_and_customized() {
         "customized image is not reproducible"
     );
 
-    // 5. Killed in the middle, then built again
+    // 5. Killed in the middle, then built again, with the http cache of the first build
     seed_base(&cache_a, &cache_c);
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(cache_a.join("http"))
+        .arg(&cache_c)
+        .status()
+        .unwrap();
+    assert!(status.success());
     let mut killed = child(
         &project,
         &cache_c,
@@ -432,6 +454,11 @@ fn e2e_debian12_golden_and_customized() {
     let resumed = summary(&run);
     assert_eq!(digest(&resumed, GOLDEN), golden_digest);
     assert_eq!(digest(&resumed, CUSTOM), custom_digest);
+    // No package was downloaded again: each came from the http cache
+    let requests = std::fs::read_to_string(cache_c.join("logs/http-proxy.log")).unwrap();
+    for line in requests.lines().filter(|line| line.ends_with(".deb")) {
+        assert!(line.starts_with("HIT "), "{line}");
+    }
     // The killed build's scratch was cleared, and the finished build left none
     assert!(std::fs::read_dir(cache_c.join("w"))
         .unwrap()
