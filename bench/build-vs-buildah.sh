@@ -2,6 +2,8 @@
 # Builds golden-container-debian12 with imagesmith and with buildah (vfs storage, chroot
 # isolation, --layers) from the same Debian 12 base (an OCI image layout) through the same
 # mirror, and prints both cold build times, both image sizes and both no-op rebuild times.
+# Also, for information: imagesmith's cold build again with the first one's download cache
+# (`<cache>/http`: apt's by-hash indexes and packages), which must give the same image.
 #
 #   sudo bash bench/build-vs-buildah.sh            # uses target/release/imagesmith (builds it)
 #   IMAGESMITH=target/debug/imagesmith MIRROR=http://deb.debian.org/debian bash bench/...
@@ -67,6 +69,17 @@ t2=$(now)
 IS_COLD=$(elapsed "$t0" "$t1"); IS_NOOP=$(elapsed "$t1" "$t2")
 IS_SIZE=$(size_of "oci:$WORK/out/$IMAGE:latest")
 
+echo "== imagesmith: cold build again (fresh layer cache) with the first build's download cache"
+mkdir -p "$WORK/cache-warm" && cp -a "$WORK/cache/http" "$WORK/cache-warm/"
+t0=$(now)
+"$IMAGESMITH" build "$IMAGE" --cache-dir "$WORK/cache-warm" --base "debian:12=oci:$WORK/base:latest" \
+  --skip-unavailable --output "$WORK/out-warm" >"$WORK/imagesmith-warm.log" 2>&1 \
+  || { cat "$WORK/imagesmith-warm.log" >&2; exit 2; }
+t1=$(now)
+IS_WARM=$(elapsed "$t0" "$t1")
+digest_in() { awk -F'\t' -v name="$IMAGE" '$1 == name { print $2 }' "$1"; }
+SAME=no; [ "$(digest_in "$WORK/imagesmith-cold.log")" = "$(digest_in "$WORK/imagesmith-warm.log")" ] && SAME=yes
+
 echo "== buildah: cold build (fresh vfs storage, --isolation chroot, --layers)"
 B=(buildah --root "$WORK/buildah/root" --runroot "$WORK/buildah/run" --storage-driver vfs)
 "${B[@]}" pull -q "oci:$WORK/base:latest" >/dev/null
@@ -87,4 +100,7 @@ printf '%-28s %14s %14s %8s\n' "" imagesmith buildah ratio
 printf '%-28s %13ss %13ss %8s\n' "cold build" "$IS_COLD" "$BU_COLD" "$(ratio "$IS_COLD" "$BU_COLD")"
 printf '%-28s %13ss %13ss %8s\n' "no-op rebuild" "$IS_NOOP" "$BU_NOOP" "$(ratio "$IS_NOOP" "$BU_NOOP")"
 printf '%-28s %14s %14s %8s\n' "image size (gzip layers)" "$(mib "$IS_SIZE")" "$(mib "$BU_SIZE")" "$(ratio "$IS_SIZE" "$BU_SIZE")"
+printf '%-28s %13ss %14s %8s\n' "cold, warm download cache" "$IS_WARM" "" "$(ratio "$IS_WARM" "$BU_COLD")"
+echo "(same image digest from both imagesmith cold builds: $SAME)"
+grep -h 'http cache:' "$WORK/imagesmith-cold.log" | sed 's/^/cold: /' || true
 echo "(targets: cold <= 0.7x, no-op <= 0.05x, size <= 1x; logs in $WORK)"
