@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use imagesmith_awstoe::exec::{ExecOptions, Executor, Redactor, StepStatus};
 use imagesmith_oci::oci_spec::image::{Descriptor, MediaType};
+use imagesmith_oci::registry::{CredentialSource, RegistryClient, RegistryOptions};
 use imagesmith_oci::{
     rfc3339, write_docker_archive, write_layer, write_layout, write_oci_archive, HistoryEntry,
     Image, ImageBuilder, Layer, LayerOptions,
@@ -78,6 +79,9 @@ pub struct BuildOptions {
     /// The S3 client for S3Download steps (imagesmith-aws's, with the `aws` feature); without
     /// one, components that download from S3 are unavailable
     pub s3: Option<Arc<dyn imagesmith_awstoe::exec::S3Fetch>>,
+    /// Registry credentials asked before the environment's (`IMAGESMITH_REGISTRY_*`, the
+    /// auth files) when a base is pulled: imagesmith-aws's ECR login with the `aws` feature
+    pub registry_credentials: Option<RegistryCredentials>,
 }
 
 impl BuildOptions {
@@ -106,6 +110,7 @@ impl BuildOptions {
             run_tests: true,
             http_cache: true,
             s3: None,
+            registry_credentials: None,
         }
     }
 }
@@ -132,6 +137,16 @@ impl OutputFormat {
             OutputFormat::OciArchive => dir.join(format!("{name}.oci.tar")),
             OutputFormat::DockerArchive => dir.join(format!("{name}.docker.tar")),
         }
+    }
+}
+
+/// A credential source shared by the builds of one run
+#[derive(Clone)]
+pub struct RegistryCredentials(pub Arc<dyn CredentialSource>);
+
+impl std::fmt::Debug for RegistryCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RegistryCredentials(..)")
     }
 }
 
@@ -321,6 +336,11 @@ impl Builder<'_> {
         };
 
         // Bases, one at a time (a bootstrap already uses the network and the disk fully)
+        let mut registry_options = RegistryOptions::from_env();
+        if let Some(RegistryCredentials(source)) = &options.registry_credentials {
+            registry_options = registry_options.with_source_first(source.clone());
+        }
+        let registry = RegistryClient::new(registry_options);
         let mut bases: HashMap<String, ResolvedBase> = HashMap::new();
         for image in &images {
             if let Parent::Base { reference } = &image.parent {
@@ -338,11 +358,12 @@ impl Builder<'_> {
                     source_date_epoch: options.source_date_epoch,
                 };
                 let name = image.name.clone();
-                let resolved = base::resolve(
+                let resolved = base::resolve_with(
                     &context.cache,
                     reference,
                     &source,
                     &base_options,
+                    &registry,
                     &|message| self.progress.update(&name, message),
                 )?;
                 bases.insert(reference.clone(), resolved);

@@ -51,7 +51,7 @@ pub mod sbom;
 
 pub use builder::{
     BaseReport, BuildOptions, BuildSummary, Builder, ComponentReport, ImageReport, OutputFormat,
-    COMPONENT_LABEL_PREFIX, OMITTED_LABEL,
+    RegistryCredentials, COMPONENT_LABEL_PREFIX, OMITTED_LABEL,
 };
 pub use cache::{default_cache_dir, Cache};
 pub use error::{BuildError, StepFailure, Unavailable};

@@ -161,3 +161,53 @@ fn a_registry_base_resolves_to_the_pushed_digest() {
     assert!(error.is_expected());
     assert!(error.to_string().contains("hint: "), "{error}");
 }
+
+/// The build's own credential source (ECR's login with the `aws` feature) is asked first,
+/// with the registry's host, and its login is what the pull uses.
+#[test]
+fn the_builds_credential_source_logs_in_to_the_registry() {
+    use imagesmith_build::RegistryCredentials;
+    use imagesmith_oci::registry::{CredentialError, Credentials};
+    use std::sync::{Arc, Mutex};
+    if !distribution::tools_present() {
+        return;
+    }
+    let registry = Registry::start(true);
+    let work = tempfile::tempdir().unwrap();
+    let local = BlobStore::open(work.path().join("local")).unwrap();
+    let pushed = base_image(&local, work.path());
+    let layout = work.path().join("layout");
+    write_layout(&layout, &local, &[("latest", &pushed)]).unwrap();
+    registry.push(&oci(&layout, "latest"), "base/os:1", &[]);
+    let reference = format!("{}/base/os:1", registry.host);
+
+    // Without it: the registry refuses (no credential in this environment for it)
+    let mut options = options(work.path());
+    options.cache_dir = work.path().join("cache-refused");
+    let error = build(&plan(&reference), &options).unwrap_err();
+    assert!(matches!(error, BuildError::Pull { .. }), "{error}");
+
+    let asked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = asked.clone();
+    let source = move |host: &str| -> Result<Option<Credentials>, CredentialError> {
+        seen.lock().unwrap().push(host.to_owned());
+        Ok(Some(Credentials::new(
+            distribution::USER,
+            distribution::PASSWORD,
+        )))
+    };
+    options.cache_dir = work.path().join("cache");
+    options.registry_credentials = Some(RegistryCredentials(Arc::new(source)));
+    let summary = build(&plan(&reference), &options).unwrap();
+    assert_eq!(summary.images[0].base.digest, pushed.digest().to_string());
+    assert!(
+        asked
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|host| host == &registry.host),
+        "asked for {:?}",
+        asked.lock().unwrap()
+    );
+    assert!(!asked.lock().unwrap().is_empty());
+}

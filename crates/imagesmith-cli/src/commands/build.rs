@@ -138,12 +138,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             return Ok(ExitStatus::Invalid);
         }
     };
-    // S3Download through the AWS SDK: credentials, region and endpoint (`AWS_ENDPOINT_URL`)
-    // from the standard configuration, read only when a component downloads from S3
+    // S3Download and ECR logins through the AWS SDK: credentials, region and endpoint
+    // (`AWS_ENDPOINT_URL`) from the standard configuration, read only when first needed
     #[cfg(feature = "aws")]
     {
         let aws = imagesmith_aws::Aws::new()?;
         options.s3 = Some(std::sync::Arc::new(imagesmith_aws::S3Client::new(&aws)));
+        // ECR registries' logins for pulled bases, from the same configuration
+        options.registry_credentials = Some(imagesmith_build::RegistryCredentials(
+            std::sync::Arc::new(imagesmith_aws::ecr::EcrAuth::new(&aws)),
+        ));
     }
 
     let sandbox = LinuxSandbox::new();
