@@ -608,11 +608,7 @@ impl Builder<'_> {
                 .update(name, "test phase: passed before for this digest");
             String::from("cached")
         } else {
-            for component in &components {
-                let scratch =
-                    self.run_phases(context, name, component, &lowers, &["test"], false)?;
-                remove_tree(scratch.path())?;
-            }
+            self.test_components(context, name, &components, &lowers)?;
             cache.mark_tested(&digest)?;
             String::from("passed")
         };
@@ -676,6 +672,60 @@ impl Builder<'_> {
             base: parent.base,
             report,
         })
+    }
+
+    /// Runs the test phase of each component, each in its own sandbox and scratch directory,
+    /// up to `jobs` at once (tests mostly wait: services start, sleep, answer on loopback in
+    /// their own network namespace); every test runs to the end so each one's log is written,
+    /// and failures are reported in component order
+    fn test_components(
+        &self,
+        context: &Context<'_>,
+        image: &str,
+        components: &[&PlannedComponent],
+        lowers: &[PathBuf],
+    ) -> Result<(), BuildError> {
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<(usize, Result<(), BuildError>)>> = Mutex::new(Vec::new());
+        let threads = context.options.jobs.clamp(1, components.len().max(1));
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    // Its own mount namespace, as a build thread has: a test's overlay is
+                    // mounted and unmounted around each command, never seen by the others
+                    let entered = self.mounter.enter_private_namespace();
+                    loop {
+                        let index = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(component) = components.get(index) else {
+                            break;
+                        };
+                        let result = match &entered {
+                            Ok(()) => self
+                                .run_phases(context, image, component, lowers, &["test"], false)
+                                .and_then(|scratch| remove_tree(scratch.path())),
+                            Err(error) => Err(BuildError::Invalid {
+                                message: error.to_string(),
+                            }),
+                        };
+                        if let Ok(mut results) = results.lock() {
+                            results.push((index, result));
+                        }
+                    }
+                });
+            }
+        });
+        let mut results = results.into_inner().unwrap_or_default();
+        // Component order, whatever order the tests finished in
+        results.sort_by_key(|(index, _)| *index);
+        let mut errors: Vec<BuildError> = results
+            .into_iter()
+            .filter_map(|(_, result)| result.err())
+            .collect();
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(BuildError::Many { errors }),
+        }
     }
 
     fn build_layer(

@@ -87,7 +87,7 @@ pub enum BuildError {
         /// Its golden parent
         parent: String,
     },
-    /// Several images failed
+    /// Several images failed, or the test phases of several components of one image
     #[error("{}", .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Many {
         /// Each failure

@@ -1,7 +1,9 @@
 //! The builder with a fake sandbox that counts and records runs
 
-use std::path::Path;
-use std::sync::Mutex;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
 
 use imagesmith_build::progress::Silent;
 use imagesmith_build::{BuildError, BuildOptions, Builder, NoMounter, Probe, Secrets};
@@ -182,7 +184,7 @@ fn setup() -> Setup {
 }
 
 fn build(
-    sandbox: &FakeSandbox,
+    sandbox: &(dyn Sandbox + Sync),
     plan: &BuildPlan,
     options: &BuildOptions,
 ) -> Result<imagesmith_build::BuildSummary, BuildError> {
@@ -622,4 +624,127 @@ fn archives_hold_the_same_image_as_the_layout() {
             assert_eq!(digest, config, "{transport} holds the same image config");
         }
     }
+}
+
+/// Holds each component's first test-phase command (the test phase is the one without the
+/// network) until the test phases of `expected` components have started, or `patience`
+/// has passed: run one after another, the first would wait alone and give up
+struct GatheringSandbox {
+    expected: usize,
+    patience: Duration,
+    /// The upper directories of the test phases that have started, one per component
+    started: Mutex<BTreeSet<PathBuf>>,
+    arrived: Condvar,
+    /// For each test phase, whether all the others had started while it waited
+    met: Mutex<Vec<bool>>,
+    /// Test commands whose script mentions it fail
+    fail_marker: Option<&'static str>,
+}
+
+impl GatheringSandbox {
+    fn new(expected: usize, fail_marker: Option<&'static str>) -> Self {
+        Self {
+            expected,
+            patience: Duration::from_secs(10),
+            started: Mutex::new(BTreeSet::new()),
+            arrived: Condvar::new(),
+            met: Mutex::new(Vec::new()),
+            fail_marker,
+        }
+    }
+}
+
+impl Sandbox for GatheringSandbox {
+    fn run(
+        &self,
+        config: &SandboxConfig,
+        _output: Option<imagesmith_sandbox::OutputSink>,
+    ) -> Result<RunOutput, SandboxError> {
+        let mut exit_code = 0;
+        if !config.network {
+            let mut started = self.started.lock().unwrap();
+            if started.insert(config.root.upper_dir.clone()) {
+                self.arrived.notify_all();
+                let (started, wait) = self
+                    .arrived
+                    .wait_timeout_while(started, self.patience, |started| {
+                        started.len() < self.expected
+                    })
+                    .unwrap();
+                drop(started);
+                self.met.lock().unwrap().push(!wait.timed_out());
+            }
+            let script = config
+                .command
+                .last()
+                .map(|path| config.root.merged_dir.join(path.trim_start_matches('/')))
+                .and_then(|path| std::fs::read_to_string(path).ok())
+                .unwrap_or_default();
+            if self
+                .fail_marker
+                .is_some_and(|marker| script.contains(marker))
+            {
+                exit_code = 3;
+            }
+        }
+        Ok(RunOutput {
+            exit_code,
+            timed_out: false,
+            stdout: b"tested\n".to_vec(),
+            stderr: Vec::new(),
+            duration: Duration::from_millis(1),
+        })
+    }
+}
+
+/// The test phases of an image's components run at once, each in its own scratch overlay;
+/// a failed one is reported with its component while the others still finish and log, and
+/// the image is not remembered as tested until every test passes
+#[test]
+fn the_test_phases_of_an_image_s_components_run_at_once() {
+    let mut setup = setup();
+    setup.options.jobs = 3;
+    let names = ["chrony", "node_exporter", "process_exporter"];
+    let plan = plan(
+        names
+            .iter()
+            .map(|name| component(name, "debian12"))
+            .collect(),
+        vec![],
+    );
+
+    // process_exporter's test alone scrapes port 9256
+    let sandbox = GatheringSandbox::new(names.len(), Some("9256"));
+    let error = build(&sandbox, &plan, &setup.options).unwrap_err();
+    assert_eq!(
+        *sandbox.met.lock().unwrap(),
+        vec![true; names.len()],
+        "each test phase saw the others start"
+    );
+    assert_eq!(sandbox.started.lock().unwrap().len(), names.len());
+    let BuildError::StepFailed(failure) = &error else {
+        panic!("not a step failure: {error}");
+    };
+    assert_eq!(failure.image, "golden");
+    assert_eq!(failure.component, "process_exporter");
+    assert_eq!(failure.phase, "test");
+    assert!(error.to_string().contains("process_exporter"), "{error}");
+    let logs = setup.options.cache_dir.join("logs/golden");
+    for name in names {
+        let json = std::fs::read_to_string(logs.join(format!("{name}.test.json")))
+            .unwrap_or_else(|error| panic!("no test log for {name}: {error}"));
+        assert!(json.contains("tested"), "{name}: {json}");
+        assert!(logs.join(format!("{name}.test.log")).is_file(), "{name}");
+    }
+
+    // Passing: all at once again (the failed test was not remembered), then remembered
+    let sandbox = GatheringSandbox::new(names.len(), None);
+    let passed = build(&sandbox, &plan, &setup.options).unwrap();
+    assert_eq!(*sandbox.met.lock().unwrap(), vec![true; names.len()]);
+    assert_eq!(passed.images[0].test, "passed");
+    assert!(passed.images[0].components.iter().all(|c| c.cached));
+    let sandbox = GatheringSandbox::new(names.len(), None);
+    let again = build(&sandbox, &plan, &setup.options).unwrap();
+    assert_eq!(again.images[0].test, "cached");
+    assert!(sandbox.started.lock().unwrap().is_empty());
 }
