@@ -269,6 +269,10 @@ fn the_http_cache_proxy_reaches_networked_steps_only_and_changes_no_layer() {
                     .env
                     .iter()
                     .any(|(name, value)| name == "no_proxy" && value.contains("127.0.0.1")));
+                // apt reads the build's own settings first (no translations), kept under /run
+                assert!(config.env.iter().any(
+                    |(name, value)| name == "APT_CONFIG" && value == "/run/imagesmith/apt.conf"
+                ));
             }
             None => assert!(!config.network, "a step with the network has no proxy"),
         }
