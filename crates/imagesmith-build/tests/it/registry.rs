@@ -107,6 +107,16 @@ fn base_image(store: &BlobStore, work: &Path) -> Image {
     builder.build(store).unwrap()
 }
 
+/// Pushes [`base_image`] to `registry` as `base/os:1`: the image and its reference
+fn push_base(registry: &Registry, work: &Path) -> (Image, String) {
+    let local = BlobStore::open(work.join("local")).unwrap();
+    let pushed = base_image(&local, work);
+    let layout = work.join("layout");
+    write_layout(&layout, &local, &[("latest", &pushed)]).unwrap();
+    registry.push(&oci(&layout, "latest"), "base/os:1", &[]);
+    (pushed, format!("{}/base/os:1", registry.host))
+}
+
 #[test]
 fn a_registry_base_resolves_to_the_pushed_digest() {
     if !distribution::tools_present() {
@@ -114,14 +124,9 @@ fn a_registry_base_resolves_to_the_pushed_digest() {
     }
     let registry = Registry::start(false);
     let work = tempfile::tempdir().unwrap();
-    let local = BlobStore::open(work.path().join("local")).unwrap();
-    let pushed = base_image(&local, work.path());
-    let layout = work.path().join("layout");
-    write_layout(&layout, &local, &[("latest", &pushed)]).unwrap();
-    registry.push(&oci(&layout, "latest"), "base/os:1", &[]);
+    let (pushed, reference) = push_base(&registry, work.path());
 
     // Named in the recipe
-    let reference = format!("{}/base/os:1", registry.host);
     let options = options(work.path());
     let summary = build(&plan(&reference), &options).unwrap();
     assert_eq!(summary.images[0].base.name, reference);
@@ -174,12 +179,7 @@ fn the_builds_credential_source_logs_in_to_the_registry() {
     }
     let registry = Registry::start(true);
     let work = tempfile::tempdir().unwrap();
-    let local = BlobStore::open(work.path().join("local")).unwrap();
-    let pushed = base_image(&local, work.path());
-    let layout = work.path().join("layout");
-    write_layout(&layout, &local, &[("latest", &pushed)]).unwrap();
-    registry.push(&oci(&layout, "latest"), "base/os:1", &[]);
-    let reference = format!("{}/base/os:1", registry.host);
+    let (pushed, reference) = push_base(&registry, work.path());
 
     // Without it: the registry refuses (no credential in this environment for it)
     let mut options = options(work.path());
