@@ -15,7 +15,7 @@ use imagesmith_oci::{
     Image, ImageBuilder, Layer, LayerOptions,
 };
 use imagesmith_plan::{BuildPlan, Parent, PlannedComponent, PlannedImage, Role};
-use imagesmith_sandbox::{Mode, OverlayRoot, Sandbox};
+use imagesmith_sandbox::{Mode, Network, OverlayRoot, Sandbox};
 use serde::Serialize;
 
 use crate::base::{self, BaseOptions, BaseSource, ResolvedBase, DEFAULT_DEBIAN_MIRROR};
@@ -24,7 +24,7 @@ use crate::cache::{
 };
 use crate::error::{BuildError, StepFailure, Unavailable};
 use crate::host::SandboxHost;
-use crate::httpcache::{HttpProxy, Stats};
+use crate::httpcache::{step_env, HttpProxy, ProxyOptions, Stats, STEP_PROXY_PORT};
 use crate::mount::Mounter;
 use crate::normalize::normalize;
 use crate::preflight::{preflight, Probe, Secrets};
@@ -64,9 +64,14 @@ pub struct BuildOptions {
     pub secrets: Secrets,
     /// The Debian mirror for bootstrapped bases (`IMAGESMITH_DEBIAN_MIRROR`)
     pub debian_mirror: String,
-    /// Whether build and validate steps may use the network (apt needs it); the test
+    /// Whether build and validate steps may use the network (apt needs it), which for them
+    /// is the build's proxy on their own loopback (`--no-network` turns it off); the test
     /// phase never has the network, only loopback
     pub network: bool,
+    /// The hosts steps may reach through the proxy (the project's `network.egress`), besides
+    /// the hosts of the plan's mirrors and of [`BuildOptions::debian_mirror`]; any public
+    /// host when `None`
+    pub egress: Option<Vec<String>>,
     /// The time of every file, history entry and `created` field (`SOURCE_DATE_EPOCH`, 0 by
     /// default)
     pub source_date_epoch: u64,
@@ -78,9 +83,9 @@ pub struct BuildOptions {
     pub mode: Option<Mode>,
     /// Whether to run the test phase of the finished images
     pub run_tests: bool,
-    /// Whether steps with the network reach plain-HTTP origins through the build's caching
-    /// proxy ([`crate::httpcache`]), which keeps apt's by-hash indexes and pool packages in
-    /// `<cache>/http` across builds (`--no-http-cache` turns it off)
+    /// Whether the build's proxy ([`crate::httpcache`]), steps' only way out, keeps apt's
+    /// by-hash indexes and pool packages in `<cache>/http` across builds; without
+    /// (`--no-http-cache`) it only forwards
     pub http_cache: bool,
     /// The S3 client for S3Download steps (imagesmith-aws's, with the `aws` feature); without
     /// one, components that download from S3 are unavailable
@@ -109,6 +114,7 @@ impl BuildOptions {
                 .filter(|value| !value.is_empty())
                 .unwrap_or_else(|| DEFAULT_DEBIAN_MIRROR.to_owned()),
             network: true,
+            egress: None,
             source_date_epoch: epoch,
             jobs: std::thread::available_parallelism().map_or(2, usize::from),
             base_overrides: BTreeMap::new(),
@@ -258,7 +264,7 @@ struct Context<'a> {
     mode: Mode,
     runs: Arc<AtomicUsize>,
     omitted: HashMap<String, Vec<Unavailable>>,
-    /// The caching proxy of steps with the network
+    /// The proxy of steps with the network: their only way out
     http: Option<HttpProxy>,
 }
 
@@ -319,17 +325,18 @@ impl Builder<'_> {
         }
         let cache = Cache::open(&options.cache_dir)?;
         let mut http = None;
-        if options.network && options.http_cache {
-            match HttpProxy::for_cache(&cache) {
-                Ok(proxy) => http = Some(proxy),
-                // The build is only slower without it
-                Err(error) => {
-                    if let Some(image) = images.first() {
-                        let warning = format!("warning: building without the http cache: {error}");
-                        self.progress.update(&image.name, &warning);
-                    }
+        if options.network {
+            // The only way out for steps with the network: without it they have none
+            let proxy_options = ProxyOptions {
+                store: options.http_cache,
+                egress: egress_patterns(options, plan)?,
+                ..ProxyOptions::default()
+            };
+            http = Some(HttpProxy::for_cache(&cache, proxy_options).map_err(|error| {
+                BuildError::Invalid {
+                    message: format!("Cannot start the build's proxy, the only network of build steps: {error}\nhint: fix the proxy settings of the environment (`http_proxy`, `https_proxy`), or build with `--no-network`"),
                 }
-            }
+            })?);
         }
         let context = Context {
             plan,
@@ -462,7 +469,11 @@ impl Builder<'_> {
             images: reports,
             sandbox_runs: context.runs.load(Ordering::SeqCst),
             seconds: started.elapsed().as_secs_f64(),
-            http_cache: context.http.as_ref().map(HttpProxy::stats),
+            http_cache: context
+                .http
+                .as_ref()
+                .filter(|_| options.http_cache)
+                .map(HttpProxy::stats),
         })
     }
 
@@ -807,6 +818,17 @@ impl Builder<'_> {
             merged_dir: scratch.path().join("m"),
         };
         let secrets = context.options.secrets.for_component(component);
+        // Not in any layer's cache key: the proxy changes where bytes come from, not which
+        let http = context.http.as_ref().filter(|_| network);
+        let sandbox_network = match http {
+            Some(proxy) => Network::Proxy {
+                port: STEP_PROXY_PORT,
+                server: proxy.sandbox_server(),
+            },
+            None => Network::None,
+        };
+        // The download cache's apt settings come with the cache, not with the network
+        let apt_config = http.is_some() && context.options.http_cache;
         let redaction = context.options.secrets.redaction_values(&secrets);
         let log_dir = cache.dir("logs").join(image);
         fs_err::create_dir_all(&log_dir)?;
@@ -823,7 +845,7 @@ impl Builder<'_> {
             mounter: self.mounter,
             root,
             mode: context.mode,
-            network,
+            network: sandbox_network,
             secrets,
             redactor: Redactor::new(&redaction),
             log: text_log,
@@ -833,9 +855,7 @@ impl Builder<'_> {
             mounted: false,
             fatal: None,
         };
-        // Not in any layer's cache key: the proxy changes where bytes come from, not which
-        let http = context.http.as_ref().filter(|_| network);
-        if http.is_some() {
+        if apt_config {
             // apt's description translations are not downloaded while steps run: the lists
             // never reach a layer (normalisation removes them), so the image is the same, and
             // each `apt-get update` saves a third of its time. Under /run, which is not kept.
@@ -855,11 +875,13 @@ impl Builder<'_> {
             context.options.source_date_epoch.to_string(),
         ));
         env.push(("DEBIAN_FRONTEND".into(), "noninteractive".into()));
-        if let Some(proxy) = http {
-            env.extend(proxy.env());
+        if http.is_some() {
+            env.extend(step_env(STEP_PROXY_PORT));
+        }
+        if apt_config {
             env.push(("APT_CONFIG".into(), APT_CONFIG_IN_IMAGE.into()));
         }
-        let http_before = http.map(HttpProxy::stats);
+        let http_before = http.filter(|_| apt_config).map(HttpProxy::stats);
         let exec_options = ExecOptions {
             parameters: component
                 .parameters
@@ -879,7 +901,7 @@ impl Builder<'_> {
             progress.update(image, &format!("{label}: {phase_label}: {stats}"));
         }
         host.unmount()?;
-        if http.is_some() {
+        if apt_config {
             // Gone again, with `/run` itself when nothing else wrote there: the layer is the
             // one a build without the download cache makes
             let run = host.root.upper_dir.join("run");
@@ -1041,6 +1063,48 @@ fn chain_of(image: &Image) -> String {
         chain = Some(chain_id(chain.as_deref(), diff_id));
     }
     chain.unwrap_or_default()
+}
+
+/// The proxy's allow-list: the project's `network.egress` with the hosts of its mirrors and
+/// of the Debian mirror (the images' apt sources name it), or `None` (any public host)
+fn egress_patterns(
+    options: &BuildOptions,
+    plan: &BuildPlan,
+) -> Result<Option<Vec<imagesmith_model::HostPattern>>, BuildError> {
+    let Some(entries) = &options.egress else {
+        return Ok(None);
+    };
+    let mut patterns = Vec::new();
+    for entry in entries {
+        let pattern = imagesmith_model::HostPattern::parse(entry).map_err(|problem| {
+            BuildError::Invalid {
+                message: format!("Egress entry {problem}\nhint: fix `network.egress` in the project file (`imagesmith validate` shows where)"),
+            }
+        })?;
+        patterns.push(pattern);
+    }
+    let mirrors = plan.mirrors.values().map(String::as_str);
+    for url in mirrors.chain([options.debian_mirror.as_str()]) {
+        if let Some(host) = url_host(url) {
+            patterns.push(imagesmith_model::HostPattern {
+                wildcard: false,
+                host,
+                port: None,
+            });
+        }
+    }
+    Ok(Some(patterns))
+}
+
+/// The host of an `http(s)://` URL, lowercase
+fn url_host(url: &str) -> Option<String> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?.rsplit('@').next()?;
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next()?,
+        None => authority.split(':').next()?,
+    };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
 /// Labels, environment and user of the image config

@@ -10,7 +10,7 @@ use imagesmith_awstoe::exec::{
     aws_feature_hint, s3_download, DownloadRequest, Host, HostError, Redactor, RunOutput,
     RunRequest, S3DownloadRequest, S3Fetch,
 };
-use imagesmith_sandbox::{Mode, OverlayRoot, Sandbox, SandboxConfig, Secret};
+use imagesmith_sandbox::{Mode, Network, OverlayRoot, Sandbox, SandboxConfig, Secret};
 
 use crate::error::BuildError;
 use crate::mount::Mounter;
@@ -25,7 +25,8 @@ pub(crate) struct SandboxHost<'a> {
     pub mounter: &'a dyn Mounter,
     pub root: OverlayRoot,
     pub mode: Mode,
-    pub network: bool,
+    /// The network of each command: its own namespace, with the build's proxy or not
+    pub network: Network,
     pub secrets: Vec<Secret>,
     pub redactor: Redactor,
     /// Commands' output, secrets redacted, appended as they finish
@@ -107,7 +108,7 @@ impl Host for SandboxHost<'_> {
         config.env = request.env.clone();
         config.cwd = PathBuf::from(&request.cwd);
         config.timeout = request.timeout;
-        config.network = self.network;
+        config.network = self.network.clone();
         config.secrets = self.secrets.clone();
         self.runs.fetch_add(1, Ordering::SeqCst);
         let result = self.sandbox.run(&config, None);

@@ -2,11 +2,24 @@
 //! pool packages) are kept in the build cache and served from it
 //!
 //! What a BuildKit cache mount or apt-cacher-ng gives, built in. The builder starts an
-//! [`HttpProxy`] on a loopback port for the duration of a build and gives the build and
-//! validate steps that have the network `http_proxy` pointing at it ([`HttpProxy::env`]);
-//! the test phase has no network and gets nothing. Nothing of it reaches an image: the
-//! variables are not part of any layer's cache key, and apt's lists and downloaded packages
-//! are removed from every layer ([`crate::normalize::REMOVED`]).
+//! [`HttpProxy`] for the duration of a build; each build or validate step with the network
+//! runs in a network namespace of its own whose only way out is a socket listening on the
+//! step's `127.0.0.1` ([`STEP_PROXY_PORT`]), made inside that namespace and served here
+//! ([`HttpProxy::sandbox_server`]), with `http_proxy` and `https_proxy` pointing at it
+//! ([`step_env`]); the test phase has no network and gets nothing. Nothing of it reaches an
+//! image: the variables are not part of any layer's cache key, and apt's lists and
+//! downloaded packages are removed from every layer ([`crate::normalize::REMOVED`]).
+//!
+//! The proxy runs on the host, so it guards what steps reach through it ([`ProxyOptions`]):
+//! origins whose address is the host's own (loopback, `0.0.0.0`) or link-local (the cloud
+//! metadata services at `169.254.169.254` and `fd00:ec2::254`) are refused with a 403 for
+//! plain-HTTP requests and HTTPS `CONNECT` tunnels alike (checked on every address the name
+//! resolves to, and again on the address connected to); private ranges stay reachable (an
+//! Artifactory mirror usually is one; the project's egress allow-list narrows them). A
+//! `CONNECT` tunnel is a plain copy both ways, never cached, to port 443 only unless an
+//! allow-list entry names another port, and closed after [`TUNNEL_IDLE`] without traffic.
+//! With an allow-list, every other host is refused with a 403 naming it. Every request, and
+//! every refusal, is one line of the log.
 //!
 //! The rule ([`rule`]) stores only what cannot change, so a cached answer is always the
 //! answer the mirror would give:
@@ -38,17 +51,115 @@
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use imagesmith_model::HostPattern;
 use sha2::{Digest, Sha256, Sha512};
 
 /// Hosts the steps reach directly, never through the proxy
 pub const NO_PROXY: &str = "localhost,127.0.0.1,::1";
+
+/// The port of the proxy's socket on each step's own loopback (any port would do: each step
+/// has a network namespace of its own)
+pub const STEP_PROXY_PORT: u16 = 3128;
+
+/// How long a `CONNECT` tunnel may carry nothing either way before it is closed
+pub const TUNNEL_IDLE: Duration = Duration::from_secs(300);
+
+/// The port `CONNECT` may reach without an allow-list entry naming another
+const TLS_PORT: u16 = 443;
+
+/// The environment that sends a step's HTTP and HTTPS requests to the proxy's socket on its
+/// own loopback (`http_proxy`, `https_proxy` and their upper-case forms), and keeps
+/// loopback direct (`no_proxy`, `NO_PROXY`)
+pub fn step_env(port: u16) -> Vec<(String, String)> {
+    let url = format!("http://127.0.0.1:{port}");
+    let mut env: Vec<(String, String)> = ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"]
+        .into_iter()
+        .map(|name| (name.to_owned(), url.clone()))
+        .collect();
+    env.push(("no_proxy".into(), NO_PROXY.into()));
+    env.push(("NO_PROXY".into(), NO_PROXY.into()));
+    env
+}
+
+/// What the proxy keeps and whom it lets steps reach
+#[derive(Debug, Clone)]
+pub struct ProxyOptions {
+    /// Whether answers are served from and kept in the cache; without (`--no-http-cache`)
+    /// the proxy only forwards, storing nothing
+    pub store: bool,
+    /// The hosts steps may reach (the project's `network.egress`, the mirrors' hosts); any
+    /// public host when `None`
+    pub egress: Option<Vec<HostPattern>>,
+    /// Whether origins on loopback may be reached: for tests, whose origins are local
+    /// servers; the builder never sets it. Link-local addresses are refused regardless.
+    pub allow_loopback: bool,
+    /// How long a tunnel may be idle ([`TUNNEL_IDLE`])
+    pub tunnel_idle: Duration,
+}
+
+impl Default for ProxyOptions {
+    /// Caching, any public host, no loopback
+    fn default() -> Self {
+        ProxyOptions {
+            store: true,
+            egress: None,
+            allow_loopback: false,
+            tunnel_idle: TUNNEL_IDLE,
+        }
+    }
+}
+
+/// Why an address is none of a step's business, if it is not: the build host's own
+/// addresses and link-local ones (the metadata services)
+pub fn forbidden_address(address: IpAddr, allow_loopback: bool) -> Option<&'static str> {
+    let address = match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        v4 => v4,
+    };
+    match address {
+        IpAddr::V4(v4) if v4.is_loopback() && !allow_loopback => {
+            Some("a loopback address of the build host")
+        }
+        IpAddr::V4(v4) if v4.is_unspecified() => Some("the build host itself (`0.0.0.0`)"),
+        IpAddr::V4(v4) if v4.is_link_local() => {
+            Some("link-local (the cloud metadata service lives there)")
+        }
+        IpAddr::V4(v4) if v4.is_broadcast() || v4.is_multicast() => {
+            Some("a broadcast or multicast address")
+        }
+        IpAddr::V6(v6) if v6.is_loopback() && !allow_loopback => {
+            Some("a loopback address of the build host")
+        }
+        IpAddr::V6(v6) if v6.is_unspecified() => Some("the build host itself (`::`)"),
+        IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => Some("link-local"),
+        IpAddr::V6(v6) if v6.segments() == [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254] => {
+            Some("the EC2 metadata service")
+        }
+        IpAddr::V6(v6) if v6.is_multicast() => Some("a multicast address"),
+        _ => None,
+    }
+}
+
+/// `netloc` (`host:port`) resolved, or refused when any address is forbidden
+fn resolve_guarded(netloc: &str, allow_loopback: bool) -> io::Result<Vec<SocketAddr>> {
+    let addresses: Vec<SocketAddr> = netloc.to_socket_addrs()?.collect();
+    for address in &addresses {
+        if let Some(why) = forbidden_address(address.ip(), allow_loopback) {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("`{netloc}` resolves to `{}`, {why}", address.ip()),
+            ));
+        }
+    }
+    Ok(addresses)
+}
 
 /// The longest request line or header line read from a client
 const MAX_LINE: u64 = 64 * 1024;
@@ -234,6 +345,9 @@ impl<'a> Target<'a> {
 pub struct Upstream {
     direct: ureq::Agent,
     proxied: Option<(ureq::Agent, Vec<String>)>,
+    /// The host's proxy (`host:port`) that `CONNECT` tunnels go through, when it is a plain
+    /// `http://` one
+    tunnel_via: Option<String>,
 }
 
 impl Upstream {
@@ -242,6 +356,7 @@ impl Upstream {
         Upstream {
             direct: agent(None),
             proxied: None,
+            tunnel_via: None,
         }
     }
 
@@ -265,10 +380,28 @@ impl Upstream {
             .map(|entry| entry.trim().trim_start_matches('.').to_ascii_lowercase())
             .filter(|entry| !entry.is_empty())
             .collect();
+        // Tunnels go through the host's HTTPS proxy, else its HTTP one
+        let tunnel = ["https_proxy", "HTTPS_PROXY"]
+            .into_iter()
+            .find_map(variable)
+            .unwrap_or(value);
         Ok(Upstream {
             direct: agent(None),
             proxied: Some((agent(Some(proxy)), no_proxy)),
+            tunnel_via: proxy_authority(&tunnel),
         })
+    }
+
+    /// The direct agent resolving names through [`resolve_guarded`], so that a name that
+    /// resolves differently when connecting still reaches no forbidden address
+    fn guarded(mut self, allow_loopback: bool) -> Self {
+        self.direct = agent_with(None, Some(allow_loopback));
+        self
+    }
+
+    /// Whether requests to `host` go through the host's proxy
+    fn proxied(&self, host: &str) -> bool {
+        !std::ptr::eq(self.agent(host), &self.direct)
     }
 
     fn agent(&self, host: &str) -> &ureq::Agent {
@@ -293,7 +426,34 @@ impl Upstream {
     }
 }
 
+/// `host:port` of an `http://` proxy URL (port 80 when none), or `None` for another scheme
+fn proxy_authority(url: &str) -> Option<String> {
+    let rest = match url.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
+        Some(_) => return None,
+        None => url,
+    };
+    let authority = rest.split('/').next()?;
+    let authority = authority.rsplit('@').next()?;
+    if authority.is_empty() {
+        return None;
+    }
+    let has_port = match authority.rfind(']') {
+        Some(end) => authority[end..].contains(':'),
+        None => authority.contains(':'),
+    };
+    Some(if has_port {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    })
+}
+
 fn agent(proxy: Option<ureq::Proxy>) -> ureq::Agent {
+    agent_with(proxy, None)
+}
+
+fn agent_with(proxy: Option<ureq::Proxy>, guard: Option<bool>) -> ureq::Agent {
     let mut builder = ureq::AgentBuilder::new()
         // 3xx go back to the client, which follows them through the proxy again
         .redirects(0)
@@ -303,6 +463,9 @@ fn agent(proxy: Option<ureq::Proxy>) -> ureq::Agent {
         .max_idle_connections_per_host(8);
     if let Some(proxy) = proxy {
         builder = builder.proxy(proxy);
+    }
+    if let Some(allow_loopback) = guard {
+        builder = builder.resolver(move |netloc: &str| resolve_guarded(netloc, allow_loopback));
     }
     builder.build()
 }
@@ -364,6 +527,7 @@ struct Shared {
     upstream: Upstream,
     counters: Counters,
     log: Option<Mutex<fs_err::File>>,
+    options: ProxyOptions,
 }
 
 impl Shared {
@@ -382,6 +546,49 @@ impl Shared {
                 let _ = writeln!(file, "{outcome} {method} {status} {bytes} {url}");
             }
         }
+    }
+
+    /// Why steps may not reach `host:port`, by the allow-list; `tunnel` for `CONNECT`
+    fn refusal(&self, host: &str, port: u16, tunnel: bool) -> Option<String> {
+        let host = host.trim_end_matches('.');
+        match &self.options.egress {
+            Some(patterns) => {
+                let allowed = patterns.iter().any(|pattern| {
+                    pattern.matches(host, port)
+                        && (!tunnel || port == TLS_PORT || pattern.port == Some(port))
+                });
+                if allowed {
+                    None
+                } else if tunnel && patterns.iter().any(|pattern| pattern.matches(host, port)) {
+                    Some(format!("`CONNECT` to `{host}` goes to port {TLS_PORT} only, not {port}\nhint: add `{host}:{port}` to `network.egress` in the project file (imagesmith.yaml)"))
+                } else {
+                    Some(format!("`{host}` is not in the project's egress allow-list\nhint: add it to `network.egress` in the project file (imagesmith.yaml)"))
+                }
+            }
+            None if tunnel && port != TLS_PORT => Some(format!(
+                "`CONNECT` goes to port {TLS_PORT} only, not {port} (`{host}`)\nhint: add `{host}:{port}` to `network.egress` in the project file (imagesmith.yaml)"
+            )),
+            None => None,
+        }
+    }
+
+    /// The addresses of `host:port`, or why they are refused (`Err((status, message))`)
+    fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, (u16, String)> {
+        let netloc = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        resolve_guarded(&netloc, self.options.allow_loopback).map_err(|error| {
+            if error.kind() == io::ErrorKind::PermissionDenied {
+                (
+                    403,
+                    format!("{error}: steps may not reach the build host's own services or the metadata service"),
+                )
+            } else {
+                (502, format!("cannot resolve `{host}`: {error}"))
+            }
+        })
     }
 }
 
@@ -409,7 +616,12 @@ impl HttpProxy {
     /// writing one line per request to `log` (truncated) when given
     ///
     /// Nothing else may use `dir` while the proxy runs (the builder holds the cache lock).
-    pub fn start(dir: &Path, upstream: Upstream, log: Option<&Path>) -> io::Result<HttpProxy> {
+    pub fn start(
+        dir: &Path,
+        upstream: Upstream,
+        log: Option<&Path>,
+        options: ProxyOptions,
+    ) -> io::Result<HttpProxy> {
         for sub in ["sha256", "sha512", "pool", "tmp"] {
             fs_err::create_dir_all(dir.join(sub))?;
         }
@@ -430,9 +642,10 @@ impl HttpProxy {
         let address = listener.local_addr()?;
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
-            upstream,
+            upstream: upstream.guarded(options.allow_loopback),
             counters: Counters::default(),
             log,
+            options,
         });
         let stop = Arc::new(AtomicBool::new(false));
         let acceptor = {
@@ -453,31 +666,39 @@ impl HttpProxy {
     /// The build's proxy: its cache in `<cache>/http`, one line per request in
     /// `<cache>/logs/http-proxy.log`, origins reached through the host's own proxy when its
     /// environment names one ([`Upstream::from_env`])
-    pub fn for_cache(cache: &crate::Cache) -> io::Result<HttpProxy> {
+    pub fn for_cache(cache: &crate::Cache, options: ProxyOptions) -> io::Result<HttpProxy> {
         let upstream = Upstream::from_env()
             .map_err(|message| io::Error::new(io::ErrorKind::InvalidInput, message))?;
         HttpProxy::start(
             &cache.dir("http"),
             upstream,
             Some(&cache.dir("logs").join("http-proxy.log")),
+            options,
         )
+    }
+
+    /// Serves `listener` (another way in, e.g. a socket a step's sandbox made in its own
+    /// network namespace) with the same cache, rules and counters, until the returned
+    /// [`Serving`] is dropped
+    pub fn serve(&self, listener: TcpListener) -> io::Result<Serving> {
+        serve_listener(Arc::clone(&self.shared), listener)
+    }
+
+    /// What the sandbox hands each step's listener to ([`imagesmith_sandbox::Network::Proxy`])
+    pub fn sandbox_server(&self) -> imagesmith_sandbox::ProxyServer {
+        let shared = Arc::clone(&self.shared);
+        imagesmith_sandbox::ProxyServer::new(move |listener| {
+            match serve_listener(Arc::clone(&shared), listener) {
+                Ok(serving) => Box::new(serving),
+                // Without a thread the listener is closed: the step's requests fail at once
+                Err(_) => Box::new(()),
+            }
+        })
     }
 
     /// The address it listens on
     pub fn address(&self) -> SocketAddr {
         self.address
-    }
-
-    /// The environment that sends a step's plain-HTTP requests through it: `http_proxy`,
-    /// `HTTP_PROXY`, and `no_proxy`/`NO_PROXY` for loopback
-    pub fn env(&self) -> Vec<(String, String)> {
-        let url = format!("http://{}", self.address);
-        vec![
-            ("http_proxy".into(), url.clone()),
-            ("HTTP_PROXY".into(), url),
-            ("no_proxy".into(), NO_PROXY.into()),
-            ("NO_PROXY".into(), NO_PROXY.into()),
-        ]
     }
 
     /// The counts so far
@@ -503,6 +724,70 @@ impl Drop for HttpProxy {
             }
         }
     }
+}
+
+/// An extra listener being served; dropping it stops accepting and closes the listener
+/// (connections already accepted are served to their end)
+pub struct Serving {
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Serving {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Serving").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+    }
+}
+
+/// How often an extra listener's acceptor looks at its stop flag: it cannot be woken by a
+/// connection, as the main one is, since its socket lives in another network namespace
+const ACCEPT_POLL: Duration = Duration::from_millis(50);
+
+fn serve_listener(shared: Arc<Shared>, listener: TcpListener) -> io::Result<Serving> {
+    listener.set_nonblocking(true)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let acceptor = {
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name(String::from("http-proxy-step"))
+            .spawn(move || {
+                use std::os::fd::AsFd;
+                while !stop.load(Ordering::SeqCst) {
+                    let mut fds = [nix::poll::PollFd::new(
+                        listener.as_fd(),
+                        nix::poll::PollFlags::POLLIN,
+                    )];
+                    let timeout = nix::poll::PollTimeout::try_from(ACCEPT_POLL)
+                        .unwrap_or(nix::poll::PollTimeout::NONE);
+                    if !matches!(nix::poll::poll(&mut fds, timeout), Ok(ready) if ready > 0) {
+                        continue;
+                    }
+                    let Ok((stream, _)) = listener.accept() else {
+                        continue;
+                    };
+                    if stream.set_nonblocking(false).is_err() {
+                        continue;
+                    }
+                    let shared = Arc::clone(&shared);
+                    let _ = std::thread::Builder::new()
+                        .name(String::from("http-proxy-conn"))
+                        .spawn(move || serve(stream, &shared));
+                }
+            })?
+    };
+    Ok(Serving {
+        stop,
+        acceptor: Some(acceptor),
+    })
 }
 
 fn accept(listener: &TcpListener, shared: &Arc<Shared>, stop: &AtomicBool) {
@@ -550,11 +835,16 @@ fn serve(stream: TcpStream, shared: &Shared) {
         let request = match read_request(&mut reader) {
             Ok(request) => request,
             Err(BadRequest::Answer(status, message)) => {
+                shared.log("BAD", "-", status, 0, message);
                 let _ = answer(&mut client, status, message);
                 return;
             }
             Err(BadRequest::Closed | BadRequest::Io) => return,
         };
+        if request.method == "CONNECT" {
+            tunnel(&request, reader, client, shared);
+            return;
+        }
         match handle(&request, &mut client, shared) {
             Ok(true) => {}
             Ok(false) | Err(_) => return,
@@ -675,6 +965,7 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        403 => "Forbidden",
         413 => "Content Too Large",
         431 => "Request Header Fields Too Large",
         501 => "Not Implemented",
@@ -714,25 +1005,254 @@ fn connection_tokens<'a>(values: impl Iterator<Item = &'a str>) -> Vec<String> {
 
 /// Answers one request; returns whether the connection can carry another
 fn handle(request: &Request, client: &mut TcpStream, shared: &Shared) -> io::Result<bool> {
-    if request.method == "CONNECT" {
-        answer(
-            client,
-            501,
-            "CONNECT is not supported (only plain-HTTP requests are proxied)",
-        )?;
-        return Ok(false);
-    }
     let Some(target) = Target::parse(&request.target) else {
+        shared.log("BAD", &request.method, 400, 0, &request.target);
         answer(client, 400, "expected an absolute `http://` URL")?;
         return Ok(false);
     };
-    let rule = rule(&request.method, &request.target, &request.headers);
+    let port = target
+        .authority
+        .rsplit_once(':')
+        .filter(|(_, port)| !port.contains(']'))
+        .and_then(|(_, port)| port.parse::<u16>().ok())
+        .unwrap_or(80);
+    if let Some(message) = shared.refusal(&target.host, port, false) {
+        return refuse(request, client, shared, 403, &message);
+    }
+    // Where the name points, refused with a clear answer; direct requests are checked again
+    // by the agent's resolver on the address it connects to (a name may resolve differently)
+    // and the host's own proxy, which resolves names itself, gets only checked ones
+    match shared.resolve(&target.host, port) {
+        Ok(_) => {}
+        // A name that does not resolve here may still resolve for the host's proxy
+        Err((502, _)) if shared.upstream.proxied(&target.host) => {}
+        Err((status, message)) => return refuse(request, client, shared, status, &message),
+    }
+    let rule = if shared.options.store {
+        rule(&request.method, &request.target, &request.headers)
+    } else {
+        Rule::Pass
+    };
     if let Some(path) = shared.entry(&rule) {
         if let Ok(file) = std::fs::File::open(&path) {
             return hit(request, client, shared, file);
         }
     }
     forward(request, &target, &rule, client, shared)
+}
+
+/// Answers `status` with `message`, logged as refused; the connection closes
+fn refuse(
+    request: &Request,
+    client: &mut TcpStream,
+    shared: &Shared,
+    status: u16,
+    message: &str,
+) -> io::Result<bool> {
+    shared.log(
+        "REFUSED",
+        &request.method,
+        status,
+        0,
+        &format!(
+            "{} ({})",
+            request.target,
+            message.lines().next().unwrap_or_default()
+        ),
+    );
+    answer(client, status, message)?;
+    Ok(false)
+}
+
+/// `CONNECT host:port`: checked like a request, then a plain copy both ways (TLS, never
+/// cached) until either side closes or nothing moves for the idle time
+fn tunnel(request: &Request, reader: BufReader<TcpStream>, mut client: TcpStream, shared: &Shared) {
+    let Some((host, port)) = connect_target(&request.target) else {
+        shared.log("BAD", &request.method, 400, 0, &request.target);
+        let _ = answer(&mut client, 400, "expected `CONNECT host:port`");
+        return;
+    };
+    if let Some(message) = shared.refusal(&host, port, true) {
+        let _ = refuse(request, &mut client, shared, 403, &message);
+        return;
+    }
+    let addresses = match shared.resolve(&host, port) {
+        Ok(addresses) => addresses,
+        Err((status, message)) => {
+            let _ = refuse(request, &mut client, shared, status, &message);
+            return;
+        }
+    };
+    let connected = if shared.upstream.proxied(&host) {
+        shared
+            .upstream
+            .tunnel_via
+            .as_deref()
+            .ok_or_else(|| String::from("the host's proxy is not an `http://` proxy"))
+            .and_then(|via| connect_through(via, &request.target))
+    } else {
+        connect_any(&addresses)
+    };
+    let upstream = match connected {
+        Ok(upstream) => upstream,
+        Err(message) => {
+            shared.log("ERROR", &request.method, 502, 0, &request.target);
+            let _ = answer(
+                &mut client,
+                502,
+                &format!("cannot reach `{}`: {message}", request.target),
+            );
+            return;
+        }
+    };
+    if client
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .is_err()
+    {
+        return;
+    }
+    // What the client sent after its request, before our answer
+    let early = reader.buffer().to_vec();
+    let mut upstream_writer = upstream;
+    if !early.is_empty() && upstream_writer.write_all(&early).is_err() {
+        return;
+    }
+    let bytes = relay(client, upstream_writer, shared.options.tunnel_idle) + early.len() as u64;
+    shared.log("TUNNEL", &request.method, 200, bytes, &request.target);
+}
+
+/// `host:port` of a `CONNECT` target (`[v6]:port` too), the host lowercase
+fn connect_target(target: &str) -> Option<(String, u16)> {
+    let (host, port) = target.rsplit_once(':')?;
+    let port = port.parse::<u16>().ok().filter(|port| *port > 0)?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|host| host.strip_suffix(']'))
+        .unwrap_or(host)
+        .to_ascii_lowercase();
+    if host.is_empty() || host.contains(['/', '@', ' ']) {
+        return None;
+    }
+    Some((host, port))
+}
+
+fn connect_any(addresses: &[SocketAddr]) -> Result<TcpStream, String> {
+    let mut last = String::from("no address");
+    for address in addresses {
+        match TcpStream::connect_timeout(address, Duration::from_secs(30)) {
+            Ok(stream) => return Ok(stream),
+            Err(error) => last = format!("`{address}`: {error}"),
+        }
+    }
+    Err(last)
+}
+
+/// A tunnel to `target` through the host's own proxy at `via`
+fn connect_through(via: &str, target: &str) -> Result<TcpStream, String> {
+    let addresses: Vec<SocketAddr> = via
+        .to_socket_addrs()
+        .map_err(|error| format!("the host's proxy `{via}`: {error}"))?
+        .collect();
+    let mut stream = connect_any(&addresses)?;
+    write!(
+        stream,
+        "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n"
+    )
+    .map_err(|error| error.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .map_err(|error| error.to_string())?;
+    // Byte by byte, so nothing of the tunnel is read past the answer's head
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > MAX_LINE as usize {
+            return Err(format!("the host's proxy `{via}` sent an overlong answer"));
+        }
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            Ok(_) => return Err(format!("the host's proxy `{via}` closed the connection")),
+            Err(error) => return Err(format!("the host's proxy `{via}`: {error}")),
+        }
+    }
+    let status = String::from_utf8_lossy(&head)
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    if status != "200" {
+        return Err(format!("the host's proxy `{via}` answered {status}"));
+    }
+    stream
+        .set_read_timeout(None)
+        .map_err(|error| error.to_string())?;
+    Ok(stream)
+}
+
+/// Copies both ways until one side is done with both directions, or nothing moved for
+/// `idle`; returns the bytes copied
+fn relay(client: TcpStream, upstream: TcpStream, idle: Duration) -> u64 {
+    let started = Instant::now();
+    let last = Arc::new(AtomicU64::new(0));
+    let tick = idle.min(Duration::from_secs(5));
+    let copy = {
+        let last = Arc::clone(&last);
+        move |mut from: TcpStream, mut to: TcpStream| -> u64 {
+            let _ = from.set_read_timeout(Some(tick));
+            let mut buffer = vec![0u8; 64 * 1024];
+            let mut copied = 0u64;
+            loop {
+                match from.read(&mut buffer) {
+                    Ok(0) => {
+                        // Half-close: the other direction may still carry the answer
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                        return copied;
+                    }
+                    Ok(read) => {
+                        if to.write_all(&buffer[..read]).is_err() {
+                            break;
+                        }
+                        copied += read as u64;
+                        last.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                    }
+                    Err(error)
+                        if matches!(
+                            error.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        let quiet =
+                            started.elapsed().as_millis() as u64 - last.load(Ordering::Relaxed);
+                        if quiet >= idle.as_millis() as u64 {
+                            break;
+                        }
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            // Idle or broken: both directions end
+            let _ = from.shutdown(std::net::Shutdown::Both);
+            let _ = to.shutdown(std::net::Shutdown::Both);
+            copied
+        }
+    };
+    let (Ok(client_reader), Ok(upstream_reader)) = (client.try_clone(), upstream.try_clone())
+    else {
+        return 0;
+    };
+    let outbound = {
+        let copy = copy.clone();
+        std::thread::Builder::new()
+            .name(String::from("http-proxy-tunnel"))
+            .spawn(move || copy(client_reader, upstream))
+    };
+    let inbound = copy(upstream_reader, client);
+    let outbound = match outbound {
+        Ok(handle) => handle.join().unwrap_or(0),
+        Err(_) => 0,
+    };
+    inbound + outbound
 }
 
 fn hit(
@@ -1186,8 +1706,58 @@ mod tests {
         (origin, good, bad)
     }
 
+    /// A proxy whose origins may be on loopback, as the tests' are
     fn start(dir: &Path) -> HttpProxy {
-        HttpProxy::start(dir, Upstream::direct(), Some(&dir.join("access.log"))).unwrap()
+        start_with(
+            dir,
+            ProxyOptions {
+                allow_loopback: true,
+                ..ProxyOptions::default()
+            },
+        )
+    }
+
+    fn start_with(dir: &Path, options: ProxyOptions) -> HttpProxy {
+        HttpProxy::start(
+            dir,
+            Upstream::direct(),
+            Some(&dir.join("access.log")),
+            options,
+        )
+        .unwrap()
+    }
+
+    fn log_of(dir: &Path) -> String {
+        std::fs::read_to_string(dir.join("access.log")).unwrap()
+    }
+
+    /// A raw request on a new connection to `address`; everything the proxy sent back
+    fn raw(address: SocketAddr, request: &str) -> Answer {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut bytes = Vec::new();
+        let _ = stream.read_to_end(&mut bytes);
+        parse(&bytes)
+    }
+
+    /// An origin that echoes whatever it reads, as a TLS server would answer a client
+    fn echo_origin() -> SocketAddr {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let address = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                std::thread::spawn(move || {
+                    let mut buffer = [0u8; 4096];
+                    while let Ok(read) = stream.read(&mut buffer) {
+                        if read == 0 || stream.write_all(&buffer[..read]).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        address
     }
 
     #[test]
@@ -1337,23 +1907,270 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         let proxy = start(temp.path());
         assert_eq!(get(&proxy, "/debian/pool/x.deb").status, 400);
-        let mut stream = TcpStream::connect(proxy.address()).unwrap();
-        write!(stream, "CONNECT deb.debian.org:443 HTTP/1.1\r\n\r\n").unwrap();
-        let mut bytes = Vec::new();
-        stream.read_to_end(&mut bytes).unwrap();
-        assert_eq!(parse(&bytes).status, 501);
+        let answer = raw(proxy.address(), "CONNECT nonsense HTTP/1.1\r\n\r\n");
+        assert_eq!(answer.status, 400);
+    }
+
+    /// Issue 8: HTTPS goes through as a plain tunnel (never cached), on a listener served
+    /// besides the main one (as each step's is), logged with its bytes
+    #[test]
+    fn connect_tunnels_both_ways_on_any_served_listener() {
+        let temp = tempfile::tempdir().unwrap();
+        let origin = echo_origin();
+        let target = format!("127.0.0.1:{}", origin.port());
+        let proxy = start_with(
+            temp.path(),
+            ProxyOptions {
+                allow_loopback: true,
+                egress: Some(vec![HostPattern::parse(&target).unwrap()]),
+                ..ProxyOptions::default()
+            },
+        );
+        // Two more ways in, as two running steps have
+        let extra: Vec<(SocketAddr, Serving)> = (0..2)
+            .map(|_| {
+                let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+                let address = listener.local_addr().unwrap();
+                (address, proxy.serve(listener).unwrap())
+            })
+            .collect();
+        for address in [proxy.address(), extra[0].0, extra[1].0] {
+            let mut stream = TcpStream::connect(address).unwrap();
+            // The first bytes of the tunnel come with the request, as eager clients send them
+            write!(
+                stream,
+                "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\nhello"
+            )
+            .unwrap();
+            let mut head = [0u8; 39];
+            stream.read_exact(&mut head).unwrap();
+            assert_eq!(&head, b"HTTP/1.1 200 Connection established\r\n\r\n");
+            let mut echoed = [0u8; 5];
+            stream.read_exact(&mut echoed).unwrap();
+            assert_eq!(&echoed, b"hello");
+            stream.write_all(b" world").unwrap();
+            let mut echoed = [0u8; 6];
+            stream.read_exact(&mut echoed).unwrap();
+            assert_eq!(&echoed, b" world");
+            stream.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut rest = Vec::new();
+            stream.read_to_end(&mut rest).unwrap();
+            assert!(rest.is_empty());
+        }
+        // The same counters behind every listener; a tunnel is never stored
+        drop(extra);
+        assert_eq!(entries(temp.path()), 0);
+        // The log line is written once the tunnel closed on both sides
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while log_of(temp.path())
+            .matches("TUNNEL CONNECT 200 22 ")
+            .count()
+            < 3
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let log = log_of(temp.path());
+        assert_eq!(
+            log.matches(&format!("TUNNEL CONNECT 200 22 {target}"))
+                .count(),
+            3,
+            "{log}"
+        );
+    }
+
+    /// Issue 8: a listener served besides the main one answers with the same cache and
+    /// counters, and stops when its guard is dropped
+    #[test]
+    fn extra_listeners_share_the_cache_and_stop_when_dropped() {
+        let temp = tempfile::tempdir().unwrap();
+        let (origin, _, _) = origin();
+        let proxy = start(temp.path());
+        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let address = listener.local_addr().unwrap();
+        let serving = proxy.serve(listener).unwrap();
+        let request = format!(
+            "GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            origin.url(DEB)
+        );
+        assert_eq!(raw(address, &request).status, 200);
+        assert_eq!(get(&proxy, &origin.url(DEB)).status, 200);
+        let answer = raw(address, &request);
+        assert!(answer.headers.contains("x-cache: hit"));
+        assert_eq!(origin.hits(DEB), 1);
+        let stats = proxy.stats();
+        assert_eq!((stats.hits, stats.forwarded), (2, 1));
+        drop(serving);
+        assert!(TcpStream::connect(address).is_err(), "still listening");
+    }
+
+    /// Issue 8: the proxy runs on the host, so nothing reaches the host's own services or
+    /// the metadata service through it, whatever the name or the port
+    #[test]
+    fn loopback_and_metadata_targets_are_refused() {
+        let temp = tempfile::tempdir().unwrap();
+        let (origin, _, _) = origin();
+        let echo = echo_origin();
+        let proxy = start_with(temp.path(), ProxyOptions::default());
+        for url in [
+            origin.url(DEB),
+            format!("http://localhost:{}{DEB}", origin.address.port()),
+            format!("http://[::1]:{}/", origin.address.port()),
+            String::from("http://0.0.0.0/"),
+            String::from("http://169.254.169.254/latest/meta-data/iam/security-credentials/"),
+            String::from("http://[fd00:ec2::254]/latest/meta-data/"),
+        ] {
+            let answer = get(&proxy, &url);
+            assert_eq!(answer.status, 403, "{url}");
+            let body = String::from_utf8_lossy(&answer.body);
+            assert!(body.contains("steps may not reach"), "{url}: {body}");
+        }
+        assert_eq!(origin.hits(DEB), 0);
+        let body =
+            String::from_utf8_lossy(&get(&proxy, "http://169.254.169.254/latest/meta-data/").body)
+                .into_owned();
+        assert!(
+            body.contains("`169.254.169.254`") && body.contains("metadata"),
+            "{body}"
+        );
+        for target in [
+            String::from("127.0.0.1:443"),
+            String::from("[::1]:443"),
+            String::from("169.254.169.254:443"),
+            String::from("localhost:443"),
+        ] {
+            let answer = raw(
+                proxy.address(),
+                &format!("CONNECT {target} HTTP/1.1\r\n\r\n"),
+            );
+            assert_eq!(answer.status, 403, "{target}");
+        }
+        // Only port 443 without an allow-list entry naming another
+        let answer = raw(
+            proxy.address(),
+            &format!("CONNECT 127.0.0.1:{} HTTP/1.1\r\n\r\n", echo.port()),
+        );
+        assert_eq!(answer.status, 403);
+        assert!(String::from_utf8_lossy(&answer.body).contains("port 443 only"));
+        let log = log_of(temp.path());
+        assert!(
+            log.contains("REFUSED CONNECT 403 0 169.254.169.254:443 (`169.254.169.254:443` resolves to `169.254.169.254`, link-local"),
+            "{log}"
+        );
+        assert_eq!(log.matches("REFUSED ").count(), 12, "{log}");
+    }
+
+    /// Issue 8: with an allow-list, other hosts are refused with a 403 naming the host and
+    /// the setting, and logged; allowed ones work as before
+    #[test]
+    fn the_egress_allow_list_refuses_other_hosts_and_logs_them() {
+        let temp = tempfile::tempdir().unwrap();
+        let (origin, _, _) = origin();
+        let proxy = start_with(
+            temp.path(),
+            ProxyOptions {
+                allow_loopback: true,
+                egress: Some(vec![
+                    HostPattern::parse("127.0.0.1").unwrap(),
+                    HostPattern::parse("*.debian.org").unwrap(),
+                ]),
+                ..ProxyOptions::default()
+            },
+        );
+        assert_eq!(get(&proxy, &origin.url(DEB)).status, 200);
+        let refused = format!("http://localhost:{}{DEB}", origin.address.port());
+        let answer = get(&proxy, &refused);
+        assert_eq!(answer.status, 403);
+        let body = String::from_utf8_lossy(&answer.body);
+        assert!(
+            body.contains("`localhost` is not in the project's egress allow-list")
+                && body.contains("hint: add it to `network.egress`"),
+            "{body}"
+        );
+        // Refused before any name is resolved
+        assert_eq!(get(&proxy, "http://evil.example/x").status, 403);
+        let answer = raw(proxy.address(), "CONNECT evil.example:443 HTTP/1.1\r\n\r\n");
+        assert_eq!(answer.status, 403);
+        assert_eq!(origin.hits(DEB), 1);
+        let log = log_of(temp.path());
+        assert!(
+            log.contains(&format!(
+                "REFUSED GET 403 0 {refused} (`localhost` is not in the project's egress allow-list)"
+            )),
+            "{log}"
+        );
+        assert!(
+            log.contains("REFUSED CONNECT 403 0 evil.example:443 (`evil.example` is not"),
+            "{log}"
+        );
+    }
+
+    /// Issue 8: with the cache off the proxy still runs (the only way out), forwarding only
+    #[test]
+    fn without_the_cache_the_proxy_only_forwards() {
+        let temp = tempfile::tempdir().unwrap();
+        let (origin, good, _) = origin();
+        let proxy = start_with(
+            temp.path(),
+            ProxyOptions {
+                store: false,
+                allow_loopback: true,
+                ..ProxyOptions::default()
+            },
+        );
+        for _ in 0..2 {
+            assert_eq!(get(&proxy, &origin.url(DEB)).status, 200);
+            assert_eq!(get(&proxy, &origin.url(&good)).status, 200);
+        }
+        assert_eq!((origin.hits(DEB), origin.hits(&good)), (2, 2));
+        assert_eq!(entries(temp.path()), 0);
+        assert_eq!(proxy.stats().hits, 0);
     }
 
     #[test]
     fn the_step_environment_names_the_proxy_and_spares_loopback() {
-        let temp = tempfile::tempdir().unwrap();
-        let proxy = start(temp.path());
-        let env: HashMap<String, String> = proxy.env().into_iter().collect();
-        let url = format!("http://127.0.0.1:{}", proxy.address().port());
-        assert_eq!(env["http_proxy"], url);
-        assert_eq!(env["HTTP_PROXY"], url);
+        let env: HashMap<String, String> = step_env(3128).into_iter().collect();
+        for name in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"] {
+            assert_eq!(env[name], "http://127.0.0.1:3128");
+        }
         assert_eq!(env["no_proxy"], "localhost,127.0.0.1,::1");
-        assert!(!env.contains_key("https_proxy"));
+        assert_eq!(env["NO_PROXY"], "localhost,127.0.0.1,::1");
+    }
+
+    #[test]
+    fn addresses_of_the_host_and_link_local_ones_are_forbidden() {
+        let forbidden = |text: &str| forbidden_address(text.parse().unwrap(), false).is_some();
+        for address in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "0.0.0.0",
+            "169.254.169.254",
+            "::1",
+            "::",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "fe80::1",
+            "fd00:ec2::254",
+            "255.255.255.255",
+        ] {
+            assert!(forbidden(address), "{address}");
+        }
+        for address in [
+            "151.101.2.132",
+            "10.1.2.3",
+            "192.168.1.10",
+            "2a04:4e42::644",
+        ] {
+            assert!(!forbidden(address), "{address}");
+        }
+        assert!(forbidden_address("127.0.0.1".parse().unwrap(), true).is_none());
+        assert!(forbidden_address("169.254.169.254".parse().unwrap(), true).is_some());
+        assert_eq!(
+            proxy_authority("http://user:pw@proxy.corp:3128/"),
+            Some("proxy.corp:3128".into())
+        );
+        assert_eq!(proxy_authority("proxy.corp"), Some("proxy.corp:80".into()));
+        assert_eq!(proxy_authority("socks5://proxy.corp:1080"), None);
     }
 
     #[test]
@@ -1364,6 +2181,7 @@ mod tests {
                 agent(Some(ureq::Proxy::new("http://proxy.example:3128").unwrap())),
                 vec!["internal.example".into(), "10.0.0.1".into()],
             )),
+            tunnel_via: Some("proxy.example:3128".into()),
         };
         let direct = |host: &str| std::ptr::eq(upstream.agent(host), &upstream.direct);
         assert!(!direct("deb.debian.org"));

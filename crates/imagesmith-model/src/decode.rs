@@ -549,7 +549,7 @@ pub fn recipe(d: &mut Decoder<'_>, node: &Node) -> Option<Recipe> {
 /// The keys of a project file.
 pub const PROJECT_FIELDS: &[&str] = &[
     "kind", "name", "registry", "os", "defaults", "scanners", "schedule", "paths", "mirrors",
-    "policy",
+    "policy", "network",
 ];
 
 /// Decodes a project file.
@@ -603,6 +603,14 @@ pub fn project(d: &mut Decoder<'_>, node: &Node) -> Option<Project> {
                 .and_then(|n| d.choice(n, "`policy.end_of_life`", &levels)),
         })
     });
+    let network = f.get("network").and_then(|n| {
+        let fields = d.fields(n, "`network`", &["egress"])?;
+        Some(ProjectNetwork {
+            egress: fields
+                .get("egress")
+                .map(|n| d.string_list(Some(n), "`network.egress`")),
+        })
+    });
     Some(Project {
         kind,
         name: name?,
@@ -614,6 +622,7 @@ pub fn project(d: &mut Decoder<'_>, node: &Node) -> Option<Project> {
         paths,
         mirrors,
         policy,
+        network,
     })
 }
 

@@ -247,6 +247,114 @@ pub struct Project {
     /// How strictly versions are judged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<Policy>,
+    /// What build and validate steps may reach through the build's proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<ProjectNetwork>,
+}
+
+/// The network of build and validate steps: their only way out is the build's proxy.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectNetwork {
+    /// The hosts steps may reach (`deb.debian.org`, `*.amazonaws.com`, `mirror.example:8443`),
+    /// besides the hosts of `mirrors` and the Debian mirror; any other is refused (HTTP 403)
+    /// and logged. Absent: any public host. HTTPS (`CONNECT`) goes to port 443 unless an
+    /// entry names another port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<Vec<String>>,
+}
+
+/// One entry of an egress allow-list: a host name or address, or `*.` and a domain (any
+/// host under it, not the domain itself), with an optional `:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPattern {
+    /// Whether it was `*.domain`.
+    pub wildcard: bool,
+    /// The host, or the domain after `*.`, lowercase (an IPv6 address without brackets).
+    pub host: String,
+    /// The port, when one is named.
+    pub port: Option<u16>,
+}
+
+impl HostPattern {
+    /// Reads an entry; the error says what is wrong with it.
+    pub fn parse(text: &str) -> Result<HostPattern, String> {
+        let text = text.trim();
+        if text.contains("://") || text.contains('/') {
+            return Err(format!(
+                "`{text}` is a URL; an egress entry is a host name (`deb.debian.org`)"
+            ));
+        }
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            let Some((address, after)) = rest.split_once(']') else {
+                return Err(format!("`{text}` has `[` without `]`"));
+            };
+            let port = match after {
+                "" => None,
+                _ => Some(after.strip_prefix(':').unwrap_or(after)),
+            };
+            (address, port)
+        } else if text.matches(':').count() > 1 {
+            (text, None)
+        } else {
+            match text.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (text, None),
+            }
+        };
+        let port = match port {
+            None => None,
+            Some(port) => match port.parse::<u16>() {
+                Ok(port) if port > 0 => Some(port),
+                _ => return Err(format!("`{text}` has an invalid port `{port}`")),
+            },
+        };
+        let (wildcard, host) = match host.strip_prefix("*.") {
+            Some(domain) => (true, domain),
+            None => (false, host),
+        };
+        let host = host.to_ascii_lowercase();
+        if host.parse::<std::net::IpAddr>().is_ok() && !wildcard {
+            return Ok(HostPattern {
+                wildcard,
+                host,
+                port,
+            });
+        }
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+        };
+        if host.is_empty() || host.len() > 253 || !host.split('.').all(label_ok) {
+            return Err(format!(
+                "`{text}` is not a host name (letters, digits, `-` and `.`; `*.` only as the first label)"
+            ));
+        }
+        Ok(HostPattern {
+            wildcard,
+            host,
+            port,
+        })
+    }
+
+    /// Whether it allows `host` (any case); a pattern naming a port allows only that port.
+    pub fn matches(&self, host: &str, port: u16) -> bool {
+        if self.port.is_some_and(|own| own != port) {
+            return false;
+        }
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        if self.wildcard {
+            host.strip_suffix(self.host.as_str())
+                .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.'))
+        } else {
+            host == self.host
+        }
+    }
 }
 
 /// A default version: one for every OS, or one per OS.

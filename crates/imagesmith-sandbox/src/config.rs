@@ -1,6 +1,8 @@
 //! What to run and over which filesystem
 
+use std::net::TcpListener;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How privileged operations are possible on this host
@@ -79,6 +81,69 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// The network of a command: always a network namespace of its own, so the host's
+/// interfaces, its loopback listeners and its traffic are out of reach
+///
+/// There is no way to share the host's network namespace: nothing the builder runs needs it
+/// (BuildKit offers `--network=host` only as an explicit insecure entitlement).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Network {
+    /// Only loopback, with nothing on it (the test phase, `--no-network`)
+    None,
+    /// Only loopback, plus a TCP socket listening on the sandbox's `127.0.0.1:port`, made
+    /// inside the namespace before the command starts and handed to `server`, which serves it
+    /// from the host's side (the build's proxy) until the run ends
+    Proxy {
+        /// The port on the sandbox's loopback
+        port: u16,
+        /// What serves the listening socket
+        server: ProxyServer,
+    },
+}
+
+impl Network {
+    /// Whether the command has a way out (a proxy)
+    pub fn is_proxy(&self) -> bool {
+        matches!(self, Network::Proxy { .. })
+    }
+}
+
+/// What a [`ProxyServer`] returns for a listener: kept while the command runs, dropped
+/// (which must stop serving and close the listener) when the run ends
+pub type ServeGuard = Box<dyn Send>;
+
+/// Serves the listening socket [`Network::Proxy`] makes in a sandbox's network namespace;
+/// called once per run, from the thread running the sandbox, as soon as the command has
+/// started (connections made before then wait in the socket's backlog)
+#[derive(Clone)]
+pub struct ProxyServer(Arc<dyn Fn(TcpListener) -> ServeGuard + Send + Sync>);
+
+impl ProxyServer {
+    /// A server calling `serve` with each run's listener
+    pub fn new(serve: impl Fn(TcpListener) -> ServeGuard + Send + Sync + 'static) -> Self {
+        ProxyServer(Arc::new(serve))
+    }
+
+    /// Hands `listener` over; the guard is dropped when the run ends
+    pub fn serve(&self, listener: TcpListener) -> ServeGuard {
+        (self.0)(listener)
+    }
+}
+
+impl std::fmt::Debug for ProxyServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProxyServer")
+    }
+}
+
+impl PartialEq for ProxyServer {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ProxyServer {}
+
 /// Everything about one command run
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -97,9 +162,8 @@ pub struct SandboxConfig {
     pub gid: u32,
     /// The sandbox's hostname
     pub hostname: String,
-    /// Whether the command can reach the network (the host's); otherwise it has its own
-    /// network namespace with only loopback
-    pub network: bool,
+    /// What the command's network namespace (always its own) has besides loopback
+    pub network: Network,
     /// Whether `/dev/pts` is mounted
     pub dev_pts: bool,
     /// Files mounted read-only in `secrets_dir` for this command only
@@ -129,7 +193,7 @@ impl SandboxConfig {
             uid: 0,
             gid: 0,
             hostname: String::from("imagesmith"),
-            network: false,
+            network: Network::None,
             dev_pts: true,
             secrets: Vec::new(),
             secrets_dir: PathBuf::from("/run/secrets"),

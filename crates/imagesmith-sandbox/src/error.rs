@@ -116,6 +116,12 @@ pub enum SandboxError {
         /// What went wrong, with a hint
         reason: String,
     },
+    /// The proxy's listening socket made in the sandbox did not reach the runner
+    #[error("The sandbox did not hand over the listening socket of the build's proxy: {reason}\nhint: this is a bug in imagesmith; run the build again with `--no-network` to build without the network")]
+    ProxyListener {
+        /// What went wrong
+        reason: String,
+    },
     /// The configuration is not usable
     #[error("Invalid sandbox configuration: {reason}")]
     InvalidConfig {

@@ -1,8 +1,11 @@
 //! Sandboxed execution of build steps in Linux namespaces over an overlay root
 //!
-//! A command runs in new mount, pid, uts and ipc namespaces (and a network namespace with only
-//! loopback unless the network is allowed), rooted by `pivot_root` at an overlay of the image's
-//! layers whose upper directory collects its changes. `/proc`, a minimal `/dev` and, for the
+//! A command runs in new mount, pid, uts, ipc and network namespaces, rooted by `pivot_root`
+//! at an overlay of the image's layers whose upper directory collects its changes. Its network
+//! namespace has only loopback; with [`Network::Proxy`] a socket listening on its
+//! `127.0.0.1:port` is made in it before the command starts and handed (`SCM_RIGHTS`) to a
+//! [`ProxyServer`] of the caller, which serves it from the host's namespace: the command's
+//! only way out, with nothing else of the host's network in reach. `/proc`, a minimal `/dev` and, for the
 //! run only, secrets on a read-only tmpfs are mounted in; none of it reaches the host or the
 //! upper directory.
 //!
@@ -60,7 +63,7 @@ mod run;
 mod syscalls;
 mod userns;
 
-pub use config::{Mode, OverlayRoot, SandboxConfig, Secret};
+pub use config::{Mode, Network, OverlayRoot, ProxyServer, SandboxConfig, Secret, ServeGuard};
 pub use error::{SandboxError, SingleIdReason, Unsupported};
 pub use harden::{
     default_capability_mask, seccomp_program, Capability, SeccompProgram, SockFilter,

@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 
-use crate::config::{Mode, OverlayRoot, SandboxConfig};
+use crate::config::{Mode, Network, OverlayRoot, SandboxConfig};
 use crate::error::SandboxError;
 use crate::harden::{default_capability_mask, seccomp_program, SeccompProgram};
 use crate::syscalls::{ForkRole, Syscalls};
@@ -64,6 +64,15 @@ pub enum Step {
     Sethostname(String),
     /// Bring loopback up
     LoopbackUp,
+    /// Make a TCP socket listening on `127.0.0.1:port` in the current network namespace,
+    /// send it over the `AF_UNIX` socket `channel` (`SCM_RIGHTS`) and close it here
+    ListenProxy {
+        /// The port
+        port: u16,
+        /// The sandbox's end of the runner's socket pair ([`PROXY_CHANNEL_UNSET`] until
+        /// the runner attaches it, see [`attach_proxy_channel`])
+        channel: RawFd,
+    },
     /// Make `new_root` the root and detach the old one
     PivotRoot {
         /// The new root
@@ -124,6 +133,9 @@ impl Step {
             Step::Fork(role) => format!("fork ({role:?})"),
             Step::Sethostname(name) => format!("setting hostname `{name}`"),
             Step::LoopbackUp => String::from("bringing up loopback"),
+            Step::ListenProxy { port, .. } => {
+                format!("listening on the sandbox's `127.0.0.1:{port}` for the build's proxy")
+            }
             Step::PivotRoot { new_root } => format!("pivot_root into `{}`", new_root.display()),
             Step::Chdir(path) => format!("changing directory to `{}`", path.display()),
             Step::SetIds { uid, gid, .. } => format!("switching to uid {uid}, gid {gid}"),
@@ -161,6 +173,7 @@ impl Step {
             Step::Fork(role) => syscalls.fork(*role),
             Step::Sethostname(name) => syscalls.sethostname(name),
             Step::LoopbackUp => syscalls.loopback_up(),
+            Step::ListenProxy { port, channel } => syscalls.listen_proxy(*port, *channel),
             Step::PivotRoot { new_root } => {
                 // pivot_root(".", ".") stacks the old root on the new one; detaching it
                 // leaves no way back to the host's files and needs no directory in the image
@@ -184,6 +197,19 @@ impl Step {
             Step::Seccomp(program) => syscalls.seccomp(program),
             Step::AwaitIdMaps { notify, wait } => syscalls.await_id_maps(*notify, *wait),
             Step::DieWithParent => syscalls.die_with_parent(),
+        }
+    }
+}
+
+/// The channel of a planned [`Step::ListenProxy`] before the runner attaches its own
+pub const PROXY_CHANNEL_UNSET: RawFd = -1;
+
+/// Gives every [`Step::ListenProxy`] of `steps` the runner's end of its socket pair
+/// (only known once the runner makes it, just before forking)
+pub fn attach_proxy_channel(steps: &mut [Step], fd: RawFd) {
+    for step in steps {
+        if let Step::ListenProxy { channel, .. } = step {
+            *channel = fd;
         }
     }
 }
@@ -214,9 +240,6 @@ pub fn mount_points(config: &SandboxConfig) -> Vec<(PathBuf, bool)> {
         (PathBuf::from("/proc"), true),
         (PathBuf::from("/dev"), true),
     ];
-    if config.network {
-        points.push((PathBuf::from("/etc/resolv.conf"), false));
-    }
     if !config.secrets.is_empty() {
         points.push((config.secrets_dir.clone(), true));
     }
@@ -281,13 +304,13 @@ pub fn plan(
         // Entering the user namespace cleared it
         steps.push(Step::DieWithParent);
     }
-    let mut flags = CloneFlags::CLONE_NEWNS
+    // Always a network namespace of its own: a step with the network reaches the outside
+    // only through the proxy's socket made in it below
+    let flags = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWPID;
-    if !config.network {
-        flags |= CloneFlags::CLONE_NEWNET;
-    }
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWNET;
     steps.push(Step::Unshare(flags));
     // Nothing mounted from here on propagates to the host
     steps.push(mount(
@@ -299,8 +322,17 @@ pub fn plan(
     )?);
     steps.push(Step::Fork(ForkRole::ForwardExit));
     steps.push(Step::Sethostname(config.hostname.clone()));
-    if !config.network {
-        steps.push(Step::LoopbackUp);
+    steps.push(Step::LoopbackUp);
+    if let Network::Proxy { port, .. } = config.network {
+        if port == 0 {
+            return Err(invalid(String::from(
+                "the proxy's port in the sandbox must not be 0",
+            )));
+        }
+        steps.push(Step::ListenProxy {
+            port,
+            channel: PROXY_CHANNEL_UNSET,
+        });
     }
 
     let options = overlay_options(root, config.mode.in_user_namespace())?;
@@ -405,30 +437,6 @@ pub fn plan(
             target: PathBuf::from("pts/ptmx"),
             link: dev.join("ptmx"),
         });
-    }
-
-    if config.network {
-        let target = inside(merged, Path::new("/etc/resolv.conf"));
-        steps.push(mount(
-            Some(Path::new("/etc/resolv.conf")),
-            &target,
-            None,
-            MsFlags::MS_BIND,
-            None,
-        )?);
-        // In a user namespace, a remount must keep the flags the host mount has
-        let locked = if config.mode.in_user_namespace() {
-            locked_flags(Path::new("/etc/resolv.conf"))
-        } else {
-            MsFlags::empty()
-        };
-        steps.push(mount(
-            None,
-            &target,
-            None,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked,
-            None,
-        )?);
     }
 
     if !config.secrets.is_empty() {
@@ -546,7 +554,9 @@ fn mount(
 }
 
 /// The `nosuid`, `nodev` and `noexec` flags of the mount holding `path`, which a user
-/// namespace cannot clear
+/// namespace cannot clear (no bind of a host file is remounted since steps stopped getting
+/// the host's `/etc/resolv.conf`; kept for the next one)
+#[allow(dead_code)]
 fn locked_flags(path: &Path) -> MsFlags {
     use nix::sys::statvfs::FsFlags;
     let Ok(stat) = nix::sys::statvfs::statvfs(path) else {

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
-use crate::config::SandboxConfig;
+use crate::config::{Network, SandboxConfig, ServeGuard};
 use crate::error::SandboxError;
-use crate::plan::{execute, inside, mount_points, plan, MountPoint};
+use crate::plan::{attach_proxy_channel, execute, inside, mount_points, plan, MountPoint};
 use crate::syscalls::{LinuxSyscalls, Syscalls};
 
 /// Which stream a chunk of output came from
@@ -114,12 +114,29 @@ impl<S: Syscalls + Clone + 'static> Sandbox for LinuxSandbox<S> {
 
 fn spawn_and_wait<S: Syscalls + 'static>(
     config: &SandboxConfig,
-    steps: Vec<crate::plan::Step>,
+    mut steps: Vec<crate::plan::Step>,
     syscalls: S,
     sink: Option<OutputSink>,
 ) -> Result<RunOutput, SandboxError> {
     let (error_read, error_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|errno| SandboxError::Io(errno.into()))?;
+    // The proxy's listener comes back over this pair: both ends close on exec, and the
+    // sandbox's forks close every inherited descriptor, so none reaches the command
+    let channel = match config.network {
+        Network::Proxy { .. } => {
+            use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+            let (ours, theirs) = socketpair(
+                AddressFamily::Unix,
+                SockType::SeqPacket,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .map_err(|errno| SandboxError::Io(errno.into()))?;
+            attach_proxy_channel(&mut steps, theirs.as_raw_fd());
+            Some((ours, theirs))
+        }
+        Network::None => None,
+    };
     let error_fd = error_write.as_raw_fd();
     let descriptions: Vec<String> = steps.iter().map(|step| step.describe()).collect();
 
@@ -143,12 +160,31 @@ fn spawn_and_wait<S: Syscalls + 'static>(
     let started = Instant::now();
     let spawned = command.spawn();
     drop(error_write);
+    let ours = channel.map(|(ours, theirs)| {
+        drop(theirs);
+        ours
+    });
     let mut child = match spawned {
         Ok(child) => child,
         Err(source) => {
             return Err(setup_error(&error_read, &descriptions)
                 .unwrap_or(SandboxError::Spawn { program, source }))
         }
+    };
+    let group = nix::unistd::Pid::from_raw(child.id() as i32);
+    // `spawn` returned once the command was executed, and the listener was sent before
+    // that: it is waiting in our end (connections the command makes meanwhile wait in the
+    // listener's backlog). Served until the run ends, when the guard is dropped.
+    let _serving: Option<ServeGuard> = match (&config.network, ours) {
+        (Network::Proxy { server, .. }, Some(ours)) => match receive_listener(&ours) {
+            Ok(listener) => Some(server.serve(listener)),
+            Err(reason) => {
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+                let _ = child.wait();
+                return Err(SandboxError::ProxyListener { reason });
+            }
+        },
+        _ => None,
     };
 
     let log = match &config.log_file {
@@ -171,7 +207,6 @@ fn spawn_and_wait<S: Syscalls + 'static>(
             .map(|err| reader(err, Stream::Stderr, log.clone(), sink.clone())),
     ];
 
-    let group = nix::unistd::Pid::from_raw(child.id() as i32);
     let mut timed_out = false;
     let status = loop {
         if let Some(status) = child.try_wait()? {
@@ -206,6 +241,46 @@ fn spawn_and_wait<S: Syscalls + 'static>(
         stderr,
         duration,
     })
+}
+
+/// The listening socket a [`crate::Step::ListenProxy`] sent over `channel`
+fn receive_listener(channel: &OwnedFd) -> Result<std::net::TcpListener, String> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::FromRawFd;
+    let mut byte = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let message = recvmsg::<()>(
+        channel.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|errno| format!("receiving it failed: {errno}"))?;
+    let mut received = Vec::new();
+    for control in message
+        .cmsgs()
+        .map_err(|errno| format!("reading its control message failed: {errno}"))?
+    {
+        if let ControlMessageOwned::ScmRights(fds) = control {
+            received.extend(fds);
+        }
+    }
+    let mut fds = received.into_iter();
+    let Some(fd) = fds.next() else {
+        return Err(String::from("no descriptor arrived"));
+    };
+    // SAFETY: the kernel just gave us these descriptors; nothing else owns them
+    for extra in fds {
+        drop(unsafe { OwnedFd::from_raw_fd(extra) });
+    }
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let listener = std::net::TcpListener::from(owned);
+    match listener.local_addr() {
+        Ok(address) if address.ip().is_loopback() => Ok(listener),
+        Ok(address) => Err(format!("it listens on `{address}`, not on loopback")),
+        Err(error) => Err(format!("it is not a TCP socket: {error}")),
+    }
 }
 
 fn reader(

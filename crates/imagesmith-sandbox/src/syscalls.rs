@@ -55,6 +55,10 @@ pub trait Syscalls: Send + Sync {
     fn sethostname(&self, name: &str) -> Result<(), Errno>;
     /// Brings the loopback interface of the current network namespace up
     fn loopback_up(&self) -> Result<(), Errno>;
+    /// Makes a TCP socket listening on `127.0.0.1:port` in the current network namespace,
+    /// sends it over the `AF_UNIX` socket `channel` with `SCM_RIGHTS`, and closes both here
+    /// (so neither reaches the command)
+    fn listen_proxy(&self, port: u16, channel: RawFd) -> Result<(), Errno>;
     /// Sets the real, effective and saved ids; `groups` also sets the supplementary groups
     /// to just `gid` (not allowed in a single-id user namespace)
     fn set_ids(&self, uid: u32, gid: u32, groups: bool) -> Result<(), Errno>;
@@ -166,6 +170,82 @@ impl Syscalls for LinuxSyscalls {
                 }
             };
             libc::close(socket);
+            result
+        }
+    }
+
+    fn listen_proxy(&self, port: u16, channel: RawFd) -> Result<(), Errno> {
+        // Plain libc calls with stack buffers: this runs between fork and exec, where nix's
+        // `sendmsg` (which allocates its control buffer) is not safe
+        // SAFETY: socket calls on descriptors this function owns or was given, with
+        // properly sized and aligned buffers on the stack
+        unsafe {
+            let socket = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            if socket < 0 {
+                return Err(Errno::last());
+            }
+            let result = (|| {
+                let one: libc::c_int = 1;
+                if libc::setsockopt(
+                    socket,
+                    libc::SOL_SOCKET,
+                    libc::SO_REUSEADDR,
+                    (&one as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                ) < 0
+                {
+                    return Err(Errno::last());
+                }
+                let mut address: libc::sockaddr_in = std::mem::zeroed();
+                address.sin_family = libc::AF_INET as libc::sa_family_t;
+                address.sin_port = port.to_be();
+                address.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+                if libc::bind(
+                    socket,
+                    (&address as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                ) < 0
+                {
+                    return Err(Errno::last());
+                }
+                if libc::listen(socket, 128) < 0 {
+                    return Err(Errno::last());
+                }
+                let mut byte = [0u8; 1];
+                let mut iov = libc::iovec {
+                    iov_base: byte.as_mut_ptr().cast(),
+                    iov_len: byte.len(),
+                };
+                // Room for one descriptor's control message, aligned for `cmsghdr`
+                let mut control = [0u64; 8];
+                let space = libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) as usize;
+                if space > std::mem::size_of_val(&control) {
+                    return Err(Errno::EINVAL);
+                }
+                let mut message: libc::msghdr = std::mem::zeroed();
+                message.msg_iov = &mut iov;
+                message.msg_iovlen = 1;
+                message.msg_control = control.as_mut_ptr().cast();
+                message.msg_controllen = space as _;
+                let header = libc::CMSG_FIRSTHDR(&message);
+                if header.is_null() {
+                    return Err(Errno::EINVAL);
+                }
+                (*header).cmsg_level = libc::SOL_SOCKET;
+                (*header).cmsg_type = libc::SCM_RIGHTS;
+                (*header).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as _;
+                std::ptr::write_unaligned(libc::CMSG_DATA(header).cast::<libc::c_int>(), socket);
+                loop {
+                    if libc::sendmsg(channel, &message, libc::MSG_NOSIGNAL) >= 0 {
+                        return Ok(());
+                    }
+                    if Errno::last() != Errno::EINTR {
+                        return Err(Errno::last());
+                    }
+                }
+            })();
+            libc::close(socket);
+            libc::close(channel);
             result
         }
     }
@@ -383,6 +463,8 @@ pub enum Call {
     Sethostname(String),
     /// Loopback brought up
     LoopbackUp,
+    /// The proxy's listener made on this port and sent to the runner
+    ListenProxy(u16),
     /// Ids set
     SetIds(u32, u32, bool),
     /// A fork, continuing as the child
@@ -498,6 +580,10 @@ impl Syscalls for RecordingSyscalls {
 
     fn loopback_up(&self) -> Result<(), Errno> {
         self.record(Call::LoopbackUp)
+    }
+
+    fn listen_proxy(&self, port: u16, _channel: RawFd) -> Result<(), Errno> {
+        self.record(Call::ListenProxy(port))
     }
 
     fn set_ids(&self, uid: u32, gid: u32, groups: bool) -> Result<(), Errno> {

@@ -1033,6 +1033,28 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        let egress_node = self
+            .root
+            .get("network")
+            .and_then(|n| n.get("egress"))
+            .and_then(|n| n.as_sequence());
+        let egress = project.network.as_ref().and_then(|n| n.egress.as_ref());
+        for (index, entry) in egress.into_iter().flatten().enumerate() {
+            if let Err(problem) = imagesmith_model::HostPattern::parse(entry) {
+                let span = egress_node
+                    .and_then(|items| items.get(index))
+                    .map(|n| n.span);
+                self.error(
+                    span,
+                    "invalid-value",
+                    format!("Egress entry {problem}"),
+                    Some(
+                        "a host (`deb.debian.org`), `*.` and a domain (`*.amazonaws.com`), optionally with `:port`"
+                            .into(),
+                    ),
+                );
+            }
+        }
         let _ = self.key_span_of("name");
     }
 }

@@ -9,7 +9,7 @@ use imagesmith_build::progress::Silent;
 use imagesmith_build::{BuildError, BuildOptions, Builder, NoMounter, Probe, Secrets};
 use imagesmith_oci::ImageLayout;
 use imagesmith_plan::{BuildPlan, Parent, PlannedComponent, PlannedImage, Role};
-use imagesmith_sandbox::{Mode, RunOutput, Sandbox, SandboxConfig, SandboxError};
+use imagesmith_sandbox::{Mode, Network, RunOutput, Sandbox, SandboxConfig, SandboxError};
 
 /// Records every run; fails commands whose script mentions `fail_marker`; writes a file
 /// into the upper directory so layers have content
@@ -34,6 +34,12 @@ impl Sandbox for FakeSandbox {
     ) -> Result<RunOutput, SandboxError> {
         let mut runs = self.runs.lock().unwrap();
         runs.push(config.clone());
+        // The listener a real sandbox makes in the step's namespace, handed to the proxy and
+        // taken back when the step ends
+        if let Network::Proxy { server, .. } = &config.network {
+            let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+            drop(server.serve(listener));
+        }
         // The script the executor wrote, read through the merged directory
         let script = config
             .command
@@ -242,44 +248,59 @@ fn unchanged_images_rebuild_without_running_a_step() {
     }
 }
 
-/// Issue #3: the build's caching HTTP proxy reaches the build and validate steps, which have
-/// the network, never the test phase, and changes no layer's cache key or digest
+/// Issue #3 and issue 8: the build's proxy is the only network of the build and validate
+/// steps (a namespace of their own with the proxy's listener), never of the test phase; it
+/// changes no layer's cache key or digest; with the cache off it still runs (forwarding
+/// only), and `--no-network` leaves every step without it
 #[test]
 fn the_http_cache_proxy_reaches_networked_steps_only_and_changes_no_layer() {
     let mut setup = setup();
     let plan = plan(vec![component("chrony", "debian12")], vec![]);
-    let proxy_of = |config: &SandboxConfig| {
+    let env_of = |config: &SandboxConfig, wanted: &str| {
         config
             .env
             .iter()
-            .find(|(name, _)| name == "http_proxy")
+            .find(|(name, _)| name == wanted)
             .map(|(_, value)| value.clone())
+    };
+    let check = |runs: &[SandboxConfig], cache: bool| {
+        assert!(runs.iter().any(|config| config.network.is_proxy()));
+        assert!(runs.iter().any(|config| !config.network.is_proxy()));
+        for config in runs {
+            match &config.network {
+                Network::Proxy { port, .. } => {
+                    let url = format!("http://127.0.0.1:{port}");
+                    for name in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"] {
+                        assert_eq!(
+                            env_of(config, name).as_deref(),
+                            Some(url.as_str()),
+                            "{name}"
+                        );
+                    }
+                    assert!(env_of(config, "no_proxy").unwrap().contains("127.0.0.1"));
+                    // apt reads the download cache's settings first (no translations), under /run
+                    assert_eq!(
+                        env_of(config, "APT_CONFIG").as_deref(),
+                        cache.then_some("/run/imagesmith/apt.conf")
+                    );
+                }
+                Network::None => {
+                    assert_eq!(
+                        env_of(config, "http_proxy"),
+                        None,
+                        "a step without the network got the proxy"
+                    );
+                    assert_eq!(env_of(config, "https_proxy"), None);
+                }
+            }
+        }
     };
     let sandbox = FakeSandbox::default();
     let first = build(&sandbox, &plan, &setup.options).unwrap();
-    let runs = sandbox.runs.lock().unwrap().clone();
-    assert!(runs.iter().any(|config| config.network));
-    assert!(runs.iter().any(|config| !config.network));
-    for config in &runs {
-        match proxy_of(config) {
-            Some(proxy) => {
-                assert!(config.network, "a step without the network got the proxy");
-                assert!(proxy.starts_with("http://127.0.0.1:"), "{proxy}");
-                assert!(config
-                    .env
-                    .iter()
-                    .any(|(name, value)| name == "no_proxy" && value.contains("127.0.0.1")));
-                // apt reads the build's own settings first (no translations), kept under /run
-                assert!(config.env.iter().any(
-                    |(name, value)| name == "APT_CONFIG" && value == "/run/imagesmith/apt.conf"
-                ));
-            }
-            None => assert!(!config.network, "a step with the network has no proxy"),
-        }
-    }
+    check(&sandbox.runs.lock().unwrap()[..], true);
     assert!(first.http_cache.is_some());
 
-    // Without the proxy, in the same cache: the same layer keys, so nothing runs
+    // Without the cache, in the same cache directory: the same layer keys, so nothing runs
     setup.options.http_cache = false;
     let again = FakeSandbox::default();
     let second = build(&again, &plan, &setup.options).unwrap();
@@ -287,14 +308,41 @@ fn the_http_cache_proxy_reaches_networked_steps_only_and_changes_no_layer() {
     assert_eq!(second.images[0].digest, first.images[0].digest);
     assert!(second.http_cache.is_none());
 
-    // Without the proxy, in a fresh cache: no step gets it, and the image is the same
-    setup.options.cache_dir.set_file_name("fresh-cache");
+    // Without the cache, in a fresh cache: the proxy still runs, only forwarding, and the
+    // image is the same
+    let root = setup.options.cache_dir.clone();
+    setup.options.cache_dir = root.with_file_name("fresh-cache");
     let cold = FakeSandbox::default();
     let third = build(&cold, &plan, &setup.options).unwrap();
-    let runs = cold.runs.lock().unwrap().clone();
-    assert!(!runs.is_empty());
-    assert!(runs.iter().all(|config| proxy_of(config).is_none()));
+    check(&cold.runs.lock().unwrap()[..], false);
     assert_eq!(third.images[0].digest, first.images[0].digest);
+
+    // `--no-network`: no step has a way out
+    setup.options.cache_dir = root.with_file_name("offline-cache");
+    setup.options.network = false;
+    let offline = FakeSandbox::default();
+    build(&offline, &plan, &setup.options).unwrap();
+    let runs = offline.runs.lock().unwrap().clone();
+    assert!(!runs.is_empty());
+    assert!(runs
+        .iter()
+        .all(|config| config.network == Network::None && env_of(config, "http_proxy").is_none()));
+}
+
+/// Issue 8: the project's egress allow-list reaches the proxy; an entry that is not a host
+/// stops the build before any step runs
+#[test]
+fn a_bad_egress_entry_stops_the_build() {
+    let mut setup = setup();
+    let plan = plan(vec![component("chrony", "debian12")], vec![]);
+    setup.options.egress = Some(vec!["https://deb.debian.org/debian".into()]);
+    let sandbox = FakeSandbox::default();
+    let error = build(&sandbox, &plan, &setup.options).unwrap_err();
+    assert!(error.to_string().contains("network.egress"), "{error}");
+    assert_eq!(sandbox.count(), 0);
+    setup.options.egress = Some(vec!["deb.debian.org".into(), "*.amazonaws.com".into()]);
+    build(&sandbox, &plan, &setup.options).unwrap();
+    assert!(sandbox.count() > 0);
 }
 
 #[test]
@@ -665,7 +713,7 @@ impl Sandbox for GatheringSandbox {
         _output: Option<imagesmith_sandbox::OutputSink>,
     ) -> Result<RunOutput, SandboxError> {
         let mut exit_code = 0;
-        if !config.network {
+        if !config.network.is_proxy() {
             let mut started = self.started.lock().unwrap();
             if started.insert(config.root.upper_dir.clone()) {
                 self.arrived.notify_all();

@@ -111,6 +111,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     };
     options.skip_unavailable = args.skip_unavailable;
     options.network = !args.no_network;
+    // Which hosts steps may reach through the build's proxy
+    options.egress = planned
+        .context
+        .project
+        .as_ref()
+        .and_then(|project| project.network.as_ref())
+        .and_then(|network| network.egress.clone());
     options.run_tests = !args.no_test;
     options.http_cache = !args.no_http_cache;
     if let Some(mirror) = &args.mirror {

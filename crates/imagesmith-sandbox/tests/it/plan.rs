@@ -3,8 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use imagesmith_sandbox::{
-    execute, plan, Call, ForkRole, IdMap, Mode, MountPoint, OverlayRoot, RecordingSyscalls,
-    SandboxConfig, SandboxError, Secret, SingleIdReason, SubordinateRange, UserNamespacePlan,
+    execute, mount_points, plan, Call, ForkRole, IdMap, Mode, MountPoint, Network, OverlayRoot,
+    ProxyServer, RecordingSyscalls, SandboxConfig, SandboxError, Secret, SingleIdReason,
+    SubordinateRange, UserNamespacePlan,
 };
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
@@ -152,24 +153,99 @@ fn rootful_without_network() {
         .any(|call| matches!(call, Call::Mkdir(path, _) if !path.starts_with("/b/merged/dev"))));
 }
 
+fn proxy_network(port: u16) -> Network {
+    Network::Proxy {
+        port,
+        server: ProxyServer::new(|listener| Box::new(listener)),
+    }
+}
+
+/// Issue 8: a step with the network gets a namespace of its own too, whose only way out is
+/// the proxy's listener, made in it after loopback is up; it no longer gets the host's
+/// `/etc/resolv.conf` (the proxy resolves names)
 #[test]
-fn network_secrets_and_missing_mount_points() {
+fn the_network_is_a_namespace_of_its_own_with_the_proxys_listener() {
+    for mode in [
+        Mode::Rootful,
+        Mode::UserNamespace {
+            single_id: false,
+            setgroups: true,
+        },
+        Mode::Rootless {
+            uid: 1000,
+            gid: 1000,
+        },
+    ] {
+        let mut config = config(mode);
+        config.network = proxy_network(3128);
+        assert!(!mount_points(&config)
+            .iter()
+            .any(|(path, _)| path == Path::new("/etc/resolv.conf")));
+        let calls = record(&config, &present(&[("/proc", true), ("/dev", true)]));
+        let unshare = calls
+            .iter()
+            .position(|call| matches!(call, Call::Unshare(flags) if flags.contains(CloneFlags::CLONE_NEWNET)))
+            .expect("a network namespace");
+        let loopback = calls
+            .iter()
+            .position(|call| *call == Call::LoopbackUp)
+            .unwrap();
+        let listen = calls
+            .iter()
+            .position(|call| *call == Call::ListenProxy(3128))
+            .expect("the proxy's listener");
+        let reap = calls
+            .iter()
+            .position(|call| *call == Call::Fork(ForkRole::Reap))
+            .unwrap();
+        assert!(
+            unshare < loopback && loopback < listen && listen < reap,
+            "{calls:?}"
+        );
+        assert_eq!(
+            calls
+                .iter()
+                .filter(|call| matches!(call, Call::ListenProxy(_)))
+                .count(),
+            1
+        );
+        assert!(!calls.iter().any(|call| matches!(call, Call::Mount { source: Some(source), .. } if source == Path::new("/etc/resolv.conf"))));
+    }
+    // Without the network: the same namespace, no listener
+    let calls = record(
+        &config(Mode::Rootful),
+        &present(&[("/proc", true), ("/dev", true)]),
+    );
+    assert!(!calls
+        .iter()
+        .any(|call| matches!(call, Call::ListenProxy(_))));
+    // Port 0 would listen on a port nobody was told
     let mut config = config(Mode::Rootful);
-    config.network = true;
+    config.network = proxy_network(0);
+    assert!(matches!(
+        plan(&config, &present(&[("/proc", true), ("/dev", true)])),
+        Err(SandboxError::InvalidConfig { .. })
+    ));
+}
+
+#[test]
+fn secrets_and_missing_mount_points() {
+    let mut config = config(Mode::Rootful);
+    config.network = proxy_network(3128);
     config.dev_pts = false;
     config.secrets = vec![Secret {
         name: "token".to_owned(),
         contents: b"s3cret".to_vec(),
     }];
-    let mut points = present(&[("/proc", true), ("/dev", true), ("/etc/resolv.conf", false)]);
+    let mut points = present(&[("/proc", true), ("/dev", true)]);
     points.push(MountPoint {
         path: PathBuf::from("/run/secrets"),
         directory: true,
         missing: true,
     });
     let calls = record(&config, &points);
-    assert!(matches!(&calls[0], Call::Unshare(flags) if !flags.contains(CloneFlags::CLONE_NEWNET)));
-    assert!(!calls.contains(&Call::LoopbackUp));
+    assert!(matches!(&calls[0], Call::Unshare(flags) if flags.contains(CloneFlags::CLONE_NEWNET)));
+    assert!(calls.contains(&Call::LoopbackUp));
     assert!(calls.contains(&Call::Mkdir(PathBuf::from("/b/merged/run"), 0o755)));
     assert!(calls.contains(&Call::Mkdir(PathBuf::from("/b/merged/run/secrets"), 0o755)));
     let secret_at = calls
@@ -190,13 +266,6 @@ fn network_secrets_and_missing_mount_points() {
     );
     assert!(matches!(&calls[secret_at + 1], Call::Mount { flags, .. }
         if flags.contains(MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY)));
-    let resolv = calls
-        .iter()
-        .position(|call| matches!(call, Call::Mount { source: Some(source), .. } if source == Path::new("/etc/resolv.conf")))
-        .unwrap();
-    assert!(
-        matches!(&calls[resolv + 1], Call::Mount { flags, .. } if flags.contains(MsFlags::MS_RDONLY))
-    );
     assert!(!mounts(&calls)
         .iter()
         .any(|(target, _)| target.ends_with("/dev/pts")));

@@ -1,11 +1,16 @@
 //! Real sandboxes: need root (or rootless support), overlayfs and a static busybox; skipped
 //! with a reason otherwise
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use imagesmith_sandbox::{
-    detect_mode, LinuxSandbox, Mode, OverlayRoot, Sandbox, SandboxConfig, Secret,
+    detect_mode, LinuxSandbox, Mode, Network, OverlayRoot, ProxyServer, Sandbox, SandboxConfig,
+    Secret,
 };
 
 /// A rootfs with busybox as /bin/sh and friends, or why it cannot be made
@@ -31,6 +36,7 @@ fn busybox_rootfs(dir: &Path) -> Result<(), String> {
     std::fs::copy(busybox, dir.join("bin/busybox")).map_err(|e| e.to_string())?;
     for applet in [
         "sh", "echo", "cat", "sleep", "ls", "hostname", "id", "grep", "touch", "chown", "su", "rm",
+        "wget", "readlink",
     ] {
         std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet))
             .map_err(|e| e.to_string())?;
@@ -185,23 +191,128 @@ fn deletions_become_whiteouts_and_network_is_loopback_only() {
     assert!(fixture.lower.join("bin/ls").exists());
 }
 
+/// A tiny HTTP server on the listener the sandbox hands over: answers every request with
+/// `hello from the host`, counting the connections, until the run ends
+fn hello_server(served: Arc<AtomicUsize>) -> ProxyServer {
+    ProxyServer::new(move |listener: TcpListener| {
+        let served = Arc::clone(&served);
+        let stop = Arc::new(AtomicBool::new(false));
+        listener.set_nonblocking(true).unwrap();
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let Ok((mut stream, _)) = listener.accept() else {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    };
+                    served.fetch_add(1, Ordering::SeqCst);
+                    stream.set_nonblocking(false).unwrap();
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).is_ok_and(|read| read > 2) {
+                        line.clear();
+                    }
+                    let _ = stream.write_all(
+                        b"HTTP/1.0 200 OK\r\ncontent-length: 20\r\n\r\nhello from the host\n",
+                    );
+                }
+            })
+        };
+        struct Guard(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>);
+        impl Drop for Guard {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+                if let Some(thread) = self.1.take() {
+                    let _ = thread.join();
+                }
+            }
+        }
+        Box::new(Guard(stop, Some(thread)))
+    })
+}
+
+/// Issue 8: a step with the network reaches the build's proxy on its own loopback (served
+/// from the host on the socket it made), and nothing else: not a listener on the host's
+/// 127.0.0.1, no interface but `lo`, no leaked descriptor
 #[test]
-fn network_mode_binds_resolv_conf_and_removes_it_after() {
+fn the_proxy_network_reaches_the_served_socket_and_nothing_of_the_host() {
     let Some(fixture) = fixture() else { return };
-    if !Path::new("/etc/resolv.conf").exists() {
-        eprintln!("skipped: the host has no /etc/resolv.conf");
-        return;
-    }
-    let mut config = config(&fixture, "net", "cat /etc/resolv.conf > /copy");
-    config.network = true;
-    let output = LinuxSandbox::new().run(&config, None).unwrap();
-    assert!(output.success(), "{output:?}");
-    assert_eq!(
-        std::fs::read(config.root.upper_dir.join("copy")).unwrap(),
-        std::fs::read("/etc/resolv.conf").unwrap()
+    let host_listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    host_listener.set_nonblocking(true).unwrap();
+    let host_port = host_listener.local_addr().unwrap().port();
+    let served = Arc::new(AtomicUsize::new(0));
+    let mut config = config(
+        &fixture,
+        "proxy",
+        &format!(
+            "wget -q -O - http://127.0.0.1:3128/ && echo reached; \
+             wget -q -T 5 -O - http://127.0.0.1:{host_port}/ || echo host-unreachable; \
+             cat /proc/net/dev; \
+             for fd in /proc/$$/fd/*; do echo \"fd $(readlink $fd)\"; done"
+        ),
     );
-    // /etc was copied up for the empty mount point only; both are gone again
-    assert_eq!(upper_entries(&config), ["copy"]);
+    config.network = Network::Proxy {
+        port: 3128,
+        server: hello_server(Arc::clone(&served)),
+    };
+    let output = LinuxSandbox::new().run(&config, None).unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.success(), "{output:?}");
+    assert!(
+        stdout.contains("hello from the host\nreached\n"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+    assert!(stdout.contains("host-unreachable"), "{stdout}");
+    assert!(
+        host_listener.accept().is_err(),
+        "the step reached the host's loopback"
+    );
+    let interfaces: Vec<&str> = stdout
+        .lines()
+        .filter_map(|line| line.split_once(':').map(|(name, _)| name.trim()))
+        .filter(|name| !name.is_empty() && !name.contains(' ') && !name.starts_with("fd"))
+        .collect();
+    assert_eq!(interfaces, ["lo"], "{stdout}");
+    let fds: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.starts_with("fd "))
+        .collect();
+    assert!(!fds.is_empty(), "{stdout}");
+    assert!(
+        !fds.iter().any(|line| line.contains("socket:")),
+        "a socket leaked into the step: {fds:?}"
+    );
+    // Nothing of the network setup is left in the layer
+    assert!(
+        upper_entries(&config).is_empty(),
+        "{:?}",
+        upper_entries(&config)
+    );
+}
+
+/// The listener arrives before the command can use it: a step that connects at once, many
+/// times over, never finds the port closed
+#[test]
+fn the_proxy_socket_listens_before_the_command_starts() {
+    let Some(fixture) = fixture() else { return };
+    let served = Arc::new(AtomicUsize::new(0));
+    let mut config = config(
+        &fixture,
+        "early",
+        "for i in 1 2 3 4 5; do wget -q -O - http://127.0.0.1:8080/ || exit 7; done",
+    );
+    config.network = Network::Proxy {
+        port: 8080,
+        server: hello_server(Arc::clone(&served)),
+    };
+    for _ in 0..3 {
+        let output = LinuxSandbox::new().run(&config, None).unwrap();
+        assert!(output.success(), "{output:?}");
+    }
+    assert_eq!(served.load(Ordering::SeqCst), 15);
 }
 
 #[test]
