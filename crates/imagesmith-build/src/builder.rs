@@ -1085,26 +1085,36 @@ fn egress_patterns(
     }
     let mirrors = plan.mirrors.values().map(String::as_str);
     for url in mirrors.chain([options.debian_mirror.as_str()]) {
-        if let Some(host) = url_host(url) {
-            patterns.push(imagesmith_model::HostPattern {
-                wildcard: false,
-                host,
-                port: None,
-            });
+        if let Some((host, port)) = url_host(url) {
+            // A mirror on another port is reached there over HTTPS too
+            for port in [None, port] {
+                patterns.push(imagesmith_model::HostPattern {
+                    wildcard: false,
+                    host: host.clone(),
+                    port,
+                });
+            }
         }
     }
     Ok(Some(patterns))
 }
 
-/// The host of an `http(s)://` URL, lowercase
-fn url_host(url: &str) -> Option<String> {
+/// The host (lowercase) and the port, when it names one, of an `http(s)://` URL
+fn url_host(url: &str) -> Option<(String, Option<u16>)> {
     let (_, rest) = url.split_once("://")?;
     let authority = rest.split(['/', '?', '#']).next()?.rsplit('@').next()?;
-    let host = match authority.strip_prefix('[') {
-        Some(bracketed) => bracketed.split(']').next()?,
-        None => authority.split(':').next()?,
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(bracketed) => {
+            let (host, after) = bracketed.split_once(']')?;
+            (host, after.strip_prefix(':'))
+        }
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
     };
-    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+    let port = port.and_then(|port| port.parse::<u16>().ok());
+    (!host.is_empty()).then(|| (host.to_ascii_lowercase(), port))
 }
 
 /// Labels, environment and user of the image config
@@ -1167,5 +1177,27 @@ fn configure(
     }
     if let Some(user) = &planned.user {
         builder.set_user(user.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirror_urls_give_their_host_and_port() {
+        assert_eq!(
+            url_host("http://deb.debian.org/debian"),
+            Some(("deb.debian.org".into(), None))
+        );
+        assert_eq!(
+            url_host("https://user:pw@Artifactory.Corp:8443/debian?x"),
+            Some(("artifactory.corp".into(), Some(8443)))
+        );
+        assert_eq!(
+            url_host("http://[fd00::1]:8080/"),
+            Some(("fd00::1".into(), Some(8080)))
+        );
+        assert_eq!(url_host("not a url"), None);
     }
 }

@@ -154,7 +154,7 @@ fn rootfs(dir: &Path) -> Result<(), String> {
     }
     std::fs::copy(busybox, dir.join("bin/busybox")).unwrap();
     for applet in [
-        "sh", "ls", "cat", "echo", "mkdir", "chown", "rm", "test", "stat",
+        "sh", "ls", "cat", "echo", "mkdir", "chown", "rm", "test", "stat", "grep", "wget",
     ] {
         std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet)).unwrap();
     }
@@ -250,15 +250,28 @@ platforms:
 /// `imagesmith build` as the test user, through a copy of this test binary's command-line
 /// child (`e2e::cli_child`)
 fn build_as_user(account: &Account, work: &Path, path: &str, args: &[&str]) -> Run {
+    build_as_user_with(account, work, path, args, false)
+}
+
+/// [`build_as_user`], with the network (the build's proxy) when `network`
+fn build_as_user_with(
+    account: &Account,
+    work: &Path,
+    path: &str,
+    args: &[&str],
+    network: bool,
+) -> Run {
     let mut all: Vec<String> = vec![
         "build".into(),
         "--cache-dir".into(),
         work.join("cache").display().to_string(),
-        "--no-network".into(),
         "--json".into(),
         "--base".into(),
         format!("debian:12=dir:{}", work.join("rootfs").display()),
     ];
+    if !network {
+        all.push("--no-network".into());
+    }
     all.extend(args.iter().map(|arg| (*arg).to_owned()));
     let started = Instant::now();
     // Found on this process's PATH: the child's may lack it on purpose
@@ -537,4 +550,93 @@ fn rootless_build_maps_owners_and_whiteouts() {
     ] {
         assert!(run.stderr.contains(expected), "{expected}: {}", run.stderr);
     }
+}
+
+/// Issue 8: in a rootless build too, a step with the network has a namespace of its own
+/// (only `lo`) whose one way out is the build's proxy, served from the host on the socket
+/// the sandbox made inside it (no slirp4netns); the project's egress allow-list reaches the
+/// proxy, which refuses and logs every other host. Nothing leaves this machine.
+#[test]
+fn rootless_steps_with_the_network_reach_only_the_proxy() {
+    let Some(account) = account() else { return };
+    let work = tempfile::Builder::new()
+        .prefix("imagesmith-rootless-net-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let work = work.path();
+    if let Err(reason) = rootfs(&work.join("rootfs")) {
+        unavailable(reason);
+        return;
+    }
+    let project = work.join("project");
+    for sub in ["components", "recipes"] {
+        std::fs::create_dir_all(project.join(sub)).unwrap();
+    }
+    std::fs::write(
+        project.join("imagesmith.yaml"),
+        "kind: project\nname: rootless-net\nos: [debian12]\nnetwork:\n  egress: [deb.debian.org]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("recipes/probe.yaml"),
+        "kind: recipe\nname: probe\ndescription: Probes the network of a rootless step\nimage_type: container\nos: debian12\nbase_image: debian:12\nversion: 1.0.0\ncomponents:\n  net_probe: 1.0.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("components/net_probe.yaml"),
+        r#"kind: component
+name: net_probe
+description: Looks at the network a build step has
+category: security
+versions:
+  syntax: semver
+  default: 1.0.0
+  supported: [1.0.0]
+platforms:
+  debian12:
+    artifact:
+      type: package
+      names: [busybox]
+    document:
+      name: net-probe
+      schemaVersion: "1.0"
+      phases:
+        - name: build
+          steps:
+            - name: Probe
+              action: ExecuteBash
+              inputs:
+                commands:
+                  - set -e
+                  - test "$http_proxy" = http://127.0.0.1:3128
+                  - test "$https_proxy" = http://127.0.0.1:3128
+                  - grep -q ' lo:' /proc/net/dev
+                  - test "$(grep -c ':' /proc/net/dev)" = 1
+                  - wget -Y off -O /dev/null http://127.0.0.1:3128/ 2>&1 | grep -q ' 400 '
+                  - wget -O /dev/null http://evil.example/x 2>&1 | grep -q ' 403 '
+                  - echo probed > /probed
+"#,
+    )
+    .unwrap();
+    std::fs::copy(std::env::current_exe().unwrap(), work.join("it")).unwrap();
+    let chown = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{}:{}", account.uid, account.gid))
+        .arg(work)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    set_mode(work, 0o755);
+    let path = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+    let run = build_as_user_with(&account, work, path, &[], true);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let log = std::fs::read_to_string(work.join("cache/logs/http-proxy.log")).unwrap();
+    assert!(log.contains("BAD GET 400 0 /"), "{log}");
+    assert!(
+        log.contains(
+            "REFUSED GET 403 0 http://evil.example/x (`evil.example` is not in the project's egress allow-list)"
+        ),
+        "{log}"
+    );
+    assert_eq!(mounts_under(work), Vec::<String>::new());
 }
