@@ -1076,14 +1076,17 @@ fn tunnel(request: &Request, reader: BufReader<TcpStream>, mut client: TcpStream
         let _ = refuse(request, &mut client, shared, 403, &message);
         return;
     }
+    let proxied = shared.upstream.proxied(&host);
     let addresses = match shared.resolve(&host, port) {
         Ok(addresses) => addresses,
+        // A name that does not resolve here may still resolve for the host's proxy
+        Err((502, _)) if proxied => Vec::new(),
         Err((status, message)) => {
             let _ = refuse(request, &mut client, shared, status, &message);
             return;
         }
     };
-    let connected = if shared.upstream.proxied(&host) {
+    let connected = if proxied {
         shared
             .upstream
             .tunnel_via
@@ -2125,6 +2128,89 @@ mod tests {
         assert_eq!((origin.hits(DEB), origin.hits(&good)), (2, 2));
         assert_eq!(entries(temp.path()), 0);
         assert_eq!(proxy.stats().hits, 0);
+    }
+
+    /// A tunnel goes through the host's own proxy when its environment names one, and a
+    /// silent tunnel is closed after the idle time
+    #[test]
+    fn tunnels_go_through_the_host_proxy_and_close_when_idle() {
+        let temp = tempfile::tempdir().unwrap();
+        // The host's proxy: answers CONNECT with 200, then echoes; remembers the request
+        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let host_proxy = listener.local_addr().unwrap();
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        {
+            let seen = Arc::clone(&seen);
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(mut stream) = stream else { continue };
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let Ok(Some(line)) = read_line(&mut reader) else {
+                        continue;
+                    };
+                    while let Ok(Some(header)) = read_line(&mut reader) {
+                        if header.is_empty() {
+                            break;
+                        }
+                    }
+                    seen.lock().unwrap().push(line);
+                    stream
+                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .unwrap();
+                    let mut buffer = [0u8; 1024];
+                    while let Ok(read) = reader.read(&mut buffer) {
+                        if read == 0 || stream.write_all(&buffer[..read]).is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+        let url = format!("http://{host_proxy}");
+        let upstream = Upstream {
+            direct: agent(None),
+            proxied: Some((agent(Some(ureq::Proxy::new(&url).unwrap())), Vec::new())),
+            tunnel_via: proxy_authority(&url),
+        };
+        let proxy = HttpProxy::start(
+            temp.path(),
+            upstream,
+            Some(&temp.path().join("access.log")),
+            ProxyOptions {
+                tunnel_idle: Duration::from_millis(300),
+                ..ProxyOptions::default()
+            },
+        )
+        .unwrap();
+        // A name only the host's proxy knows
+        let mut stream = TcpStream::connect(proxy.address()).unwrap();
+        write!(
+            stream,
+            "CONNECT mirror.internal.invalid:443 HTTP/1.1\r\n\r\n"
+        )
+        .unwrap();
+        let mut head = [0u8; 39];
+        stream.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200 Connection established\r\n\r\n");
+        stream.write_all(b"ping").unwrap();
+        let mut echoed = [0u8; 4];
+        stream.read_exact(&mut echoed).unwrap();
+        assert_eq!(&echoed, b"ping");
+        assert_eq!(
+            seen.lock().unwrap().as_slice(),
+            ["CONNECT mirror.internal.invalid:443 HTTP/1.1"]
+        );
+        // Then nothing either way: the proxy closes the tunnel
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+        assert!(rest.is_empty());
+        // Refused targets never reach the host's proxy
+        let answer = raw(
+            proxy.address(),
+            "CONNECT 169.254.169.254:443 HTTP/1.1\r\n\r\n",
+        );
+        assert_eq!(answer.status, 403);
+        assert_eq!(seen.lock().unwrap().len(), 1);
     }
 
     #[test]
