@@ -1385,6 +1385,70 @@ mod tests {
         assert_eq!(unknown.hint.as_deref(), Some("did you mean `image_type`?"));
     }
 
+    fn decode_project(text: &str) -> (Option<Project>, Diagnostics) {
+        let loaded = load_str("imagesmith.yaml", text, Limits::DEFAULT);
+        let mut diagnostics = loaded.diagnostics;
+        let path: Arc<str> = "imagesmith.yaml".into();
+        let mut d = Decoder::new(&path, &mut diagnostics);
+        let project = project(&mut d, loaded.root.as_ref().unwrap());
+        (project, diagnostics)
+    }
+
+    /// Issue 8: the egress allow-list of build steps
+    #[test]
+    fn the_network_egress_list_is_decoded_and_checked_for_shape() {
+        let (project, d) = decode_project(
+            "name: demo\nnetwork:\n  egress: [deb.debian.org, \"*.amazonaws.com\"]\n",
+        );
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(
+            project.unwrap().network.unwrap().egress.unwrap(),
+            ["deb.debian.org", "*.amazonaws.com"]
+        );
+        let (project, d) = decode_project("name: demo\n");
+        assert!(d.is_empty());
+        assert_eq!(project.unwrap().network, None);
+        let (_, d) = decode_project("name: demo\nnetwork:\n  egres: [x]\n  egress: x\n");
+        let codes: Vec<_> = d.iter().map(|d| (d.code, d.line())).collect();
+        assert!(codes.contains(&("unknown-key", 3)), "{codes:?}");
+        assert_eq!(codes.len(), 2, "{codes:?}");
+    }
+
+    #[test]
+    fn host_patterns_match_hosts_and_ports() {
+        let pattern = |text: &str| HostPattern::parse(text).unwrap();
+        let exact = pattern("Deb.Debian.org");
+        assert!(exact.matches("deb.debian.org", 80));
+        assert!(exact.matches("DEB.debian.org.", 443));
+        assert!(!exact.matches("security.debian.org", 80));
+        let wildcard = pattern("*.amazonaws.com");
+        assert!(wildcard.matches("s3.amazonaws.com", 443));
+        assert!(wildcard.matches("a.b.amazonaws.com", 443));
+        assert!(!wildcard.matches("amazonaws.com", 443));
+        assert!(!wildcard.matches("evilamazonaws.com", 443));
+        let ported = pattern("mirror.example:8443");
+        assert!(ported.matches("mirror.example", 8443));
+        assert!(!ported.matches("mirror.example", 443));
+        assert_eq!(pattern("[fd00::1]:8080").host, "fd00::1");
+        assert_eq!(pattern("fd00::1").port, None);
+        assert_eq!(pattern("10.0.0.7").host, "10.0.0.7");
+        for bad in [
+            "",
+            "*",
+            "*.",
+            "a..b",
+            "-a.example",
+            "http://deb.debian.org",
+            "deb.debian.org/debian",
+            "host:0",
+            "host:http",
+            "a b",
+            "*.10.0.0.1x y",
+        ] {
+            assert!(HostPattern::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
     #[test]
     fn dates_are_checked() {
         assert!(is_date("2026-10-31"));
