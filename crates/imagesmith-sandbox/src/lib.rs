@@ -2,9 +2,9 @@
 //!
 //! A command runs in new mount, pid, uts and ipc namespaces (and a network namespace with only
 //! loopback unless the network is allowed), rooted by `pivot_root` at an overlay of the image's
-//! layers whose upper directory collects its changes. `/proc`, a minimal `/dev` and, for the
-//! run only, secrets on a read-only tmpfs are mounted in; none of it reaches the host or the
-//! upper directory.
+//! layers whose upper directory collects its changes. `/proc`, `/sys`, a minimal `/dev` and,
+//! for the run only, secrets on a read-only tmpfs are mounted in; none of it reaches the host
+//! or the upper directory.
 //!
 //! The setup is a list of [`Step`]s computed by [`plan`] before forking, then executed in the
 //! child through the [`Syscalls`] trait: [`LinuxSyscalls`] for real, [`RecordingSyscalls`] in
@@ -13,12 +13,24 @@
 //!
 //! # What a command may do
 //!
-//! The command keeps only Docker's default capabilities ([`DEFAULT_CAPABILITIES`]: enough
-//! for package managers to `chown`, switch to their own users and `setcap`), runs with
-//! `no_new_privs` (set-user-id programs do not raise privileges) and under a seccomp filter
-//! that fails [`DENIED_SYSCALLS`] (modules, kexec, the kernel keyring, BPF, perf, ptrace,
-//! swap) with `EPERM`. The bounding set is dropped before the ids change, while
-//! `CAP_SETPCAP` is still there; `no_new_privs` and the filter come last.
+//! A build step is an untrusted program (a vendor's install script, a package's maintainer
+//! scripts), so it runs behind the walls runc and Docker put around a container:
+//!
+//! - **Filesystems**: `/proc` with [`READ_ONLY_PATHS`] (the sysctls, `sysrq-trigger`, …)
+//!   read-only and [`MASKED_PATHS`] (`/proc/kcore`, `/proc/keys`, `/sys/firmware`, …)
+//!   hidden; `/sys` a read-only sysfs ([`SysMount`]); `/dev` only the OCI default devices
+//!   ([`DEVICES`]). The overlay root and every scratch mount are `nodev` and `nosuid`, so a
+//!   device node made in the image cannot reach a host device.
+//! - **Capabilities**: only [`DEFAULT_CAPABILITIES`] (Docker's without `CAP_NET_RAW`:
+//!   enough for package managers to `chown`, switch to their own users and `setcap`),
+//!   dropped from the bounding set before the ids change, while `CAP_SETPCAP` is still
+//!   there, and `no_new_privs` (set-user-id programs do not raise privileges).
+//! - **System calls**: a seccomp filter failing [`DENIED_SYSCALLS`] (modules, kexec, the
+//!   kernel keyring, BPF, perf, ptrace, swap, the kernel log, every mount call, `setns`)
+//!   and, by their arguments, [`ARGUMENT_RULES`]: new namespaces (`unshare -U`), `TIOCSTI`,
+//!   packet sockets, block device nodes, as Docker's default profile does.
+//! - **No terminal**: stdin is `/dev/null` and the command runs in a session of its own, so
+//!   it has no controlling terminal to read or inject keystrokes into.
 //!
 //! # Root and rootless
 //!
@@ -63,11 +75,14 @@ mod userns;
 pub use config::{Mode, OverlayRoot, SandboxConfig, Secret};
 pub use error::{SandboxError, SingleIdReason, Unsupported};
 pub use harden::{
-    default_capability_mask, seccomp_program, Capability, SeccompProgram, SockFilter,
-    DEFAULT_CAPABILITIES, DENIED_SYSCALLS,
+    default_capability_mask, rules, seccomp_program, Capability, Check, Rule, SeccompProgram,
+    SockFilter, ARGUMENT_RULES, DEFAULT_CAPABILITIES, DENIED_SYSCALLS,
 };
 pub use idmap::{subordinate_ranges, IdMap, IdRange, SubordinateRange};
-pub use plan::{execute, mount_points, overlay_options, plan, MountPoint, Step, DEVICES};
+pub use plan::{
+    execute, kernel_paths, kernel_walls, mount_points, overlay_options, plan, MountPoint, Step,
+    SysMount, DEVICES, MASKED_PATHS, READ_ONLY_PATHS,
+};
 pub use preflight::{
     detect_mode, detect_mode_on, in_user_namespace, kernel_at_least, plan_user_namespace, HostInfo,
     LinuxHost, UserNamespacePlan, REEXEC_MARKER,
