@@ -75,7 +75,9 @@ impl Mounter for LinuxMounter {
             Some("overlay"),
             &root.merged_dir,
             Some("overlay"),
-            MsFlags::empty(),
+            // A device node a step made cannot be opened by a file action running as the
+            // builder (issue 8): reading `c 1 1` would read the host's memory
+            MsFlags::MS_NODEV | MsFlags::MS_NOSUID,
             Some(options.as_str()),
         )
         .map_err(|source| BuildError::Mount {

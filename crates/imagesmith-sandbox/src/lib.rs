@@ -5,9 +5,9 @@
 //! namespace has only loopback; with [`Network::Proxy`] a socket listening on its
 //! `127.0.0.1:port` is made in it before the command starts and handed (`SCM_RIGHTS`) to a
 //! [`ProxyServer`] of the caller, which serves it from the host's namespace: the command's
-//! only way out, with nothing else of the host's network in reach. `/proc`, a minimal `/dev` and, for the
-//! run only, secrets on a read-only tmpfs are mounted in; none of it reaches the host or the
-//! upper directory.
+//! only way out, with nothing else of the host's network in reach. `/proc`, `/sys`, a minimal
+//! `/dev` and, for the run only, secrets on a read-only tmpfs are mounted in; none of it
+//! reaches the host or the upper directory.
 //!
 //! The setup is a list of [`Step`]s computed by [`plan`] before forking, then executed in the
 //! child through the [`Syscalls`] trait: [`LinuxSyscalls`] for real, [`RecordingSyscalls`] in
@@ -16,12 +16,24 @@
 //!
 //! # What a command may do
 //!
-//! The command keeps only Docker's default capabilities ([`DEFAULT_CAPABILITIES`]: enough
-//! for package managers to `chown`, switch to their own users and `setcap`), runs with
-//! `no_new_privs` (set-user-id programs do not raise privileges) and under a seccomp filter
-//! that fails [`DENIED_SYSCALLS`] (modules, kexec, the kernel keyring, BPF, perf, ptrace,
-//! swap) with `EPERM`. The bounding set is dropped before the ids change, while
-//! `CAP_SETPCAP` is still there; `no_new_privs` and the filter come last.
+//! A build step is an untrusted program (a vendor's install script, a package's maintainer
+//! scripts), so it runs behind the walls runc and Docker put around a container:
+//!
+//! - **Filesystems**: `/proc` with [`READ_ONLY_PATHS`] (the sysctls, `sysrq-trigger`, …)
+//!   read-only and [`MASKED_PATHS`] (`/proc/kcore`, `/proc/keys`, `/sys/firmware`, …)
+//!   hidden; `/sys` a read-only sysfs; `/dev` only the OCI default devices
+//!   ([`DEVICES`]). The overlay root and every scratch mount are `nodev` and `nosuid`, so a
+//!   device node made in the image cannot reach a host device.
+//! - **Capabilities**: only [`DEFAULT_CAPABILITIES`] (Docker's without `CAP_NET_RAW`:
+//!   enough for package managers to `chown`, switch to their own users and `setcap`),
+//!   dropped from the bounding set before the ids change, while `CAP_SETPCAP` is still
+//!   there, and `no_new_privs` (set-user-id programs do not raise privileges).
+//! - **System calls**: a seccomp filter failing [`DENIED_SYSCALLS`] (modules, kexec, the
+//!   kernel keyring, BPF, perf, ptrace, swap, the kernel log, every mount call, `setns`)
+//!   and, by their arguments, [`ARGUMENT_RULES`]: new namespaces (`unshare -U`), `TIOCSTI`,
+//!   packet sockets, block device nodes, as Docker's default profile does.
+//! - **No terminal**: stdin is `/dev/null` and the command runs in a session of its own, so
+//!   it has no controlling terminal to read or inject keystrokes into.
 //!
 //! # Root and rootless
 //!
@@ -66,11 +78,14 @@ mod userns;
 pub use config::{Mode, Network, OverlayRoot, ProxyServer, SandboxConfig, Secret, ServeGuard};
 pub use error::{SandboxError, SingleIdReason, Unsupported};
 pub use harden::{
-    default_capability_mask, seccomp_program, Capability, SeccompProgram, SockFilter,
-    DEFAULT_CAPABILITIES, DENIED_SYSCALLS,
+    default_capability_mask, rules, seccomp_program, Capability, Check, Rule, SeccompProgram,
+    SockFilter, ARGUMENT_RULES, DEFAULT_CAPABILITIES, DENIED_SYSCALLS,
 };
 pub use idmap::{subordinate_ranges, IdMap, IdRange, SubordinateRange};
-pub use plan::{execute, mount_points, overlay_options, plan, MountPoint, Step, DEVICES};
+pub use plan::{
+    execute, kernel_paths, kernel_walls, mount_points, overlay_options, plan, MountPoint, Step,
+    DEVICES, MASKED_PATHS, READ_ONLY_PATHS,
+};
 pub use preflight::{
     detect_mode, detect_mode_on, in_user_namespace, kernel_at_least, plan_user_namespace, HostInfo,
     LinuxHost, UserNamespacePlan, REEXEC_MARKER,

@@ -14,8 +14,50 @@ use crate::error::SandboxError;
 use crate::harden::{default_capability_mask, seccomp_program, SeccompProgram};
 use crate::syscalls::{ForkRole, Syscalls};
 
-/// Device nodes bind-mounted from the host into the sandbox's `/dev`
+/// Device nodes bind-mounted from the host into the sandbox's `/dev`: the OCI runtime
+/// specification's default devices (with `/dev/pts`, `/dev/ptmx`, `/dev/shm` and the `fd`
+/// links, set up apart), and nothing else
 pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Paths under `/proc` made read-only, as runc does: the sysctls (`kernel.core_pattern`
+/// would run a program of the step's choosing as host root), the magic SysRq key, and the
+/// interrupt, bus and filesystem settings
+pub const READ_ONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Paths hidden, as runc does: files under `/dev/null`, directories under an empty
+/// read-only tmpfs; those the kernel does not have are skipped
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// The paths of [`READ_ONLY_PATHS`] and [`MASKED_PATHS`] this kernel has, each with
+/// whether it is a directory (looked up in the host's `/proc` and `/sys`: the kernel is the
+/// same inside)
+pub fn kernel_paths(paths: &[&str]) -> Vec<(PathBuf, bool)> {
+    paths
+        .iter()
+        .filter_map(|path| {
+            let metadata = std::fs::symlink_metadata(path).ok()?;
+            Some((PathBuf::from(path), metadata.is_dir()))
+        })
+        .collect()
+}
 
 /// One step of setting up the sandbox
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,6 +281,7 @@ pub fn mount_points(config: &SandboxConfig) -> Vec<(PathBuf, bool)> {
     let mut points = vec![
         (PathBuf::from("/proc"), true),
         (PathBuf::from("/dev"), true),
+        (PathBuf::from("/sys"), true),
     ];
     if !config.secrets.is_empty() {
         points.push((config.secrets_dir.clone(), true));
@@ -336,11 +379,14 @@ pub fn plan(
     }
 
     let options = overlay_options(root, config.mode.in_user_namespace())?;
+    // Device nodes a step makes (or an image ships) cannot be opened, and set-user-id
+    // programs do not raise privileges (`no_new_privs` already says so): both can still be
+    // installed, and `mknod`, `chmod u+s` and file capabilities work as before
     steps.push(mount(
         Some(Path::new("overlay")),
         merged,
         Some("overlay"),
-        MsFlags::empty(),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
         Some(&options),
     )?);
 
@@ -367,21 +413,38 @@ pub fn plan(
         });
     }
 
+    let walled = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     let proc_dir = inside(merged, Path::new("/proc"));
     steps.push(mount(
         Some(Path::new("proc")),
         &proc_dir,
         Some("proc"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        walled,
         None,
+    )?);
+    let sys_dir = inside(merged, Path::new("/sys"));
+    // Every step has a network namespace of its own, so even in a user namespace a sysfs
+    // (which shows the mounter's network namespace) can be mounted: read-only, as runc does
+    steps.push(mount(
+        Some(Path::new("sysfs")),
+        &sys_dir,
+        Some("sysfs"),
+        walled | MsFlags::MS_RDONLY,
+        None,
+    )?);
+    steps.extend(kernel_walls(
+        merged,
+        &kernel_paths(READ_ONLY_PATHS),
+        &kernel_paths(MASKED_PATHS),
     )?);
 
     let dev = inside(merged, Path::new("/dev"));
+    // `nodev` too: the devices are bind mounts of the host's nodes, with their own flags
     steps.push(mount(
         Some(Path::new("tmpfs")),
         &dev,
         Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_STRICTATIME,
         Some("mode=755,size=65536k"),
     )?);
     for device in DEVICES {
@@ -492,6 +555,60 @@ pub fn plan(
     steps.push(Step::NoNewPrivileges);
     if let Some(program) = seccomp_program() {
         steps.push(Step::Seccomp(program));
+    }
+    Ok(steps)
+}
+
+/// The mounts making `read_only` paths read-only and hiding `masked` ones (paths inside the
+/// image with whether each is a directory), once `/proc` and `/sys` are mounted in `merged`
+///
+/// A read-only path is bound onto itself and the bind remounted read-only, keeping
+/// `nosuid`, `nodev` and `noexec` (which the `/proc` mount has and a user namespace could
+/// not clear). A masked file gets the host's `/dev/null` bound over it, a masked directory
+/// an empty read-only tmpfs.
+pub fn kernel_walls(
+    merged: &Path,
+    read_only: &[(PathBuf, bool)],
+    masked: &[(PathBuf, bool)],
+) -> Result<Vec<Step>, SandboxError> {
+    let walled = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let mut steps = Vec::new();
+    for (path, _) in read_only {
+        let target = inside(merged, path);
+        steps.push(mount(
+            Some(&target),
+            &target,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        )?);
+        steps.push(mount(
+            None,
+            &target,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | walled,
+            None,
+        )?);
+    }
+    for (path, directory) in masked {
+        let target = inside(merged, path);
+        steps.push(if *directory {
+            mount(
+                Some(Path::new("tmpfs")),
+                &target,
+                Some("tmpfs"),
+                walled | MsFlags::MS_RDONLY,
+                None,
+            )?
+        } else {
+            mount(
+                Some(Path::new("/dev/null")),
+                &target,
+                None,
+                MsFlags::MS_BIND,
+                None,
+            )?
+        });
     }
     Ok(steps)
 }

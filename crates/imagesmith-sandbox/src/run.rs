@@ -148,12 +148,15 @@ fn spawn_and_wait<S: Syscalls + 'static>(
         .envs(config.env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .stderr(Stdio::piped());
     // SAFETY: the closure only makes system calls on data prepared before the fork
     unsafe {
         command.pre_exec(move || {
             let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+            // A session of its own (which is also a process group of its own, killed
+            // whole on timeout) without a controlling terminal: `/dev/tty` fails with
+            // ENXIO and no terminal of the host can be given input (`TIOCSTI`)
+            nix::unistd::setsid()?;
             execute_or_report(&steps, &syscalls, error_fd)
         });
     }

@@ -1,4 +1,5 @@
 //! Integration tests of imagesmith-sandbox, one module per area
 
+mod escape;
 mod plan;
 mod root;

@@ -3,9 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use imagesmith_sandbox::{
-    execute, mount_points, plan, Call, ForkRole, IdMap, Mode, MountPoint, Network, OverlayRoot,
-    ProxyServer, RecordingSyscalls, SandboxConfig, SandboxError, Secret, SingleIdReason,
-    SubordinateRange, UserNamespacePlan,
+    execute, kernel_paths, kernel_walls, mount_points, plan, Call, ForkRole, IdMap, Mode,
+    MountPoint, Network, OverlayRoot, ProxyServer, RecordingSyscalls, SandboxConfig, SandboxError,
+    Secret, SingleIdReason, Step, SubordinateRange, UserNamespacePlan, MASKED_PATHS,
+    READ_ONLY_PATHS,
 };
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
@@ -96,7 +97,7 @@ fn rootful_without_network() {
             source: Some(PathBuf::from("overlay")),
             target: PathBuf::from("/b/merged"),
             fstype: Some("overlay".to_owned()),
-            flags: MsFlags::empty(),
+            flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
             data: Some(
                 "lowerdir=/b/layer2:/b/layer1,upperdir=/b/upper,workdir=/b/work,redirect_dir=off,metacopy=off,index=off"
                     .to_owned()
@@ -105,12 +106,21 @@ fn rootful_without_network() {
     );
     let mounts = mounts(&calls);
     let targets: Vec<&str> = mounts.iter().map(|(target, _)| target.as_str()).collect();
+    // The read-only and masked paths of /proc and /sys this kernel has come right after
+    let walls: Vec<String> = kernel_paths(READ_ONLY_PATHS)
+        .iter()
+        .flat_map(|(path, _)| [path, path])
+        .chain(kernel_paths(MASKED_PATHS).iter().map(|(path, _)| path))
+        .map(|path| format!("/b/merged{}", path.display()))
+        .collect();
+    assert_eq!(targets[4..4 + walls.len()], walls);
     assert_eq!(
-        targets,
+        [&targets[..4], &targets[4 + walls.len()..]].concat(),
         [
             "/",
             "/b/merged",
             "/b/merged/proc",
+            "/b/merged/sys",
             "/b/merged/dev",
             "/b/merged/dev/null",
             "/b/merged/dev/zero",
@@ -140,9 +150,9 @@ fn rootful_without_network() {
         hardening(&calls),
         [
             Call::Chdir(PathBuf::from("/")),
-            Call::DropBoundingCapabilities(0xa804_25fb),
+            Call::DropBoundingCapabilities(0xa804_05fb),
             Call::SetIds(0, 0, true),
-            Call::LimitCapabilities(0xa804_25fb),
+            Call::LimitCapabilities(0xa804_05fb),
             Call::NoNewPrivileges,
             Call::Seccomp(seccomp_length()),
         ]
@@ -337,9 +347,9 @@ fn in_a_user_namespace_nothing_is_unshared_twice() {
     assert_eq!(
         hardening(&calls)[1..4],
         [
-            Call::DropBoundingCapabilities(0xa804_25fb),
+            Call::DropBoundingCapabilities(0xa804_05fb),
             Call::SetIds(100, 101, true),
-            Call::LimitCapabilities(0xa804_25fb),
+            Call::LimitCapabilities(0xa804_05fb),
         ]
     );
 
@@ -479,4 +489,177 @@ fn bad_configs_are_refused() {
         plan(&secret, &[]),
         Err(SandboxError::InvalidConfig { .. })
     ));
+}
+
+/// The mount calls of `calls` with their flags and types
+fn mount_flags(calls: &[Call]) -> Vec<(String, Option<String>, MsFlags)> {
+    calls
+        .iter()
+        .filter_map(|call| match call {
+            Call::Mount {
+                target,
+                fstype,
+                flags,
+                ..
+            } => Some((target.display().to_string(), fstype.clone(), *flags)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn proc_paths_are_read_only_or_masked_as_runc_does() {
+    let steps = kernel_walls(
+        Path::new("/m"),
+        &[(PathBuf::from("/proc/sys"), true)],
+        &[
+            (PathBuf::from("/proc/kcore"), false),
+            (PathBuf::from("/proc/acpi"), true),
+        ],
+    )
+    .unwrap();
+    let recorder = RecordingSyscalls::new();
+    execute(&steps, &recorder).unwrap();
+    let walled = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    assert_eq!(
+        recorder.calls(),
+        [
+            // Bound onto itself, then the bind made read-only with the flags /proc has
+            Call::Mount {
+                source: Some(PathBuf::from("/m/proc/sys")),
+                target: PathBuf::from("/m/proc/sys"),
+                fstype: None,
+                flags: MsFlags::MS_BIND | MsFlags::MS_REC,
+                data: None,
+            },
+            Call::Mount {
+                source: None,
+                target: PathBuf::from("/m/proc/sys"),
+                fstype: None,
+                flags: MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | walled,
+                data: None,
+            },
+            // A file under /dev/null, a directory under an empty read-only tmpfs
+            Call::Mount {
+                source: Some(PathBuf::from("/dev/null")),
+                target: PathBuf::from("/m/proc/kcore"),
+                fstype: None,
+                flags: MsFlags::MS_BIND,
+                data: None,
+            },
+            Call::Mount {
+                source: Some(PathBuf::from("tmpfs")),
+                target: PathBuf::from("/m/proc/acpi"),
+                fstype: Some("tmpfs".to_owned()),
+                flags: MsFlags::MS_RDONLY | walled,
+                data: None,
+            },
+        ]
+    );
+    // Every runc path is covered, and what this kernel has is found
+    for path in [
+        "/proc/sys",
+        "/proc/sysrq-trigger",
+        "/proc/irq",
+        "/proc/bus",
+        "/proc/fs",
+    ] {
+        assert!(READ_ONLY_PATHS.contains(&path), "{path}");
+    }
+    for path in [
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/timer_list",
+        "/sys/firmware",
+    ] {
+        assert!(MASKED_PATHS.contains(&path), "{path}");
+    }
+    if Path::new("/proc/sys").is_dir() {
+        assert!(kernel_paths(READ_ONLY_PATHS).contains(&(PathBuf::from("/proc/sys"), true)));
+    }
+    // Not every kernel has it (CONFIG_PROC_KCORE)
+    if Path::new("/proc/kcore").exists() {
+        assert!(kernel_paths(MASKED_PATHS).contains(&(PathBuf::from("/proc/kcore"), false)));
+    }
+    assert_eq!(kernel_paths(&["/proc/no-such-file"]), []);
+}
+
+#[test]
+fn sys_is_a_read_only_sysfs_in_every_mode() {
+    let full = Mode::UserNamespace {
+        single_id: false,
+        setgroups: true,
+    };
+    let rootless = Mode::Rootless { uid: 1, gid: 1 };
+    // Every step has a network namespace of its own, so a user namespace can mount sysfs too
+    for mode in [Mode::Rootful, full, rootless] {
+        let calls = record(&config(mode), &present(&[("/proc", true), ("/dev", true)]));
+        let sys = mount_flags(&calls)
+            .into_iter()
+            .find(|(target, _, _)| target == "/b/merged/sys")
+            .unwrap();
+        assert_eq!(sys.1.as_deref(), Some("sysfs"), "{mode:?}");
+        assert!(sys.2.contains(
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC
+        ));
+    }
+}
+
+#[test]
+fn every_filesystem_a_step_can_write_is_nodev() {
+    let mut config = config(Mode::Rootful);
+    config.secrets = vec![Secret {
+        name: "token".to_owned(),
+        contents: b"s3cret".to_vec(),
+    }];
+    let calls = record(
+        &config,
+        &present(&[("/proc", true), ("/dev", true), ("/run/secrets", true)]),
+    );
+    let mounted = mount_flags(&calls);
+    for (target, fstype, flags) in &mounted {
+        match fstype.as_deref() {
+            // ptys are devpts' own nodes; it makes no others
+            Some("devpts") | None => {}
+            Some(_) => assert!(
+                flags.contains(MsFlags::MS_NODEV | MsFlags::MS_NOSUID),
+                "{target}: {flags:?}"
+            ),
+        }
+    }
+    // Binds are the OCI default devices and /dev/null over masked files only
+    let binds: Vec<PathBuf> = calls
+        .iter()
+        .filter_map(|call| match call {
+            Call::Mount {
+                source: Some(source),
+                fstype: None,
+                flags,
+                ..
+            } if !flags.contains(MsFlags::MS_REC) => Some(source.clone()),
+            _ => None,
+        })
+        .collect();
+    for source in &binds {
+        assert!(
+            [
+                "/dev/null",
+                "/dev/zero",
+                "/dev/full",
+                "/dev/random",
+                "/dev/urandom",
+                "/dev/tty"
+            ]
+            .contains(&source.to_str().unwrap()),
+            "{source:?}"
+        );
+    }
+    let steps = plan(&config, &present(&[("/proc", true), ("/dev", true)])).unwrap();
+    assert!(steps.iter().any(|step| matches!(
+        step,
+        Step::Mount {
+            fstype: Some("sysfs"),
+            ..
+        }
+    )));
 }
