@@ -103,6 +103,10 @@ pub struct ProxyOptions {
     pub allow_loopback: bool,
     /// How long a tunnel may be idle ([`TUNNEL_IDLE`])
     pub tunnel_idle: Duration,
+    /// Origins (`host:port`) the operator named, reached even on loopback or the host's own
+    /// addresses (a Debian mirror on the build host: `IMAGESMITH_DEBIAN_MIRROR`, the
+    /// project's `mirrors`, `network.egress` entries with a port); never link-local ones
+    pub trusted: Vec<String>,
 }
 
 impl Default for ProxyOptions {
@@ -113,6 +117,7 @@ impl Default for ProxyOptions {
             egress: None,
             allow_loopback: false,
             tunnel_idle: TUNNEL_IDLE,
+            trusted: Vec::new(),
         }
     }
 }
@@ -154,11 +159,13 @@ pub fn forbidden_address(address: IpAddr, allow_loopback: bool) -> Option<&'stat
 struct AddressGuard {
     allow_loopback: bool,
     host_addresses: Vec<IpAddr>,
+    /// `host:port` (lowercase) allowed on the host's own addresses
+    trusted: Vec<String>,
 }
 
 impl AddressGuard {
     /// The interfaces' addresses are read once, when the proxy starts
-    fn new(allow_loopback: bool) -> Self {
+    fn new(allow_loopback: bool, trusted: &[String]) -> Self {
         let host_addresses = nix::ifaddrs::getifaddrs()
             .map(|interfaces| {
                 interfaces
@@ -175,6 +182,10 @@ impl AddressGuard {
         AddressGuard {
             allow_loopback,
             host_addresses,
+            trusted: trusted
+                .iter()
+                .map(|netloc| netloc.to_ascii_lowercase())
+                .collect(),
         }
     }
 
@@ -190,8 +201,14 @@ impl AddressGuard {
     /// `netloc` (`host:port`) resolved, or refused when any address is forbidden
     fn resolve(&self, netloc: &str) -> io::Result<Vec<SocketAddr>> {
         let addresses: Vec<SocketAddr> = netloc.to_socket_addrs()?.collect();
+        let trusted = self.trusted.contains(&netloc.to_ascii_lowercase());
         for address in &addresses {
-            if let Some(why) = self.why(address.ip()) {
+            let why = if trusted {
+                forbidden_address(address.ip(), true)
+            } else {
+                self.why(address.ip())
+            };
+            if let Some(why) = why {
                 return Err(io::Error::new(
                     io::ErrorKind::PermissionDenied,
                     format!("`{netloc}` resolves to `{}`, {why}", address.ip()),
@@ -682,7 +699,7 @@ impl HttpProxy {
         };
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let address = listener.local_addr()?;
-        let guard = AddressGuard::new(options.allow_loopback);
+        let guard = AddressGuard::new(options.allow_loopback, &options.trusted);
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
             upstream: upstream.guarded(&guard),
@@ -2074,7 +2091,7 @@ mod tests {
         }
         assert_eq!(origin.hits(DEB), 0);
         // A service listening on all the host's addresses is out of reach on each of them
-        let own: Vec<IpAddr> = AddressGuard::new(false)
+        let own: Vec<IpAddr> = AddressGuard::new(false, &[])
             .host_addresses
             .into_iter()
             .filter(|address| address.is_ipv4() && !address.is_loopback())
@@ -2268,6 +2285,31 @@ mod tests {
         assert_eq!(seen.lock().unwrap().len(), 1);
     }
 
+    /// A mirror the operator named on the build host itself (`localhost:3142`) stays
+    /// reachable; any other port of the host does not, nor the metadata service
+    #[test]
+    fn origins_the_operator_named_are_reached_on_the_host() {
+        let temp = tempfile::tempdir().unwrap();
+        let (origin, _, _) = origin();
+        let echo = echo_origin();
+        let proxy = start_with(
+            temp.path(),
+            ProxyOptions {
+                trusted: vec![
+                    origin.address.to_string(),
+                    String::from("169.254.169.254:80"),
+                ],
+                ..ProxyOptions::default()
+            },
+        );
+        assert_eq!(get(&proxy, &origin.url(DEB)).status, 200);
+        assert_eq!(
+            get(&proxy, &format!("http://127.0.0.1:{}/", echo.port())).status,
+            403
+        );
+        assert_eq!(get(&proxy, "http://169.254.169.254/latest/").status, 403);
+    }
+
     #[test]
     fn the_step_environment_names_the_proxy_and_spares_loopback() {
         let env: HashMap<String, String> = step_env(3128).into_iter().collect();
@@ -2310,11 +2352,12 @@ mod tests {
         let guard = AddressGuard {
             allow_loopback: true,
             host_addresses: vec!["10.1.2.3".parse().unwrap(), "127.0.0.1".parse().unwrap()],
+            trusted: Vec::new(),
         };
         assert!(guard.why("10.1.2.3".parse().unwrap()).is_some());
         assert!(guard.why("10.1.2.4".parse().unwrap()).is_none());
         assert!(guard.why("127.0.0.1".parse().unwrap()).is_none());
-        assert!(AddressGuard::new(false)
+        assert!(AddressGuard::new(false, &[])
             .host_addresses
             .contains(&"127.0.0.1".parse().unwrap()));
         assert!(forbidden_address("169.254.169.254".parse().unwrap(), true).is_some());
