@@ -330,6 +330,7 @@ impl Builder<'_> {
             let proxy_options = ProxyOptions {
                 store: options.http_cache,
                 egress: egress_patterns(options, plan)?,
+                trusted: trusted_origins(options, plan),
                 ..ProxyOptions::default()
             };
             http = Some(HttpProxy::for_cache(&cache, proxy_options).map_err(|error| {
@@ -1099,6 +1100,42 @@ fn egress_patterns(
     Ok(Some(patterns))
 }
 
+/// The origins (`host:port`) the operator named, which the proxy reaches even on the build
+/// host itself: the Debian mirror, the project's mirrors and `network.egress` entries that
+/// name a host and a port
+fn trusted_origins(options: &BuildOptions, plan: &BuildPlan) -> Vec<String> {
+    let netloc = |host: &str, port: u16| {
+        if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        }
+    };
+    let mut trusted = Vec::new();
+    let mirrors = plan.mirrors.values().map(String::as_str);
+    for url in mirrors.chain([options.debian_mirror.as_str()]) {
+        if let Some((host, port)) = url_host(url) {
+            let default = if url.to_ascii_lowercase().starts_with("https://") {
+                443
+            } else {
+                80
+            };
+            trusted.push(netloc(&host, port.unwrap_or(default)));
+        }
+    }
+    for entry in options.egress.iter().flatten() {
+        if let Ok(imagesmith_model::HostPattern {
+            wildcard: false,
+            host,
+            port: Some(port),
+        }) = imagesmith_model::HostPattern::parse(entry)
+        {
+            trusted.push(netloc(&host, port));
+        }
+    }
+    trusted
+}
+
 /// The host (lowercase) and the port, when it names one, of an `http(s)://` URL
 fn url_host(url: &str) -> Option<(String, Option<u16>)> {
     let (_, rest) = url.split_once("://")?;
@@ -1199,5 +1236,31 @@ mod tests {
             Some(("fd00::1".into(), Some(8080)))
         );
         assert_eq!(url_host("not a url"), None);
+    }
+
+    #[test]
+    fn the_operators_origins_are_trusted_on_the_host() {
+        let mut options = BuildOptions::new();
+        options.debian_mirror = String::from("http://localhost:3142/debian");
+        options.egress = Some(vec![
+            "deb.debian.org".into(),
+            "*.corp:8443".into(),
+            "127.0.0.1:8081".into(),
+        ]);
+        let plan = BuildPlan {
+            project: String::from("p"),
+            architecture: String::from("x86_64"),
+            images: Vec::new(),
+            mirrors: [(
+                String::from("https://github.com/"),
+                String::from("https://Artifactory.corp/github/"),
+            )]
+            .into_iter()
+            .collect(),
+        };
+        assert_eq!(
+            trusted_origins(&options, &plan),
+            ["artifactory.corp:443", "localhost:3142", "127.0.0.1:8081"]
+        );
     }
 }

@@ -11,7 +11,8 @@
 //! downloaded packages are removed from every layer ([`crate::normalize::REMOVED`]).
 //!
 //! The proxy runs on the host, so it guards what steps reach through it ([`ProxyOptions`]):
-//! origins whose address is the host's own (loopback, `0.0.0.0`) or link-local (the cloud
+//! origins whose address is the host's own (loopback, `0.0.0.0`, any address of its
+//! interfaces, read when the proxy starts) or link-local (the cloud
 //! metadata services at `169.254.169.254` and `fd00:ec2::254`) are refused with a 403 for
 //! plain-HTTP requests and HTTPS `CONNECT` tunnels alike (checked on every address the name
 //! resolves to, and again on the address connected to); private ranges stay reachable (an
@@ -102,6 +103,10 @@ pub struct ProxyOptions {
     pub allow_loopback: bool,
     /// How long a tunnel may be idle ([`TUNNEL_IDLE`])
     pub tunnel_idle: Duration,
+    /// Origins (`host:port`) the operator named, reached even on loopback or the host's own
+    /// addresses (a Debian mirror on the build host: `IMAGESMITH_DEBIAN_MIRROR`, the
+    /// project's `mirrors`, `network.egress` entries with a port); never link-local ones
+    pub trusted: Vec<String>,
 }
 
 impl Default for ProxyOptions {
@@ -112,6 +117,7 @@ impl Default for ProxyOptions {
             egress: None,
             allow_loopback: false,
             tunnel_idle: TUNNEL_IDLE,
+            trusted: Vec::new(),
         }
     }
 }
@@ -147,18 +153,70 @@ pub fn forbidden_address(address: IpAddr, allow_loopback: bool) -> Option<&'stat
     }
 }
 
-/// `netloc` (`host:port`) resolved, or refused when any address is forbidden
-fn resolve_guarded(netloc: &str, allow_loopback: bool) -> io::Result<Vec<SocketAddr>> {
-    let addresses: Vec<SocketAddr> = netloc.to_socket_addrs()?.collect();
-    for address in &addresses {
-        if let Some(why) = forbidden_address(address.ip(), allow_loopback) {
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!("`{netloc}` resolves to `{}`, {why}", address.ip()),
-            ));
+/// Which origin addresses the proxy refuses: [`forbidden_address`], and the addresses of
+/// the build host's own interfaces (services listening on `0.0.0.0` answer on them too)
+#[derive(Debug, Clone)]
+struct AddressGuard {
+    allow_loopback: bool,
+    host_addresses: Vec<IpAddr>,
+    /// `host:port` (lowercase) allowed on the host's own addresses
+    trusted: Vec<String>,
+}
+
+impl AddressGuard {
+    /// The interfaces' addresses are read once, when the proxy starts
+    fn new(allow_loopback: bool, trusted: &[String]) -> Self {
+        let host_addresses = nix::ifaddrs::getifaddrs()
+            .map(|interfaces| {
+                interfaces
+                    .filter_map(|interface| interface.address)
+                    .filter_map(|address| {
+                        address
+                            .as_sockaddr_in()
+                            .map(|v4| IpAddr::V4(v4.ip()))
+                            .or_else(|| address.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        AddressGuard {
+            allow_loopback,
+            host_addresses,
+            trusted: trusted
+                .iter()
+                .map(|netloc| netloc.to_ascii_lowercase())
+                .collect(),
         }
     }
-    Ok(addresses)
+
+    fn why(&self, address: IpAddr) -> Option<&'static str> {
+        if let Some(why) = forbidden_address(address, self.allow_loopback) {
+            return Some(why);
+        }
+        let own = self.host_addresses.contains(&address);
+        (own && !(self.allow_loopback && address.is_loopback()))
+            .then_some("an address of the build host's own interfaces")
+    }
+
+    /// `netloc` (`host:port`) resolved, or refused when any address is forbidden
+    fn resolve(&self, netloc: &str) -> io::Result<Vec<SocketAddr>> {
+        let addresses: Vec<SocketAddr> = netloc.to_socket_addrs()?.collect();
+        let trusted = self.trusted.contains(&netloc.to_ascii_lowercase());
+        for address in &addresses {
+            let why = if trusted {
+                forbidden_address(address.ip(), true)
+            } else {
+                self.why(address.ip())
+            };
+            if let Some(why) = why {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!("`{netloc}` resolves to `{}`, {why}", address.ip()),
+                ));
+            }
+        }
+        Ok(addresses)
+    }
 }
 
 /// The longest request line or header line read from a client
@@ -392,10 +450,10 @@ impl Upstream {
         })
     }
 
-    /// The direct agent resolving names through [`resolve_guarded`], so that a name that
-    /// resolves differently when connecting still reaches no forbidden address
-    fn guarded(mut self, allow_loopback: bool) -> Self {
-        self.direct = agent_with(None, Some(allow_loopback));
+    /// The direct agent resolving names through the guard, so that a name that resolves
+    /// differently when connecting still reaches no forbidden address
+    fn guarded(mut self, guard: &AddressGuard) -> Self {
+        self.direct = agent_with(None, Some(guard.clone()));
         self
     }
 
@@ -453,7 +511,7 @@ fn agent(proxy: Option<ureq::Proxy>) -> ureq::Agent {
     agent_with(proxy, None)
 }
 
-fn agent_with(proxy: Option<ureq::Proxy>, guard: Option<bool>) -> ureq::Agent {
+fn agent_with(proxy: Option<ureq::Proxy>, guard: Option<AddressGuard>) -> ureq::Agent {
     let mut builder = ureq::AgentBuilder::new()
         // 3xx go back to the client, which follows them through the proxy again
         .redirects(0)
@@ -464,8 +522,8 @@ fn agent_with(proxy: Option<ureq::Proxy>, guard: Option<bool>) -> ureq::Agent {
     if let Some(proxy) = proxy {
         builder = builder.proxy(proxy);
     }
-    if let Some(allow_loopback) = guard {
-        builder = builder.resolver(move |netloc: &str| resolve_guarded(netloc, allow_loopback));
+    if let Some(guard) = guard {
+        builder = builder.resolver(move |netloc: &str| guard.resolve(netloc));
     }
     builder.build()
 }
@@ -528,6 +586,7 @@ struct Shared {
     counters: Counters,
     log: Option<Mutex<fs_err::File>>,
     options: ProxyOptions,
+    guard: AddressGuard,
 }
 
 impl Shared {
@@ -579,7 +638,7 @@ impl Shared {
         } else {
             format!("{host}:{port}")
         };
-        resolve_guarded(&netloc, self.options.allow_loopback).map_err(|error| {
+        self.guard.resolve(&netloc).map_err(|error| {
             if error.kind() == io::ErrorKind::PermissionDenied {
                 (
                     403,
@@ -640,12 +699,14 @@ impl HttpProxy {
         };
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let address = listener.local_addr()?;
+        let guard = AddressGuard::new(options.allow_loopback, &options.trusted);
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
-            upstream: upstream.guarded(options.allow_loopback),
+            upstream: upstream.guarded(&guard),
             counters: Counters::default(),
             log,
             options,
+            guard,
         });
         let stop = Arc::new(AtomicBool::new(false));
         let acceptor = {
@@ -2029,6 +2090,17 @@ mod tests {
             assert!(body.contains("steps may not reach"), "{url}: {body}");
         }
         assert_eq!(origin.hits(DEB), 0);
+        // A service listening on all the host's addresses is out of reach on each of them
+        let own: Vec<IpAddr> = AddressGuard::new(false, &[])
+            .host_addresses
+            .into_iter()
+            .filter(|address| address.is_ipv4() && !address.is_loopback())
+            .collect();
+        for address in &own {
+            let answer = get(&proxy, &format!("http://{address}:8080/"));
+            assert_eq!(answer.status, 403, "{address}");
+            assert!(String::from_utf8_lossy(&answer.body).contains("own interfaces"));
+        }
         let body =
             String::from_utf8_lossy(&get(&proxy, "http://169.254.169.254/latest/meta-data/").body)
                 .into_owned();
@@ -2060,7 +2132,7 @@ mod tests {
             log.contains("REFUSED CONNECT 403 0 169.254.169.254:443 (`169.254.169.254:443` resolves to `169.254.169.254`, link-local"),
             "{log}"
         );
-        assert_eq!(log.matches("REFUSED ").count(), 12, "{log}");
+        assert_eq!(log.matches("REFUSED ").count(), 12 + own.len(), "{log}");
     }
 
     /// Issue 8: with an allow-list, other hosts are refused with a 403 naming the host and
@@ -2213,6 +2285,31 @@ mod tests {
         assert_eq!(seen.lock().unwrap().len(), 1);
     }
 
+    /// A mirror the operator named on the build host itself (`localhost:3142`) stays
+    /// reachable; any other port of the host does not, nor the metadata service
+    #[test]
+    fn origins_the_operator_named_are_reached_on_the_host() {
+        let temp = tempfile::tempdir().unwrap();
+        let (origin, _, _) = origin();
+        let echo = echo_origin();
+        let proxy = start_with(
+            temp.path(),
+            ProxyOptions {
+                trusted: vec![
+                    origin.address.to_string(),
+                    String::from("169.254.169.254:80"),
+                ],
+                ..ProxyOptions::default()
+            },
+        );
+        assert_eq!(get(&proxy, &origin.url(DEB)).status, 200);
+        assert_eq!(
+            get(&proxy, &format!("http://127.0.0.1:{}/", echo.port())).status,
+            403
+        );
+        assert_eq!(get(&proxy, "http://169.254.169.254/latest/").status, 403);
+    }
+
     #[test]
     fn the_step_environment_names_the_proxy_and_spares_loopback() {
         let env: HashMap<String, String> = step_env(3128).into_iter().collect();
@@ -2250,6 +2347,19 @@ mod tests {
             assert!(!forbidden(address), "{address}");
         }
         assert!(forbidden_address("127.0.0.1".parse().unwrap(), true).is_none());
+        // The host's own interface addresses, as a step would try to reach a service that
+        // listens on all of them
+        let guard = AddressGuard {
+            allow_loopback: true,
+            host_addresses: vec!["10.1.2.3".parse().unwrap(), "127.0.0.1".parse().unwrap()],
+            trusted: Vec::new(),
+        };
+        assert!(guard.why("10.1.2.3".parse().unwrap()).is_some());
+        assert!(guard.why("10.1.2.4".parse().unwrap()).is_none());
+        assert!(guard.why("127.0.0.1".parse().unwrap()).is_none());
+        assert!(AddressGuard::new(false, &[])
+            .host_addresses
+            .contains(&"127.0.0.1".parse().unwrap()));
         assert!(forbidden_address("169.254.169.254".parse().unwrap(), true).is_some());
         assert_eq!(
             proxy_authority("http://user:pw@proxy.corp:3128/"),

@@ -48,14 +48,16 @@ pub struct Args {
     /// `skopeo login` and `docker login`), except `debian:12`, which is bootstrapped.
     #[arg(long, value_name = "REFERENCE=SOURCE")]
     pub base: Vec<String>,
-    /// Give build and validate steps no network (only loopback). The test phase never has it.
+    /// Give build and validate steps no network (only loopback), not even the build's proxy,
+    /// otherwise their only way out. The test phase never has it.
     #[arg(long)]
     pub no_network: bool,
     /// Do not run the test phase of the finished images.
     #[arg(long)]
     pub no_test: bool,
-    /// Do not send the steps' plain-HTTP downloads through the build's caching proxy, which
-    /// keeps apt's by-hash indexes and `.deb` packages in the cache directory (`http/`).
+    /// Keep nothing in the build proxy's download cache (apt's by-hash indexes and `.deb`
+    /// packages in the cache directory's `http/`): the proxy, the steps' only way out, then
+    /// only forwards.
     #[arg(long)]
     pub no_http_cache: bool,
     /// The cache directory (default `$XDG_CACHE_HOME/imagesmith` or `~/.cache/imagesmith`).
