@@ -20,7 +20,7 @@ const USER: &str = "imagesmith-rootless-test";
 /// How many subordinate ids the test user gets (ids 1 to 65536 in the namespace)
 const RANGE: u64 = 65536;
 
-fn in_ci() -> bool {
+pub(super) fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|value| value == "true")
 }
 
@@ -34,10 +34,10 @@ fn unavailable(reason: String) -> Option<Account> {
 }
 
 /// The test user, and the first host id of its subordinate range
-struct Account {
-    uid: u32,
-    gid: u32,
-    subuid: u64,
+pub(super) struct Account {
+    pub(super) uid: u32,
+    pub(super) gid: u32,
+    pub(super) subuid: u64,
 }
 
 fn id_of(flag: &str) -> Option<u32> {
@@ -77,7 +77,7 @@ fn free_range_start() -> u64 {
 }
 
 /// The test user with its subordinate ranges, created when allowed (idempotent)
-fn account() -> Option<Account> {
+pub(super) fn account() -> Option<Account> {
     if !nix::unistd::geteuid().is_root() {
         return unavailable(String::from(
             "not root (the test switches to a throwaway user)",
@@ -138,7 +138,7 @@ fn account() -> Option<Account> {
 
 /// A busybox root filesystem with a `builder` user (100) and group (101), and `bash` as
 /// busybox's shell (the executor runs `bash SCRIPT`)
-fn rootfs(dir: &Path) -> Result<(), String> {
+pub(super) fn rootfs(dir: &Path) -> Result<(), String> {
     let busybox = ["/bin/busybox", "/usr/bin/busybox"]
         .into_iter()
         .find(|path| Path::new(path).exists())
@@ -249,7 +249,7 @@ platforms:
 
 /// `imagesmith build` as the test user, through a copy of this test binary's command-line
 /// child (`e2e::cli_child`)
-fn build_as_user(account: &Account, work: &Path, path: &str, args: &[&str]) -> Run {
+pub(super) fn build_as_user(account: &Account, work: &Path, path: &str, args: &[&str]) -> Run {
     build_as_user_with(account, work, path, args, false)
 }
 
@@ -308,11 +308,11 @@ fn build_as_user_with(
     }
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    seconds: f64,
+pub(super) struct Run {
+    pub(super) code: i32,
+    pub(super) stdout: String,
+    pub(super) stderr: String,
+    pub(super) seconds: f64,
 }
 
 /// (path, uid, gid, size) of every entry of a gzip layer, read from the tar headers
@@ -394,7 +394,7 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u32, u32, u32, Vec<u8>)> {
     found
 }
 
-fn mounts_under(dir: &Path) -> Vec<String> {
+pub(super) fn mounts_under(dir: &Path) -> Vec<String> {
     let dir = dir.display().to_string();
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap_or_default()

@@ -271,6 +271,28 @@ impl HostState {
     }
 }
 
+/// Puts the host's core_pattern back if a broken wall let the step change it, so that a
+/// failing run does not leave the machine running the step's program on every crash
+struct RestoreCorePattern(Option<String>);
+
+impl RestoreCorePattern {
+    fn new() -> Self {
+        Self(std::fs::read_to_string(CORE_PATTERN).ok())
+    }
+}
+
+impl Drop for RestoreCorePattern {
+    fn drop(&mut self) {
+        if let Some(original) = &self.0 {
+            if std::fs::read_to_string(CORE_PATTERN).ok().as_ref() != Some(original) {
+                let _ = std::fs::write(CORE_PATTERN, original);
+            }
+        }
+    }
+}
+
+const CORE_PATTERN: &str = "/proc/sys/kernel/core_pattern";
+
 /// Names containing `marker` in `dir` (not recursive)
 fn traces_in(dir: &Path, marker: &str) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
@@ -484,6 +506,7 @@ fn escape_rootful_every_attack_fails_and_the_host_shows_no_trace() {
     };
     let marker = new_marker();
     let before = HostState::read();
+    let _restore = RestoreCorePattern::new();
 
     let all: Vec<&str> = ATTACKS.iter().chain(NETWORK_ATTACKS).copied().collect();
     let without = parse_reports(&hostile_step(work.path(), mode, false, &marker));
@@ -596,6 +619,7 @@ fn escape_rootless_every_attack_fails_and_the_host_shows_no_trace() {
     .unwrap();
     let marker = new_marker();
     let before = HostState::read();
+    let _restore = RestoreCorePattern::new();
     let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
         .into_iter()
         .find(|path| Path::new(path).exists())
