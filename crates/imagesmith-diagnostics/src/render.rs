@@ -4,6 +4,7 @@ use crate::{Diagnostics, Severity, SourceFile};
 use annotate_snippets::renderer::DecorStyle;
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 use serde_json::{json, Value};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -77,6 +78,16 @@ fn human(
         Renderer::plain()
     }
     .decor_style(DecorStyle::Ascii);
+    // Secrets are hidden from every snippet of their file, whichever diagnostic quotes them.
+    let mut redactions: HashMap<&str, Vec<std::ops::Range<usize>>> = HashMap::new();
+    for diagnostic in diagnostics {
+        if let Some(span) = diagnostic.redacted {
+            redactions
+                .entry(diagnostic.path.as_ref())
+                .or_default()
+                .push(span.start.offset..span.end.offset);
+        }
+    }
     let mut out = String::new();
     for diagnostic in diagnostics {
         let title = level(diagnostic.severity)
@@ -93,9 +104,12 @@ fn human(
                 let line_end = text[end_offset..]
                     .find('\n')
                     .map_or(text.len(), |i| end_offset + i);
-                let excerpt = &text[line_start..line_end];
+                let mut excerpt = Cow::Borrowed(&text[line_start..line_end]);
                 let mut start = span.start.offset - line_start;
                 let mut end = end_offset - line_start;
+                if let Some(ranges) = redactions.get(diagnostic.path.as_ref()) {
+                    redact(&mut excerpt, line_start, ranges, [&mut start, &mut end]);
+                }
                 if start == end {
                     // A zero-width span still gets a caret.
                     end = (start + excerpt[start..].chars().next().map_or(0, char::len_utf8))
@@ -151,6 +165,41 @@ fn human(
         );
     }
     out
+}
+
+/// Replaces every character of `excerpt` (which starts at byte `base` of its file) inside one
+/// of `ranges` with `*`, one for one, and moves the byte offsets `marks` (into the excerpt) to
+/// the same characters of the result.
+fn redact(
+    excerpt: &mut Cow<'_, str>,
+    base: usize,
+    ranges: &[std::ops::Range<usize>],
+    marks: [&mut usize; 2],
+) {
+    let end = base + excerpt.len();
+    let hidden = |offset: usize| ranges.iter().any(|r| r.contains(&offset));
+    if !ranges.iter().any(|r| r.start < end && base < r.end) {
+        return;
+    }
+    let mut out = String::with_capacity(excerpt.len());
+    let mut moved = [None, None];
+    for (i, c) in excerpt.char_indices() {
+        for (mark, new) in marks.iter().zip(moved.iter_mut()) {
+            if **mark == i && new.is_none() {
+                *new = Some(out.len());
+            }
+        }
+        // Line breaks stay, so the snippet keeps its lines.
+        if c != '\n' && hidden(base + i) {
+            out.push('*');
+        } else {
+            out.push(c);
+        }
+    }
+    for (mark, new) in marks.into_iter().zip(moved) {
+        *mark = new.unwrap_or(out.len());
+    }
+    *excerpt = Cow::Owned(out);
 }
 
 fn plural(n: usize, word: &str) -> String {

@@ -708,11 +708,17 @@ impl<'a> Checker<'a> {
                     }
                     Some(p) if p.secret => {
                         let env = p.env.clone().unwrap_or_else(|| name.to_ascii_uppercase());
-                        self.error(
-                            span,
-                            "secret-literal",
-                            format!("`{name}` of `{component_name}` is a secret and cannot be written in a document"),
-                            Some(format!("remove it; local builds read it from `${env}`, pipelines from AWS Secrets Manager")),
+                        // The value is never shown: the snippet quoting its line masks it.
+                        let value = entry.and_then(|(_, v)| v.get(name)).map(|value| value.span);
+                        self.diagnostics.push(
+                            Diagnostic::error(
+                                self.path,
+                                span,
+                                "secret-literal",
+                                format!("`{name}` of `{component_name}` is a secret and cannot be written in a document"),
+                            )
+                            .with_hint(format!("remove it; local builds read it from `${env}`, pipelines from AWS Secrets Manager"))
+                            .with_redacted(value),
                         );
                     }
                     Some(_) => {}
@@ -823,11 +829,27 @@ impl<'a> Checker<'a> {
         }
         for p in &component.parameters {
             if p.secret && p.default.is_some() {
-                self.error(
-                    self.span_of("parameters"),
-                    "secret-literal",
-                    format!("Secret parameter `{}` has a default value", p.name),
-                    Some("secrets never have literal values; remove `default`".into()),
+                // The snippet of `parameters` quotes the default: it is masked.
+                let value = self
+                    .root
+                    .get("parameters")
+                    .and_then(|n| n.as_sequence())
+                    .and_then(|items| {
+                        items.iter().find(|i| {
+                            i.get("name").and_then(|n| n.as_str()) == Some(p.name.as_str())
+                        })
+                    })
+                    .and_then(|item| item.get("default"))
+                    .map(|value| value.span);
+                self.diagnostics.push(
+                    Diagnostic::error(
+                        self.path,
+                        self.span_of("parameters"),
+                        "secret-literal",
+                        format!("Secret parameter `{}` has a default value", p.name),
+                    )
+                    .with_hint("secrets never have literal values; remove `default`")
+                    .with_redacted(value),
                 );
             }
         }
