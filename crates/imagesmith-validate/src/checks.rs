@@ -11,6 +11,7 @@ use imagesmith_model::{
 };
 use imagesmith_yaml::Node;
 use indexmap::IndexMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Where a resolved version came from.
@@ -207,11 +208,11 @@ impl<'a> Checker<'a> {
     where
         'a: 'n,
     {
-        let nodes = self.root.get("components");
+        let nodes = entries_by_key(self.root.get("components"));
         components
             .iter()
             .map(|(name, requested)| {
-                let entry = nodes.and_then(|n| n.get_entry(name));
+                let entry = nodes.get(name.as_str()).copied();
                 Wanted {
                     name,
                     requested: requested.as_ref(),
@@ -664,9 +665,9 @@ impl<'a> Checker<'a> {
         parameters: &IndexMap<String, IndexMap<String, String>>,
         components: &IndexMap<String, Option<VersionText>>,
     ) {
-        let nodes = self.root.get("parameters");
+        let nodes = entries_by_key(self.root.get("parameters"));
         for (component_name, values) in parameters {
-            let entry = nodes.and_then(|n| n.get_entry(component_name));
+            let entry = nodes.get(component_name.as_str()).copied();
             let key_span = entry.map(|(k, _)| k.span);
             if !components.contains_key(component_name) {
                 self.error(
@@ -1087,6 +1088,19 @@ fn backticked<'s>(names: impl Iterator<Item = &'s (impl AsRef<str> + ?Sized + 's
 }
 
 /// The deepest node along `path` (keys and indexes), stopping where the path leaves the tree.
+/// The entries of a mapping by key (the first of a duplicated key, as [`Node::get_entry`]
+/// gives): looking each of a document's thousands of components up in the mapping again
+/// made validating it quadratic.
+fn entries_by_key(node: Option<&Node>) -> HashMap<&str, (&Node, &Node)> {
+    let mut by_key = HashMap::new();
+    for (key, value) in node.and_then(Node::as_mapping).unwrap_or_default() {
+        if let Some(name) = key.as_str() {
+            by_key.entry(name).or_insert((key, value));
+        }
+    }
+    by_key
+}
+
 fn node_at<'n>(node: &'n Node, path: &[imagesmith_awstoe::PathSegment]) -> &'n Node {
     let mut current = node;
     for segment in path {

@@ -80,3 +80,40 @@ fn the_snippet_masks_each_character_and_keeps_the_columns() {
         "{out}"
     );
 }
+
+/// A problem far along a very long line: the snippet is a window around it, the location
+/// keeps the real column, and the output does not grow with the line.
+#[test]
+fn a_long_line_is_shown_as_a_window_with_the_real_column() {
+    let path: Arc<str> = "flow.yaml".into();
+    let entries: Vec<String> = (0..20_000).map(|i| format!("k{i}: é")).collect();
+    let line = format!("labels: {{{}}}", entries.join(", "));
+    let text = format!("a: 1\n{line}\n");
+    let source = SourceFile::new(path.clone(), text.as_str());
+    let at = text.find("k19999").unwrap();
+    let span = imagesmith_diagnostics::Span::new(
+        source.position_of_offset(at),
+        source.position_of_offset(at + 6),
+    );
+    let column = line[..line.find("k19999").unwrap()].chars().count() + 1;
+    assert_eq!(span.start.column as usize, column);
+    let mut diagnostics = Diagnostics::new();
+    diagnostics.push(Diagnostic::error(&path, Some(span), "code", "Problem"));
+    let mut sources = HashMap::new();
+    sources.insert(path, source);
+    let out = render(
+        &diagnostics,
+        &sources,
+        1,
+        Format::Human,
+        HumanOptions::default(),
+    );
+    assert!(
+        out.contains(&format!(" --> flow.yaml:2:{column}\n")),
+        "{out}"
+    );
+    assert!(out.contains("2 | ..."), "{out}");
+    assert!(out.contains("k19999: é}\n"), "{out}");
+    assert!(out.contains("^^^^^^"), "{out}");
+    assert!(out.len() < 1000, "{} bytes:\n{out}", out.len());
+}
