@@ -6,6 +6,7 @@
 
 mod commands;
 pub mod project;
+pub mod secrets;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -58,6 +58,9 @@ pub struct Diagnostic {
     pub message: String,
     /// How to fix it, when there is a fix to suggest.
     pub hint: Option<String>,
+    /// A part of the file never to be shown (a secret written in it): source snippets of
+    /// this file print each of its characters as `*`, so columns stay where they were.
+    pub redacted: Option<Span>,
 }
 
 impl Diagnostic {
@@ -96,7 +99,15 @@ impl Diagnostic {
             code,
             message: message.into(),
             hint: None,
+            redacted: None,
         }
+    }
+
+    /// Marks `span` as a secret: never shown in a snippet of this file.
+    #[must_use]
+    pub fn with_redacted(mut self, span: Option<Span>) -> Self {
+        self.redacted = span;
+        self
     }
 
     /// Adds a hint.

@@ -4,6 +4,7 @@ use crate::{Diagnostics, Severity, SourceFile};
 use annotate_snippets::renderer::DecorStyle;
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 use serde_json::{json, Value};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -57,6 +58,14 @@ pub fn render(
     }
 }
 
+/// Snippets longer than this many bytes show a window around the problem instead.
+const LONG_EXCERPT: usize = 4096;
+/// How much of a long line a window shows before the problem, and after it, in bytes.
+const WINDOW_BEFORE: usize = 80;
+const WINDOW_AFTER: usize = 80;
+/// The most a window shows from the problem's start, however long the problem.
+const WINDOW_MAX: usize = 400;
+
 fn level(severity: Severity) -> Level<'static> {
     match severity {
         Severity::Error => Level::ERROR,
@@ -77,25 +86,77 @@ fn human(
         Renderer::plain()
     }
     .decor_style(DecorStyle::Ascii);
+    // Secrets are hidden from every snippet of their file, whichever diagnostic quotes them.
+    let mut redactions: HashMap<&str, Vec<std::ops::Range<usize>>> = HashMap::new();
+    for diagnostic in diagnostics {
+        if let Some(span) = diagnostic.redacted {
+            redactions
+                .entry(diagnostic.path.as_ref())
+                .or_default()
+                .push(span.start.offset..span.end.offset);
+        }
+    }
     let mut out = String::new();
     for diagnostic in diagnostics {
         let title = level(diagnostic.severity)
             .primary_title(diagnostic.message.as_str())
             .id(diagnostic.code);
+        let mut header = None;
         let group = match (diagnostic.span, sources.get(&diagnostic.path)) {
             (Some(span), Some(source)) => {
                 // Hand the renderer only the lines around the problem, so a huge file costs
                 // no more than a small one.
                 let text = &source.text;
                 let first_line = span.start.line as usize;
-                let line_start = line_start_offset(text, span.start.offset);
-                let end_offset = span.end.offset.max(span.start.offset).min(text.len());
-                let line_end = text[end_offset..]
-                    .find('\n')
-                    .map_or(text.len(), |i| end_offset + i);
-                let excerpt = &text[line_start..line_end];
-                let mut start = span.start.offset - line_start;
-                let mut end = end_offset - line_start;
+                let start_offset = span.start.offset.min(text.len());
+                let line_start = source.line_bounds(start_offset).start;
+                let end_offset = span.end.offset.max(start_offset).min(text.len());
+                let line_end = source.line_bounds(end_offset).end;
+                // A very long line (a 1 MiB flow mapping) is cut to a window around the
+                // problem: thousands of problems on one line would each render all of it.
+                let long = line_end - line_start > LONG_EXCERPT;
+                let (from, to) = if long {
+                    let first_line_end = source.line_bounds(start_offset).end;
+                    let from = text.floor_char_boundary(
+                        start_offset.saturating_sub(WINDOW_BEFORE).max(line_start),
+                    );
+                    let to = text.ceil_char_boundary(
+                        (end_offset + WINDOW_AFTER)
+                            .min(start_offset + WINDOW_MAX)
+                            .min(first_line_end),
+                    );
+                    (from, to)
+                } else {
+                    (line_start, line_end)
+                };
+                let mut excerpt = Cow::Borrowed(&text[from..to]);
+                let mut start = start_offset - from;
+                let mut end = end_offset.min(to) - from;
+                if let Some(ranges) = redactions.get(diagnostic.path.as_ref()) {
+                    redact(&mut excerpt, from, ranges, [&mut start, &mut end]);
+                }
+                if long {
+                    // The header's column is the real one; `...` marks the cut ends.
+                    let before = if from > line_start { "..." } else { "" };
+                    let after = if to < source.line_bounds(start_offset).end {
+                        "..."
+                    } else {
+                        ""
+                    };
+                    excerpt = Cow::Owned(format!("{before}{excerpt}{after}"));
+                    start += before.len();
+                    end += before.len();
+                    // The renderer would count the column from the window's start: the
+                    // location line is written here instead, as it would have been.
+                    header = Some(format!(
+                        "{:width$}--> {}:{}:{}\n",
+                        "",
+                        diagnostic.path,
+                        first_line,
+                        span.start.column,
+                        width = first_line.to_string().len()
+                    ));
+                }
                 if start == end {
                     // A zero-width span still gets a caret.
                     end = (start + excerpt[start..].chars().next().map_or(0, char::len_utf8))
@@ -107,12 +168,14 @@ fn human(
                             .map_or(0, char::len_utf8);
                     }
                 }
-                title.element(
-                    Snippet::source(excerpt)
-                        .line_start(first_line)
-                        .path(diagnostic.path.as_ref())
-                        .annotation(AnnotationKind::Primary.span(start..end)),
-                )
+                let snippet = Snippet::source(excerpt)
+                    .line_start(first_line)
+                    .annotation(AnnotationKind::Primary.span(start..end));
+                if long {
+                    title.element(snippet)
+                } else {
+                    title.element(snippet.path(diagnostic.path.as_ref()))
+                }
             }
             _ => title.element(
                 Snippet::<annotate_snippets::Annotation<'_>>::source("")
@@ -126,7 +189,16 @@ fn human(
                 Level::HELP.secondary_title(hint.as_str()),
             ));
         }
-        out.push_str(&renderer.render(&report));
+        let rendered = renderer.render(&report);
+        match (header, rendered.split_once('\n')) {
+            (Some(header), Some((title, rest))) => {
+                out.push_str(title);
+                out.push('\n');
+                out.push_str(&header);
+                out.push_str(rest);
+            }
+            _ => out.push_str(&rendered),
+        }
         out.push_str("\n\n");
     }
     let errors = diagnostics.error_count();
@@ -153,17 +225,47 @@ fn human(
     out
 }
 
+/// Replaces every character of `excerpt` (which starts at byte `base` of its file) inside one
+/// of `ranges` with `*`, one for one, and moves the byte offsets `marks` (into the excerpt) to
+/// the same characters of the result.
+fn redact(
+    excerpt: &mut Cow<'_, str>,
+    base: usize,
+    ranges: &[std::ops::Range<usize>],
+    marks: [&mut usize; 2],
+) {
+    let end = base + excerpt.len();
+    let hidden = |offset: usize| ranges.iter().any(|r| r.contains(&offset));
+    if !ranges.iter().any(|r| r.start < end && base < r.end) {
+        return;
+    }
+    let mut out = String::with_capacity(excerpt.len());
+    let mut moved = [None, None];
+    for (i, c) in excerpt.char_indices() {
+        for (mark, new) in marks.iter().zip(moved.iter_mut()) {
+            if **mark == i && new.is_none() {
+                *new = Some(out.len());
+            }
+        }
+        // Line breaks stay, so the snippet keeps its lines.
+        if c != '\n' && hidden(base + i) {
+            out.push('*');
+        } else {
+            out.push(c);
+        }
+    }
+    for (mark, new) in marks.into_iter().zip(moved) {
+        *mark = new.unwrap_or(out.len());
+    }
+    *excerpt = Cow::Owned(out);
+}
+
 fn plural(n: usize, word: &str) -> String {
     if n == 1 {
         word.to_string()
     } else {
         format!("{word}s")
     }
-}
-
-fn line_start_offset(text: &str, offset: usize) -> usize {
-    let offset = offset.min(text.len());
-    text[..offset].rfind('\n').map_or(0, |i| i + 1)
 }
 
 /// One diagnostic in the JSON format.

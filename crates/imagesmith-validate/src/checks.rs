@@ -11,6 +11,7 @@ use imagesmith_model::{
 };
 use imagesmith_yaml::Node;
 use indexmap::IndexMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Where a resolved version came from.
@@ -207,11 +208,11 @@ impl<'a> Checker<'a> {
     where
         'a: 'n,
     {
-        let nodes = self.root.get("components");
+        let nodes = entries_by_key(self.root.get("components"));
         components
             .iter()
             .map(|(name, requested)| {
-                let entry = nodes.and_then(|n| n.get_entry(name));
+                let entry = nodes.get(name.as_str()).copied();
                 Wanted {
                     name,
                     requested: requested.as_ref(),
@@ -664,9 +665,9 @@ impl<'a> Checker<'a> {
         parameters: &IndexMap<String, IndexMap<String, String>>,
         components: &IndexMap<String, Option<VersionText>>,
     ) {
-        let nodes = self.root.get("parameters");
+        let nodes = entries_by_key(self.root.get("parameters"));
         for (component_name, values) in parameters {
-            let entry = nodes.and_then(|n| n.get_entry(component_name));
+            let entry = nodes.get(component_name.as_str()).copied();
             let key_span = entry.map(|(k, _)| k.span);
             if !components.contains_key(component_name) {
                 self.error(
@@ -708,11 +709,17 @@ impl<'a> Checker<'a> {
                     }
                     Some(p) if p.secret => {
                         let env = p.env.clone().unwrap_or_else(|| name.to_ascii_uppercase());
-                        self.error(
-                            span,
-                            "secret-literal",
-                            format!("`{name}` of `{component_name}` is a secret and cannot be written in a document"),
-                            Some(format!("remove it; local builds read it from `${env}`, pipelines from AWS Secrets Manager")),
+                        // The value is never shown: the snippet quoting its line masks it.
+                        let value = entry.and_then(|(_, v)| v.get(name)).map(|value| value.span);
+                        self.diagnostics.push(
+                            Diagnostic::error(
+                                self.path,
+                                span,
+                                "secret-literal",
+                                format!("`{name}` of `{component_name}` is a secret and cannot be written in a document"),
+                            )
+                            .with_hint(format!("remove it; local builds read it from `${env}`, pipelines from AWS Secrets Manager"))
+                            .with_redacted(value),
                         );
                     }
                     Some(_) => {}
@@ -823,11 +830,27 @@ impl<'a> Checker<'a> {
         }
         for p in &component.parameters {
             if p.secret && p.default.is_some() {
-                self.error(
-                    self.span_of("parameters"),
-                    "secret-literal",
-                    format!("Secret parameter `{}` has a default value", p.name),
-                    Some("secrets never have literal values; remove `default`".into()),
+                // The snippet of `parameters` quotes the default: it is masked.
+                let value = self
+                    .root
+                    .get("parameters")
+                    .and_then(|n| n.as_sequence())
+                    .and_then(|items| {
+                        items.iter().find(|i| {
+                            i.get("name").and_then(|n| n.as_str()) == Some(p.name.as_str())
+                        })
+                    })
+                    .and_then(|item| item.get("default"))
+                    .map(|value| value.span);
+                self.diagnostics.push(
+                    Diagnostic::error(
+                        self.path,
+                        self.span_of("parameters"),
+                        "secret-literal",
+                        format!("Secret parameter `{}` has a default value", p.name),
+                    )
+                    .with_hint("secrets never have literal values; remove `default`")
+                    .with_redacted(value),
                 );
             }
         }
@@ -1087,6 +1110,19 @@ fn backticked<'s>(names: impl Iterator<Item = &'s (impl AsRef<str> + ?Sized + 's
 }
 
 /// The deepest node along `path` (keys and indexes), stopping where the path leaves the tree.
+/// The entries of a mapping by key (the first of a duplicated key, as [`Node::get_entry`]
+/// gives): looking each of a document's thousands of components up in the mapping again
+/// made validating it quadratic.
+fn entries_by_key(node: Option<&Node>) -> HashMap<&str, (&Node, &Node)> {
+    let mut by_key = HashMap::new();
+    for (key, value) in node.and_then(Node::as_mapping).unwrap_or_default() {
+        if let Some(name) = key.as_str() {
+            by_key.entry(name).or_insert((key, value));
+        }
+    }
+    by_key
+}
+
 fn node_at<'n>(node: &'n Node, path: &[imagesmith_awstoe::PathSegment]) -> &'n Node {
     let mut current = node;
     for segment in path {

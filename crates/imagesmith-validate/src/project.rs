@@ -4,7 +4,7 @@
 use crate::{check_bytes, Context, Document, FileReport};
 use imagesmith_catalog::file_stem;
 use imagesmith_model::{decode, DocumentKind, Project};
-use imagesmith_yaml::{load_bytes, Limits};
+use imagesmith_yaml::{load_bytes, open_regular, Limits, ReadError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -22,6 +22,9 @@ pub enum ProjectError {
         /// Why it failed.
         source: std::io::Error,
     },
+    /// A file of the project is not a regular file, or could not be read.
+    #[error(transparent)]
+    File(#[from] ReadError),
 }
 
 /// A project read from disk and the context its documents are checked in.
@@ -103,24 +106,22 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ProjectError> {
 }
 
 /// Reads a file for checking, never more than one byte past the size limit: the loader
-/// reports an oversized file without the rest of it being read.
-pub(crate) fn read_limited(path: &Path) -> Result<Vec<u8>, std::io::Error> {
+/// reports an oversized file without the rest of it being read. FIFOs, devices and sockets
+/// are refused before they are read (see [`open_regular`]).
+pub(crate) fn read_limited(path: &Path) -> Result<Vec<u8>, ReadError> {
     with_file_bytes(path, <[u8]>::to_vec)
 }
 
 /// Reads a file as [`read_limited`] does into a buffer kept per thread, and hands its bytes to
 /// `f`: checking thousands of small files allocates no read buffer per file.
-pub(crate) fn with_file_bytes<T>(
-    path: &Path,
-    f: impl FnOnce(&[u8]) -> T,
-) -> Result<T, std::io::Error> {
+pub(crate) fn with_file_bytes<T>(path: &Path, f: impl FnOnce(&[u8]) -> T) -> Result<T, ReadError> {
     use std::cell::RefCell;
     use std::io::Read;
     thread_local! {
         static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     }
     let limit = Limits::DEFAULT.max_bytes as u64 + 1;
-    let mut file = std::fs::File::open(path)?.take(limit);
+    let mut file = open_regular(path)?.0.take(limit);
     BUFFER.with(|cell| {
         // A re-entrant call (none today) gets a buffer of its own rather than a panic.
         let mut own = Vec::new();
@@ -133,7 +134,10 @@ pub(crate) fn with_file_bytes<T>(
         // Room for a typical document up front: one read fills it and one more sees the end
         // (an empty buffer makes std probe with 32-byte reads first).
         buffer.reserve(16 * 1024);
-        file.read_to_end(buffer)?;
+        file.read_to_end(buffer).map_err(|source| ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let result = f(buffer);
         // A huge file's buffer is not kept for the next one.
         if buffer.capacity() > 64 * 1024 {
@@ -152,12 +156,7 @@ pub(crate) fn display_path(path: &Path, base: &Path) -> String {
 /// Loads the project at `root`: its file, then its components and recipes into the catalog.
 pub fn load_project(root: &Path, base: &Path, today: &str) -> Result<LoadedProject, ProjectError> {
     let project_path = root.join(PROJECT_FILE);
-    let read = |path: &Path| {
-        read_limited(path).map_err(|e| ProjectError::Read {
-            path: path.to_path_buf(),
-            source: e,
-        })
-    };
+    let read = |path: &Path| read_limited(path).map_err(ProjectError::File);
     let project_bytes = read(&project_path)?;
     let project_name: Arc<str> = display_path(&project_path, base).into();
     // Decode the project first to find its folders; it is checked once the catalog is complete.
@@ -267,13 +266,24 @@ pub fn check_file(
     }) {
         Ok(report) => report,
         Err(error) => {
+            let (code, message) = match &error {
+                ReadError::Io { source, .. } => {
+                    ("io-error", format!("Cannot read `{name}`: {source}"))
+                }
+                ReadError::NotRegular { kind, .. } => (
+                    "not-a-regular-file",
+                    format!("`{name}` is {kind}, not a regular file; it was not read"),
+                ),
+                ReadError::TooLarge { size, limit, .. } => (
+                    "file-too-large",
+                    format!("File is {size} bytes, larger than the limit of {limit} bytes"),
+                ),
+            };
             let mut diagnostics = imagesmith_diagnostics::Diagnostics::new();
-            diagnostics.push(imagesmith_diagnostics::Diagnostic::error(
-                &name,
-                None,
-                "io-error",
-                format!("Cannot read `{name}`: {error}"),
-            ));
+            diagnostics.push(
+                imagesmith_diagnostics::Diagnostic::error(&name, None, code, message)
+                    .with_hint_opt(error.hint().map(str::to_string)),
+            );
             FileReport {
                 source: imagesmith_diagnostics::SourceFile::new(name.clone(), ""),
                 path: name,

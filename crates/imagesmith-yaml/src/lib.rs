@@ -12,7 +12,10 @@ use saphyr_parser::{Event, Parser, ScalarStyle, ScanError};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub mod file;
 mod simple;
+
+pub use file::{open_regular, read_regular, FileKind, ReadError};
 
 /// How a scalar was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

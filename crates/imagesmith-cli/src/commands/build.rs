@@ -1,10 +1,11 @@
 //! `imagesmith build [NAME...]`: builds the project's images (or the built-in catalog's)
 //! locally, without a daemon, into OCI image layouts.
 
-use crate::{current_dir, project, ExitStatus};
+use crate::{current_dir, project, secrets, ExitStatus};
 use imagesmith_build::{
     progress, BuildOptions, Builder, HttpProbe, LinuxMounter, OutputFormat, Secrets,
 };
+use imagesmith_plan::BuildPlan;
 use imagesmith_sandbox::LinuxSandbox;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -104,6 +105,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Ok(planned) => planned,
         Err(status) => return Ok(status),
     };
+    // Secrets are checked before any build work starts: a FIFO or `/dev/zero` is refused at
+    // once, not when the first step that needs it runs.
+    let secrets = match check_secrets(&args.secret, &planned.plan) {
+        Ok(secrets) => secrets,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Ok(ExitStatus::Invalid);
+        }
+    };
     let mut options = BuildOptions::new();
     options.output = args.output.clone();
     options.output_format = match args.output_format {
@@ -140,13 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         overrides.insert(reference.to_owned(), source.to_owned());
     }
     options.base_overrides = overrides;
-    options.secrets = match Secrets::from_args(&args.secret) {
-        Ok(secrets) => secrets,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return Ok(ExitStatus::Invalid);
-        }
-    };
+    options.secrets = secrets;
     // S3Download and ECR logins through the AWS SDK: credentials, region and endpoint
     // (`AWS_ENDPOINT_URL`) from the standard configuration, read only when first needed
     #[cfg(feature = "aws")]
@@ -229,4 +233,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             })
         }
     }
+}
+
+/// Parses and reads `--secret` arguments, warning about names no image being built declares.
+fn check_secrets(args: &[String], plan: &BuildPlan) -> Result<Secrets, secrets::SecretError> {
+    let parsed = secrets::parse(args)?;
+    for (message, hint) in secrets::unknown(&parsed, &secrets::declared(plan)) {
+        eprintln!("warning: {message}\nhint: {hint}");
+    }
+    secrets::read(&parsed)
 }

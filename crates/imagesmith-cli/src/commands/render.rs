@@ -142,11 +142,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
+/// The largest manifest read: a path per rendered file, far below this for any project.
+const MANIFEST_MAX_BYTES: u64 = 16 * 1024 * 1024;
+
 fn manifest_paths(out: &Path) -> BTreeSet<String> {
-    let Ok(text) = fs_err::read_to_string(out.join(MANIFEST)) else {
+    // A manifest that is not a regular file (a FIFO would block the read) is no manifest:
+    // nothing is removed.
+    let Ok(bytes) = imagesmith_yaml::read_regular(&out.join(MANIFEST), MANIFEST_MAX_BYTES) else {
         return BTreeSet::new();
     };
-    serde_json::from_str::<Vec<String>>(&text)
+    serde_json::from_slice::<Vec<String>>(&bytes)
         .map(|v| v.into_iter().collect())
         .unwrap_or_default()
 }

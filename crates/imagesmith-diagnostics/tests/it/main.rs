@@ -1,0 +1,4 @@
+//! Integration tests of the diagnostics crate, one module per area.
+
+mod render;
+mod source;

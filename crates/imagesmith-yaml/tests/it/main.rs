@@ -1,0 +1,3 @@
+//! Integration tests of the YAML crate, one module per area.
+
+mod file;
