@@ -1,4 +1,5 @@
 //! Integration tests of imagesmith-sandbox, one module per area
 
+mod namespaces;
 mod plan;
 mod root;

@@ -1,6 +1,7 @@
 //! Integration tests of the `imagesmith` binary, one module per area.
 
 mod init;
+mod kill;
 mod schema;
 mod validate;
 
