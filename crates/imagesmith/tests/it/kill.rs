@@ -125,6 +125,8 @@ struct Build {
     child: Child,
     stderr: PathBuf,
     marker: String,
+    /// Its cache and output directories
+    scope: Vec<PathBuf>,
 }
 
 fn start(dirs: &Dirs, cache: &str, out: &str, run: &str, pause: Option<&str>) -> Build {
@@ -153,6 +155,7 @@ fn start(dirs: &Dirs, cache: &str, out: &str, run: &str, pause: Option<&str>) ->
         child: command.spawn().unwrap(),
         stderr,
         marker,
+        scope: vec![dirs.path(cache), dirs.path(out)],
     }
 }
 
@@ -185,10 +188,10 @@ impl Build {
     }
 
     /// The build's processes on the host (see [`belongs`])
-    fn processes(&self, work: &Path) -> Vec<Process> {
+    fn processes(&self) -> Vec<Process> {
         processes()
             .into_iter()
-            .filter(|process| belongs(process, &self.marker, work))
+            .filter(|process| belongs(process, &self.marker, &self.scope))
             .collect()
     }
 }
@@ -232,16 +235,18 @@ fn processes() -> Vec<Process> {
 }
 
 /// A process of the build: it carries the marker, or its command line, working directory,
-/// root or program is in the test's directories (the sandboxed steps get a clean
-/// environment; their root is an overlay in the cache)
-fn belongs(process: &Process, marker: &str, work: &Path) -> bool {
-    let work_text = work.display().to_string();
+/// root or program is in its cache or output directory, or it is the step's `sleep` (the
+/// sandboxed steps get a clean environment)
+fn belongs(process: &Process, marker: &str, scope: &[PathBuf]) -> bool {
     process
         .environ
         .split(|byte| *byte == 0)
         .any(|variable| variable == marker.as_bytes())
-        || process.cmdline.contains(&work_text)
-        || process.links.iter().any(|link| link.starts_with(work))
+        || scope.iter().any(|dir| {
+            process.cmdline.contains(&format!("{} ", dir.display()))
+                || process.cmdline.contains(&format!("{}/", dir.display()))
+                || process.links.iter().any(|link| link.starts_with(dir))
+        })
         || (process.comm == "sleep" && process.cmdline.contains(STEP_SLEEP))
 }
 
@@ -269,8 +274,14 @@ fn kill_and_check(
     how: Kill,
 ) -> std::process::ExitStatus {
     let work = dirs.work.path();
-    let before = build.processes(work);
+    let before = build.processes();
     assert!(!before.is_empty(), "no process of the build at `{stage}`");
+    // The mounts the build has in its own mount namespace at this moment
+    let inside = before
+        .iter()
+        .map(|process| mounts_of(&process.pid.to_string(), work).len())
+        .max()
+        .unwrap_or(0);
     match how {
         Kill::Group => killpg(build.pid(), Signal::SIGKILL).unwrap(),
         Kill::Outer(signal) => kill(build.pid(), signal).unwrap(),
@@ -279,7 +290,7 @@ fn kill_and_check(
     // The kernel ends a pid namespace's processes asynchronously: a generous bound
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let left = build.processes(work);
+        let left = build.processes();
         let mounts = mounts_of("self", work);
         if left.is_empty() && mounts.is_empty() {
             break;
@@ -291,7 +302,7 @@ fn kill_and_check(
         std::thread::sleep(Duration::from_millis(50));
     }
     eprintln!(
-        "killed at `{stage}` ({how:?}): {} processes before, none after; no mount left",
+        "killed at `{stage}` ({how:?}): {} processes and {inside} mounts under the test's directories in the build's namespace before, none left after",
         before.len()
     );
     status
@@ -313,13 +324,8 @@ fn paused_at(stage: &'static str) -> impl Fn(&Build) -> bool {
     }
 }
 
-fn has_process<'a>(work: &'a Path, comm: &'static str) -> impl Fn(&Build) -> bool + 'a {
-    move |build| {
-        build
-            .processes(work)
-            .iter()
-            .any(|process| process.comm == comm)
-    }
+fn has_process(comm: &'static str) -> impl Fn(&Build) -> bool {
+    move |build| build.processes().iter().any(|process| process.comm == comm)
 }
 
 /// The image digest of a finished build's JSON summary
@@ -376,16 +382,14 @@ fn kill_at_every_stage_leaves_nothing_and_the_next_build_matches() {
     }
     let started = Instant::now();
     let dirs = Dirs::new();
-    let work = dirs.work.path();
 
-    // The uninterrupted build
+    // The uninterrupted build, in a cache of its own, meanwhile the bootstrap is killed
+    // (the bootstraps mostly wait for the mirror)
     let reference = start(&dirs, "reference-cache", "reference-out", "reference", None);
-    let (reference_digest, seconds) = finish(reference, &dirs, "reference");
-    eprintln!("uninterrupted build: {:.1} s", seconds.as_secs_f64());
 
     // 1. Bootstrap download: mmdebstrap's apt-get, before any dpkg
     let mut build = start(&dirs, "cache", "out", "download", None);
-    build.wait_for("bootstrap download", has_process(work, "apt-get"));
+    build.wait_for("bootstrap download", has_process("apt-get"));
     kill_and_check(build, &dirs, "bootstrap download", Kill::Group);
 
     // 2. Bootstrap dpkg, with mmdebstrap's proc/sys/dev mounts in the build's namespace
@@ -393,7 +397,7 @@ fn kill_at_every_stage_leaves_nothing_and_the_next_build_matches() {
     let mut build = start(&dirs, "cache", "out", "dpkg", None);
     let cache = dirs.path("cache");
     build.wait_for("bootstrap dpkg", |build| {
-        let processes = build.processes(work);
+        let processes = build.processes();
         processes.iter().any(|process| process.comm == "dpkg")
             && processes.iter().any(|process| {
                 process.comm == "mmdebstrap"
@@ -401,12 +405,17 @@ fn kill_at_every_stage_leaves_nothing_and_the_next_build_matches() {
             })
     });
     kill_and_check(build, &dirs, "bootstrap dpkg", Kill::Group);
+    let (reference_digest, seconds) = finish(reference, &dirs, "reference");
+    eprintln!(
+        "uninterrupted build: done {:.1} s after the bootstrap kills",
+        seconds.as_secs_f64()
+    );
 
     // 3. A component step (the bootstrap completes first, in this build)
     let mut build = start(&dirs, "cache", "out", "step", None);
     build.wait_for("step", |build| {
         build
-            .processes(work)
+            .processes()
             .iter()
             .any(|process| process.comm == "sleep" && process.cmdline.contains(STEP_SLEEP))
     });
