@@ -151,14 +151,10 @@ pub fn spawn_in_namespaces(command: &mut Command, steps: Vec<Step>) -> Result<Ch
     drop(error_write);
     spawned.map_err(|source| {
         setup_error(&error_read, &descriptions).unwrap_or_else(|| SandboxError::Spawn {
-            program: program_name(command.get_program().as_ref()),
+            program: Path::new(command.get_program()).display().to_string(),
             source,
         })
     })
-}
-
-fn program_name(program: &Path) -> String {
-    program.display().to_string()
 }
 
 /// Waits for `child`, passing the signals that ask a program to stop on to it meanwhile;

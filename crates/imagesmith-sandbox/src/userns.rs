@@ -11,8 +11,10 @@
 //! helpers that let a user map the subordinate ids `/etc/subuid` and `/etc/subgid` give it),
 //! and the child executes `/proc/self/exe` with the same arguments and environment, now as
 //! root of the namespace with every capability in it. The parent only waits and passes the
-//! exit code on. Inside, everything runs as for root, in [`Mode::UserNamespace`], with a
-//! mount namespace of its own.
+//! exit code on. Inside, everything runs as for root, in [`Mode::UserNamespace`], with
+//! mount and pid namespaces of its own, as a rootful build has
+//! ([`crate::reexec_in_build_namespaces`]: a reaper as pid 1, parent-death signals,
+//! signals passed on).
 //!
 //! Why not less: doing only the mount and the file actions in a forked child would run the
 //! AWSTOE executor (allocations, locks) after `fork` in a multi-threaded process, and file

@@ -250,18 +250,56 @@ fn belongs(process: &Process, marker: &str, scope: &[PathBuf]) -> bool {
         || (process.comm == "sleep" && process.cmdline.contains(STEP_SLEEP))
 }
 
-/// The mounts in `pid`'s mount namespace whose mount point is under `dir`
+/// The mounts under `dir` in the mount namespaces of `pid`'s threads (a build thread has
+/// a mount namespace of its own for its overlays)
 fn mounts_of(pid: &str, dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
     let dir = dir.display().to_string();
-    text.lines()
-        .filter(|line| {
-            line.split(' ')
-                .nth(4)
-                .is_some_and(|point| point.starts_with(&dir))
+    let mut files = vec![PathBuf::from(format!("/proc/{pid}/mountinfo"))];
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        files.extend(tasks.flatten().map(|task| task.path().join("mountinfo")));
+    }
+    let mut found: Vec<String> = files
+        .iter()
+        .flat_map(|file| {
+            std::fs::read_to_string(file)
+                .unwrap_or_default()
+                .lines()
+                .filter(|line| {
+                    line.split(' ')
+                        .nth(4)
+                        .is_some_and(|point| point.starts_with(&dir))
+                })
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
         })
-        .map(str::to_owned)
-        .collect()
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// Whether `pid` is `ancestor` or one of its descendants (parent pids as this namespace
+/// sees them, across the build's pid namespace)
+fn descends_from(pid: i32, ancestor: Pid) -> bool {
+    let mut current = pid;
+    for _ in 0..64 {
+        if current == ancestor.as_raw() {
+            return true;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{current}/status")).unwrap_or_default();
+        let Some(parent) = status
+            .lines()
+            .find_map(|line| line.strip_prefix("PPid:"))
+            .and_then(|value| value.trim().parse::<i32>().ok())
+        else {
+            return false;
+        };
+        if parent <= 1 {
+            return false;
+        }
+        current = parent;
+    }
+    false
 }
 
 /// Kills the build as `how` says, waits for it, and checks that nothing is left: no
@@ -383,8 +421,8 @@ fn kill_at_every_stage_leaves_nothing_and_the_next_build_matches() {
     let started = Instant::now();
     let dirs = Dirs::new();
 
-    // The uninterrupted build, in a cache of its own, meanwhile the bootstrap is killed
-    // (the bootstraps mostly wait for the mirror)
+    // The uninterrupted build, in a cache of its own, meanwhile the bootstrap is killed and
+    // bootstrapped again (bootstraps mostly wait for the mirror)
     let reference = start(&dirs, "reference-cache", "reference-out", "reference", None);
 
     // 1. Bootstrap download: mmdebstrap's apt-get, before any dpkg
@@ -405,21 +443,23 @@ fn kill_at_every_stage_leaves_nothing_and_the_next_build_matches() {
             })
     });
     kill_and_check(build, &dirs, "bootstrap dpkg", Kill::Group);
-    let (reference_digest, seconds) = finish(reference, &dirs, "reference");
-    eprintln!(
-        "uninterrupted build: done {:.1} s after the bootstrap kills",
-        seconds.as_secs_f64()
-    );
 
-    // 3. A component step (the bootstrap completes first, in this build)
+    // 3. A component step (the bootstrap completes first, in this build, while the
+    //    reference build may still run: its step is told apart by its ancestry)
     let mut build = start(&dirs, "cache", "out", "step", None);
     build.wait_for("step", |build| {
-        build
-            .processes()
-            .iter()
-            .any(|process| process.comm == "sleep" && process.cmdline.contains(STEP_SLEEP))
+        build.processes().iter().any(|process| {
+            process.comm == "sleep"
+                && process.cmdline.contains(STEP_SLEEP)
+                && descends_from(process.pid, build.pid())
+        })
     });
     kill_and_check(build, &dirs, "step", Kill::Group);
+    let (reference_digest, seconds) = finish(reference, &dirs, "reference");
+    eprintln!(
+        "uninterrupted build: done {:.1} s after the step kill",
+        seconds.as_secs_f64()
+    );
 
     // 4. Layer compression: the step's layer is half written into a temporary blob
     let mut build = start(&dirs, "cache", "out", "compress", Some("compress"));
