@@ -14,11 +14,12 @@
 //! images/<name>/          the last image built under that name, as an OCI image layout
 //! logs/<image>/           step logs (secrets redacted)
 //! w/                      scratch directories of running builds (emptied when a build starts)
-//! lock                    held while a build uses the cache
+//! lock                    flock held while a build uses the cache; names its pid
 //! ```
 //!
 //! Every record is written to a temporary file and renamed, after what it points to is
-//! complete, so a build killed at any moment leaves either no record or a valid one.
+//! complete, so a build killed at any moment leaves either no record or a valid one; the
+//! temporary files it leaves are removed by the next build, under the lock.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -209,6 +209,8 @@ impl BuildError {
             BuildError::Base { message, .. } | BuildError::Tool { message, .. } => {
                 says_no_space(message)
             }
+            // A step's writes land in its upper directory, in the cache
+            BuildError::StepFailed(failure) => says_no_space(&failure.message),
             BuildError::Mount { source, .. } => {
                 matches!(
                     source,
@@ -359,6 +361,14 @@ mod tests {
                 reference: "debian:12".into(),
                 message: "the bootstrap failed (exit status: 1):\ndpkg: error processing archive /var/cache/apt/archives/libc6.deb (--unpack):\n cannot copy extracted data for './usr/lib/x86_64-linux-gnu/libc.so.6' to '/usr/lib/x86_64-linux-gnu/libc.so.6.dpkg-new': failed to write (No space left on device)".into(),
             },
+            BuildError::StepFailed(Box::new(StepFailure {
+                image: "golden".into(),
+                component: "chrony".into(),
+                phase: "build".into(),
+                step: "Install".into(),
+                message: "exit status 100: E: Write error - write (28: No space left on device)".into(),
+                log: "/var/cache/imagesmith/logs/golden/chrony.json".into(),
+            })),
         ];
         for error in cases {
             let shown = error.to_string();
