@@ -394,6 +394,16 @@ pub fn bootstrap(suite: &str, mirror: &str, epoch: u64, target: &Path) -> Result
         let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
         text.push_str(&String::from_utf8_lossy(&output.stdout));
         let tail: Vec<&str> = text.lines().rev().take(15).collect();
+        if crate::error::says_no_space(&text) {
+            // A full disk is not the mirror's fault: the build reports it as such
+            // (BuildError::NoSpace), with the hint to free space or move the cache
+            return Err(format!(
+                "the bootstrap into `{}` failed ({}) for lack of space:\n{}",
+                target.display(),
+                output.status,
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ));
+        }
         return Err(format!(
             "the bootstrap failed ({}):\n{}\nhint: check that the mirror is reachable, or set another with `--mirror URL` or `IMAGESMITH_DEBIAN_MIRROR`",
             output.status,

@@ -276,6 +276,16 @@ impl Builder<'_> {
         plan: &BuildPlan,
         options: &BuildOptions,
     ) -> Result<BuildSummary, BuildError> {
+        // A full disk anywhere is reported as such, naming the cache
+        self.build_unclassified(plan, options)
+            .map_err(|error| error.classify_no_space(&options.cache_dir))
+    }
+
+    fn build_unclassified(
+        &self,
+        plan: &BuildPlan,
+        options: &BuildOptions,
+    ) -> Result<BuildSummary, BuildError> {
         let started = Instant::now();
         let mode = match options.mode {
             Some(mode) => mode,
@@ -323,7 +333,11 @@ impl Builder<'_> {
             );
             omitted.entry(item.image.clone()).or_default().push(item);
         }
-        let cache = Cache::open(&options.cache_dir)?;
+        let cache = Cache::open_reporting(&options.cache_dir, &|message| {
+            if let Some(image) = images.first() {
+                self.progress.update(&image.name, message);
+            }
+        })?;
         let mut http = None;
         if options.network {
             // The only way out for steps with the network: without it they have none

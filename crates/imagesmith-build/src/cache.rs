@@ -14,11 +14,12 @@
 //! images/<name>/          the last image built under that name, as an OCI image layout
 //! logs/<image>/           step logs (secrets redacted)
 //! w/                      scratch directories of running builds (emptied when a build starts)
-//! lock                    held while a build uses the cache
+//! lock                    flock held while a build uses the cache; names its pid
 //! ```
 //!
 //! Every record is written to a temporary file and renamed, after what it points to is
-//! complete, so a build killed at any moment leaves either no record or a valid one.
+//! complete, so a build killed at any moment leaves either no record or a valid one; the
+//! temporary files it leaves are removed by the next build, under the lock.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -72,45 +73,29 @@ impl Cache {
     /// Opens (creating) the cache at `root`, waits for other builds using it to finish, and
     /// removes scratch directories left by killed builds
     pub fn open(root: &Path) -> Result<Self, BuildError> {
+        Self::open_reporting(root, &|_| {})
+    }
+
+    /// [`Cache::open`], telling `waiting` (once) when another build holds the cache and
+    /// this one waits for it, as cargo's "Blocking waiting for file lock" does
+    pub fn open_reporting(root: &Path, waiting: &dyn Fn(&str)) -> Result<Self, BuildError> {
         fs_err::create_dir_all(root)?;
         let root = std::path::absolute(root)?;
         for dir in ["l", "u", "b", "bases", "t", "s", "images", "logs", "w"] {
             fs_err::create_dir_all(root.join(dir))?;
         }
-        let lock_path = root.join("lock");
-        let file = fs_err::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)?
-            .into_parts()
-            .0;
-        let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(
-            |(_, errno)| BuildError::Mount {
-                action: "lock the cache at",
-                path: lock_path.clone(),
-                source: errno,
-            },
-        )?;
+        let lock = lock(&root.join("lock"), waiting)?;
         let blobs = BlobStore::open(root.join("blobs")).map_err(BuildError::oci("cache"))?;
         let cache = Cache {
             root,
             blobs,
             _lock: lock,
         };
-        // Scratch of killed builds: nobody else holds the lock, so nothing uses it
+        // What killed builds left: nobody else holds the lock, so nothing uses it
         for entry in fs_err::read_dir(cache.root.join("w"))? {
             remove_tree(&entry?.path())?;
         }
-        for entry in fs_err::read_dir(cache.root.join("bases"))? {
-            let path = entry?.path();
-            if path
-                .file_name()
-                .is_some_and(|name| name.to_string_lossy().starts_with('.'))
-            {
-                remove_tree(&path)?;
-            }
-        }
+        remove_stale_temporaries(&cache.root)?;
         Ok(cache)
     }
 
@@ -177,6 +162,105 @@ impl Cache {
     pub fn mark_tested(&self, manifest: &str) -> Result<(), BuildError> {
         write_atomic(&self.root.join("t").join(hex_part(manifest)), b"passed\n")
     }
+}
+
+/// Takes the cache's lock (an exclusive `flock` on `path`, released by the kernel however
+/// the build ends), waiting for the build that holds it, whose pid the file names
+fn lock(
+    path: &Path,
+    waiting: &dyn Fn(&str),
+) -> Result<nix::fcntl::Flock<std::fs::File>, BuildError> {
+    use nix::fcntl::{Flock, FlockArg};
+    let failed = |errno| BuildError::Mount {
+        action: "lock the cache at",
+        path: path.to_path_buf(),
+        source: errno,
+    };
+    let file = fs_err::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)?
+        .into_parts()
+        .0;
+    let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => lock,
+        Err((file, nix::errno::Errno::EWOULDBLOCK)) => {
+            let holder = std::fs::read_to_string(path).unwrap_or_default();
+            waiting(&waiting_message(path, holder.trim()));
+            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| failed(errno))?
+        }
+        Err((_, errno)) => return Err(failed(errno)),
+    };
+    // Who holds it, for the next build's message (the outer process's pid: the one a
+    // person sees in `ps` and can kill)
+    lock.set_len(0)?;
+    std::io::Seek::rewind(&mut *lock)?;
+    writeln!(lock, "{}", imagesmith_sandbox::build_pid())?;
+    Ok(lock)
+}
+
+/// What a build waiting for the cache's lock says
+pub(crate) fn waiting_message(lock: &Path, holder: &str) -> String {
+    let dir = lock.parent().unwrap_or(lock).display();
+    if holder.is_empty() || !holder.bytes().all(|byte| byte.is_ascii_digit()) {
+        format!("Blocking waiting for the lock on the cache `{dir}`: another build is using it")
+    } else {
+        format!(
+            "Blocking waiting for the lock on the cache `{dir}`: the build with pid `{holder}` is using it\nhint: each build waits for the one before; give builds that should run at once their own `--cache-dir DIR`"
+        )
+    }
+}
+
+/// Whether an entry of the cache is a temporary one: `.tmp-*` (records, blobs) or
+/// `.NAME.tmp-*` (image layouts and archives being written), and the `.`-prefixed
+/// directories of a base being written
+fn is_temporary(name: &str) -> bool {
+    name.starts_with('.') && name.contains(".tmp-")
+}
+
+/// Removes the temporary files and directories killed builds left in the cache (the
+/// caller holds its lock, so no build is writing them): records, blobs, layouts, bases.
+/// (The http cache empties its own `tmp/` when its proxy starts, and scratch directories
+/// under `w/` are removed by [`Cache::open`].)
+pub(crate) fn remove_stale_temporaries(root: &Path) -> Result<usize, BuildError> {
+    let mut dirs: Vec<PathBuf> = ["", "l", "t", "s", "images", "blobs/sha256"]
+        .iter()
+        .map(|dir| root.join(dir))
+        .collect();
+    if let Ok(entries) = std::fs::read_dir(root.join("logs")) {
+        dirs.extend(
+            entries
+                .flatten()
+                .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+                .map(|entry| entry.path()),
+        );
+    }
+    let mut removed = 0;
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if is_temporary(&entry.file_name().to_string_lossy()) {
+                remove_tree(&entry.path())?;
+                removed += 1;
+            }
+        }
+    }
+    // A base is written under a `.`-prefixed name and renamed when complete
+    for entry in fs_err::read_dir(root.join("bases"))? {
+        let path = entry?.path();
+        if path
+            .file_name()
+            .is_some_and(|name| name.to_string_lossy().starts_with('.'))
+        {
+            remove_tree(&path)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// The first 16 hex digits of a key: enough to be unique in one cache, short for overlay
@@ -317,6 +401,75 @@ mod tests {
         assert_eq!(cache.layer(&record.key).unwrap(), None);
         fs_err::create_dir_all(cache.upper_dir(&record.key)).unwrap();
         assert_eq!(cache.layer(&record.key).unwrap(), Some(record));
+    }
+
+    #[test]
+    fn opening_removes_temporary_files_of_killed_builds() {
+        let temp = tempfile::tempdir().unwrap();
+        drop(Cache::open(temp.path()).unwrap());
+        let root = temp.path();
+        let stale = [
+            "l/.tmp-a1b2c3",
+            "t/.tmp-x",
+            "blobs/sha256/.tmp-Qw3rty",
+            "images/.golden.tmp-9zX",
+            "logs/golden/.tmp-1",
+            ".tmp-top",
+        ];
+        std::fs::create_dir_all(root.join("logs/golden")).unwrap();
+        for file in stale {
+            std::fs::write(root.join(file), b"half").unwrap();
+        }
+        std::fs::create_dir_all(root.join("images/.custom.tmp-dir/blobs")).unwrap();
+        std::fs::create_dir_all(root.join("bases/.0123456789abcdef")).unwrap();
+        let kept = [
+            "l/0123.json",
+            "images/golden.report.json",
+            "logs/golden/step.json",
+        ];
+        for file in kept {
+            std::fs::write(root.join(file), b"{}").unwrap();
+        }
+        let _cache = Cache::open(root).unwrap();
+        for file in stale {
+            assert!(!root.join(file).exists(), "{file} is left");
+        }
+        assert!(!root.join("images/.custom.tmp-dir").exists());
+        assert!(!root.join("bases/.0123456789abcdef").exists());
+        for file in kept {
+            assert!(root.join(file).is_file(), "{file} was removed");
+        }
+    }
+
+    #[test]
+    fn a_second_build_waits_for_the_lock_and_names_the_first() {
+        let temp = tempfile::tempdir().unwrap();
+        let first = Cache::open(temp.path()).unwrap();
+        let holder = std::fs::read_to_string(temp.path().join("lock")).unwrap();
+        assert_eq!(holder.trim(), imagesmith_sandbox::build_pid().to_string());
+        let (said, got) = std::sync::mpsc::channel();
+        let root = temp.path().to_path_buf();
+        let second = std::thread::spawn(move || {
+            let said = std::sync::Mutex::new(said);
+            let cache = Cache::open_reporting(&root, &|message| {
+                let _ = said.lock().unwrap().send(message.to_owned());
+            });
+            cache.map(|_| ())
+        });
+        // The second build says why it waits, then waits
+        let message = got.recv().unwrap();
+        assert!(
+            message.starts_with("Blocking waiting for the lock on the cache"),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("pid `{}`", holder.trim())),
+            "{message}"
+        );
+        assert!(!second.is_finished());
+        drop(first);
+        second.join().unwrap().unwrap();
+        assert!(waiting_message(Path::new("/c/lock"), "").contains("another build"));
     }
 
     #[test]

@@ -165,6 +165,16 @@ pub enum BuildError {
         /// Why
         message: String,
     },
+    /// The disk (or the quota) of the cache or the output is full: not a bug, not the
+    /// mirror, not the recipe
+    #[error("No space left on device: {error}\nhint: free space on the filesystem of `{}` (`df -h {}`), or build with a cache directory on a larger disk (`--cache-dir DIR` or `IMAGESMITH_CACHE_DIR`)", .dir.display(), .dir.display())]
+    NoSpace {
+        /// The cache directory (or the output directory) whose disk is full
+        dir: PathBuf,
+        /// What failed, naming the path or the stage; not a `source`, so the message is
+        /// printed once
+        error: Box<BuildError>,
+    },
     /// An external tool failed
     #[error("`{tool}` failed: {message}")]
     Tool {
@@ -190,6 +200,48 @@ impl BuildError {
         }
     }
 
+    /// Whether this error comes from a full disk or quota: an `ENOSPC` or `EDQUOT` anywhere
+    /// in its chain, or a tool (the bootstrap) that said so
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            BuildError::NoSpace { .. } => true,
+            BuildError::Many { errors } => errors.iter().any(BuildError::is_no_space),
+            BuildError::Base { message, .. } | BuildError::Tool { message, .. } => {
+                says_no_space(message)
+            }
+            // A step's writes land in its upper directory, in the cache
+            BuildError::StepFailed(failure) => says_no_space(&failure.message),
+            BuildError::Mount { source, .. } => {
+                matches!(
+                    source,
+                    nix::errno::Errno::ENOSPC | nix::errno::Errno::EDQUOT
+                )
+            }
+            // `transparent`: its `source()` skips the I/O error itself
+            BuildError::Io(error) => io_is_no_space(error) || chain_has_no_space(error),
+            _ => chain_has_no_space(self),
+        }
+    }
+
+    /// This error, as [`BuildError::NoSpace`] naming `dir` when it comes from a full disk
+    /// (each one of [`BuildError::Many`] on its own)
+    pub fn classify_no_space(self, dir: &std::path::Path) -> BuildError {
+        match self {
+            BuildError::NoSpace { .. } => self,
+            BuildError::Many { errors } => BuildError::Many {
+                errors: errors
+                    .into_iter()
+                    .map(|error| error.classify_no_space(dir))
+                    .collect(),
+            },
+            error if error.is_no_space() => BuildError::NoSpace {
+                dir: dir.to_path_buf(),
+                error: Box::new(error),
+            },
+            error => error,
+        }
+    }
+
     pub(crate) fn pull(
         reference: &str,
     ) -> impl FnOnce(imagesmith_oci::registry::RegistryError) -> BuildError + '_ {
@@ -207,10 +259,174 @@ impl BuildError {
     }
 }
 
+/// Whether a tool's output says the disk or the quota is full
+pub(crate) fn says_no_space(text: &str) -> bool {
+    text.contains("No space left on device") || text.contains("Disk quota exceeded")
+}
+
+/// Whether an I/O error is `ENOSPC` or `EDQUOT` (fs-err keeps the kind of the error it wraps)
+fn io_is_no_space(io: &std::io::Error) -> bool {
+    matches!(io.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+        || matches!(
+            io.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        )
+}
+
+/// Whether an I/O error with `ENOSPC` or `EDQUOT` is anywhere in `error`'s chain
+fn chain_has_no_space(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if error
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(io_is_no_space)
+        {
+            return true;
+        }
+        // `transparent` errors' `source()` skips the I/O error they hold
+        if let Some(imagesmith_oci::OciError::Io(io)) = error.downcast_ref() {
+            if io_is_no_space(io) {
+                return true;
+            }
+        }
+        if let Some(errno) = error.downcast_ref::<nix::errno::Errno>() {
+            if matches!(errno, nix::errno::Errno::ENOSPC | nix::errno::Errno::EDQUOT) {
+                return true;
+            }
+        }
+        current = error.source();
+    }
+    false
+}
+
 fn plural(count: usize, word: &str) -> String {
     if count == 1 {
         format!("1 {word}")
     } else {
         format!("{count} {word}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full_disk(path: &str) -> std::io::Error {
+        // What fs-err makes of an ENOSPC: the path in the message, the errno inside
+        let source = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        std::io::Error::new(source.kind(), fs_err_like(path, source))
+    }
+
+    /// An error naming a path with the OS error as its source, as fs-err's is
+    #[derive(Debug)]
+    struct PathError(String, std::io::Error);
+    impl std::fmt::Display for PathError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "failed to write file `{}`", self.0)
+        }
+    }
+    impl std::error::Error for PathError {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.1)
+        }
+    }
+    fn fs_err_like(path: &str, source: std::io::Error) -> PathError {
+        PathError(path.to_owned(), source)
+    }
+
+    #[test]
+    fn enospc_anywhere_is_no_space_left() {
+        let cache = std::path::Path::new("/var/cache/imagesmith");
+        let cases = [
+            BuildError::Io(full_disk("/var/cache/imagesmith/blobs/sha256/.tmp-x")),
+            BuildError::Io(std::io::Error::from_raw_os_error(libc::EDQUOT)),
+            BuildError::Oci {
+                image: "golden".into(),
+                source: imagesmith_oci::OciError::IoAt {
+                    action: "write layer",
+                    path: "/var/cache/imagesmith/u/0123".into(),
+                    source: std::io::Error::from_raw_os_error(libc::ENOSPC),
+                },
+            },
+            BuildError::Oci {
+                image: "golden".into(),
+                source: imagesmith_oci::OciError::Io(full_disk("/out/.golden.oci.tar.tmp-1")),
+            },
+            BuildError::Mount {
+                action: "mount the overlay on",
+                path: "/var/cache/imagesmith/w/x/m".into(),
+                source: nix::errno::Errno::ENOSPC,
+            },
+            BuildError::Base {
+                reference: "debian:12".into(),
+                message: "the bootstrap failed (exit status: 1):\ndpkg: error processing archive /var/cache/apt/archives/libc6.deb (--unpack):\n cannot copy extracted data for './usr/lib/x86_64-linux-gnu/libc.so.6' to '/usr/lib/x86_64-linux-gnu/libc.so.6.dpkg-new': failed to write (No space left on device)".into(),
+            },
+            BuildError::StepFailed(Box::new(StepFailure {
+                image: "golden".into(),
+                component: "chrony".into(),
+                phase: "build".into(),
+                step: "Install".into(),
+                message: "exit status 100: E: Write error - write (28: No space left on device)".into(),
+                log: "/var/cache/imagesmith/logs/golden/chrony.json".into(),
+            })),
+        ];
+        for error in cases {
+            let shown = error.to_string();
+            let classified = error.classify_no_space(cache);
+            let message = classified.to_string();
+            assert!(
+                matches!(classified, BuildError::NoSpace { .. }),
+                "not classified: {shown}"
+            );
+            assert!(
+                message.starts_with("No space left on device: "),
+                "{message}"
+            );
+            // What failed is still said (the path or the stage)
+            assert!(message.contains(&shown), "{message}");
+            assert!(
+                message.contains("hint: free space on the filesystem of `/var/cache/imagesmith`"),
+                "{message}"
+            );
+            assert!(message.contains("--cache-dir DIR"), "{message}");
+            assert!(!message.contains("mirror"), "{message}");
+            assert!(!classified.is_expected());
+        }
+    }
+
+    #[test]
+    fn other_errors_are_left_alone() {
+        let cache = std::path::Path::new("/c");
+        for error in [
+            BuildError::Io(std::io::Error::from_raw_os_error(libc::EACCES)),
+            BuildError::Base {
+                reference: "debian:12".into(),
+                message: "the bootstrap failed: E: Failed to fetch http://deb.debian.org/".into(),
+            },
+            BuildError::Invalid {
+                message: "bad".into(),
+            },
+        ] {
+            assert!(!error.is_no_space(), "{error}");
+            assert!(!matches!(
+                error.classify_no_space(cache),
+                BuildError::NoSpace { .. }
+            ));
+        }
+        // One full disk among several failures: only that one is reclassified
+        let many = BuildError::Many {
+            errors: vec![
+                BuildError::Invalid {
+                    message: "bad".into(),
+                },
+                BuildError::Io(std::io::Error::from_raw_os_error(libc::ENOSPC)),
+            ],
+        }
+        .classify_no_space(cache);
+        let BuildError::Many { errors } = many else {
+            panic!("not Many")
+        };
+        assert!(matches!(errors[0], BuildError::Invalid { .. }));
+        assert!(matches!(errors[1], BuildError::NoSpace { .. }));
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::error::{IoContext, OciError, Result};
 use crate::image::{canonical_json, Image};
-use crate::layout::{file_name, index_json, parent_of, OCI_LAYOUT_FILE};
+use crate::layout::{index_json, parent_of, OCI_LAYOUT_FILE};
 use crate::store::{sha256_hex, sync_dir, BlobStore, HashingWriter};
 
 /// Writes `images` (each named by its tag) as an oci-archive tarball at `dest`, atomically
@@ -158,10 +158,13 @@ fn write_tar_atomically(
 ) -> Result<()> {
     let parent = parent_of(dest);
     fs_err::create_dir_all(&parent)?;
+    // What a killed writer of `dest` left
+    crate::temporary::remove_stale_temporaries(dest)?;
     let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{}.tmp-", file_name(dest)))
+        .prefix(&crate::temporary::prefix(dest))
         .tempfile_in(&parent)
         .at("create a temporary file in", &parent)?;
+    let _writing = crate::temporary::hold(temp.path())?;
     {
         let mut tar = TarWriter {
             builder: tar::Builder::new(BufWriter::new(&mut temp)),
@@ -172,6 +175,7 @@ fn write_tar_atomically(
         let mut writer = tar.builder.into_inner().at("write archive", dest)?;
         writer.flush().at("write archive", dest)?;
     }
+    crate::pause_point("write-archive");
     temp.as_file().sync_all().at("flush archive", dest)?;
     temp.persist(dest)
         .map_err(|error| error.error)

@@ -129,6 +129,7 @@ pub fn write_layer_to<W: Write>(
         hardlinks: HashMap::new(),
     };
     walker.visit(&mut builder, root, Path::new(""))?;
+    crate::pause_point("compress");
     let hashing = builder.into_inner().at("finish the layer tar of", root)?;
     let (encoder, diff_id, uncompressed_size) = hashing.finish();
     let out = encoder

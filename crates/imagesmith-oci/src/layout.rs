@@ -25,10 +25,13 @@ pub const OCI_LAYOUT_FILE: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 pub fn write_layout(dest: &Path, store: &BlobStore, images: &[(&str, &Image)]) -> Result<()> {
     let parent = parent_of(dest);
     fs_err::create_dir_all(&parent)?;
+    // What a killed writer of `dest` left
+    crate::temporary::remove_stale_temporaries(dest)?;
     let temp = tempfile::Builder::new()
-        .prefix(&format!(".{}.tmp-", file_name(dest)))
+        .prefix(&crate::temporary::prefix(dest))
         .tempdir_in(&parent)
         .at("create a temporary directory in", &parent)?;
+    let _writing = crate::temporary::hold(temp.path())?;
     let blobs = BlobStore::open(temp.path().join("blobs"))?;
     for (_, image) in images {
         image.copy_blobs(store, &blobs)?;

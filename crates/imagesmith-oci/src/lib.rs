@@ -33,6 +33,7 @@ mod layer;
 mod layout;
 pub mod registry;
 mod store;
+mod temporary;
 
 pub use apply::{apply_layer, apply_layers, ApplyOptions};
 pub use archive::{write_docker_archive, write_oci_archive};
@@ -42,4 +43,24 @@ pub use import::{import_rootfs_dir, import_rootfs_tarball};
 pub use layer::{write_layer, write_layer_to, Compression, Layer, LayerOptions, DEFAULT_EXCLUDES};
 pub use layout::{index_json, write_layout, ImageLayout, OCI_LAYOUT_FILE};
 pub use oci_spec;
+
+/// The testing hook [`pause_point`] reads: the name of a stage to stop at
+pub const PAUSE_VARIABLE: &str = "IMAGESMITH_PAUSE_AT";
+
+/// A testing hook, for tests that kill a build at a given stage: when `IMAGESMITH_PAUSE_AT`
+/// is `stage`, prints `imagesmith: paused at `STAGE`` on stderr and sleeps until killed
+///
+/// The stages are `compress` (a layer's tar written into the compressor and its temporary
+/// blob, before the blob is finished) and `write-archive` (an oci-archive or
+/// docker-archive written to its temporary file, before it is renamed into place). Unset,
+/// as it always is outside tests, it costs one environment lookup.
+pub fn pause_point(stage: &str) {
+    if std::env::var_os(PAUSE_VARIABLE).is_some_and(|value| value == stage) {
+        eprintln!("imagesmith: paused at `{stage}` ({PAUSE_VARIABLE}, a testing hook)");
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
+}
 pub use store::{digest_of, sha256_digest, sha256_hex, BlobStore, BlobWriter, VerifiedBlob};
+pub use temporary::remove_stale_temporaries;

@@ -48,6 +48,10 @@
 //! to fix it. Every decision is made by [`plan_user_namespace`] and [`detect_mode_on`] over a
 //! [`HostInfo`], so each is unit-tested with a fake host.
 //!
+//! Either way, the whole build runs in mount and pid namespaces of its own
+//! ([`reexec_in_build_namespaces`]): when it dies, for any reason, every helper it started
+//! dies with it and every mount it made vanishes.
+//!
 //! ```no_run
 //! # fn main() -> Result<(), imagesmith_sandbox::SandboxError> {
 //! use imagesmith_sandbox::{detect_mode, LinuxSandbox, OverlayRoot, Sandbox, SandboxConfig};
@@ -65,6 +69,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod build_namespaces;
 mod config;
 mod error;
 mod harden;
@@ -75,6 +80,10 @@ mod run;
 mod syscalls;
 mod userns;
 
+pub use build_namespaces::{
+    build_pid, exit_code, pid_namespace_steps, reexec_in_build_namespaces, rootful_steps,
+    spawn_in_namespaces, wait_forwarding_signals, BUILD_PID_VARIABLE, NAMESPACES_MARKER,
+};
 pub use config::{Mode, Network, OverlayRoot, ProxyServer, SandboxConfig, Secret, ServeGuard};
 pub use error::{SandboxError, SingleIdReason, Unsupported};
 pub use harden::{
@@ -91,5 +100,8 @@ pub use preflight::{
     LinuxHost, UserNamespacePlan, REEXEC_MARKER,
 };
 pub use run::{LinuxSandbox, OutputSink, RunOutput, Sandbox, Stream};
-pub use syscalls::{Call, ForkRole, LinuxSyscalls, RecordingSyscalls, Syscalls};
+pub use syscalls::{
+    forward_signals_to, Call, ForkRole, LinuxSyscalls, RecordingSyscalls, Syscalls,
+    FORWARDED_SIGNALS,
+};
 pub use userns::{reexec_in_user_namespace, Reexec};

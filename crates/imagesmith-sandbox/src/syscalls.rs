@@ -24,6 +24,53 @@ pub enum ForkRole {
     /// The parent is the pid namespace's init: it reaps every orphan and exits with the
     /// child's status as soon as the child exits, which ends the namespace
     Reap,
+    /// As [`ForkRole::ForwardExit`], and passes the signals that ask a program to stop
+    /// ([`FORWARDED_SIGNALS`]) on to the child, so `kill PID` of the outer process (or a
+    /// supervisor's `SIGTERM`) reaches the program at the end of the chain
+    ForwardExitAndSignals,
+    /// As [`ForkRole::Reap`], and passes [`FORWARDED_SIGNALS`] on to the child: the init
+    /// of a pid namespace receives a signal from outside only when it has a handler
+    ReapAndForwardSignals,
+}
+
+/// The signals a forwarding parent ([`ForkRole::ForwardExitAndSignals`],
+/// [`ForkRole::ReapAndForwardSignals`], [`forward_signals_to`]) passes on to its child
+pub const FORWARDED_SIGNALS: [nix::sys::signal::Signal; 4] = [
+    nix::sys::signal::Signal::SIGINT,
+    nix::sys::signal::Signal::SIGTERM,
+    nix::sys::signal::Signal::SIGHUP,
+    nix::sys::signal::Signal::SIGQUIT,
+];
+
+/// The process [`forward_signal`] sends to (0: none yet)
+static FORWARD_TO: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn forward_signal(signal: libc::c_int) {
+    let pid = FORWARD_TO.load(std::sync::atomic::Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe
+        unsafe {
+            libc::kill(pid, signal);
+        }
+    }
+}
+
+/// Passes [`FORWARDED_SIGNALS`] received by this process on to `pid` from now on (it only
+/// makes system calls, so it may run between `fork` and `exec`)
+pub fn forward_signals_to(pid: i32) -> Result<(), Errno> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet};
+    FORWARD_TO.store(pid, std::sync::atomic::Ordering::SeqCst);
+    let action = SigAction::new(
+        SigHandler::Handler(forward_signal),
+        // waitpid is restarted, so the waiting loop never sees EINTR
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for signal in FORWARDED_SIGNALS {
+        // SAFETY: the handler only loads an atomic and calls kill(2)
+        unsafe { sigaction(signal, &action) }?;
+    }
+    Ok(())
 }
 
 /// The privileged calls the sandbox needs; each returns the kernel's error
@@ -263,12 +310,19 @@ impl Syscalls for LinuxSyscalls {
 
     fn fork(&self, role: ForkRole) -> Result<(), Errno> {
         use nix::sys::wait::{waitpid, WaitStatus};
+        let parent = nix::unistd::getpid();
         // SAFETY: called between fork and exec; both sides only make system calls
         match unsafe { nix::unistd::fork() }? {
             nix::unistd::ForkResult::Child => {
                 // Die with the parent, so killing the sandbox's process group or the
                 // builder never leaves this process behind
                 let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+                // The parent may have died before that: then no signal comes. (The first
+                // process of a new pid namespace sees its parent as 0.)
+                let now = nix::unistd::getppid().as_raw();
+                if now != 0 && now != parent.as_raw() {
+                    exit(255);
+                }
                 Ok(())
             }
             nix::unistd::ForkResult::Parent { child } => {
@@ -279,9 +333,18 @@ impl Syscalls for LinuxSyscalls {
                     libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
                 }
                 let waited = match role {
-                    ForkRole::ForwardExit => Some(child),
-                    ForkRole::Reap => None,
+                    ForkRole::ForwardExit | ForkRole::ForwardExitAndSignals => Some(child),
+                    ForkRole::Reap | ForkRole::ReapAndForwardSignals => None,
                 };
+                if matches!(
+                    role,
+                    ForkRole::ForwardExitAndSignals | ForkRole::ReapAndForwardSignals
+                ) && forward_signals_to(child.as_raw()).is_err()
+                {
+                    // The child would run on without its signals: stop both
+                    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                    exit(255);
+                }
                 loop {
                     match waitpid(waited, None) {
                         Ok(WaitStatus::Exited(pid, code)) if pid == child => exit(code),

@@ -11,8 +11,10 @@
 //! helpers that let a user map the subordinate ids `/etc/subuid` and `/etc/subgid` give it),
 //! and the child executes `/proc/self/exe` with the same arguments and environment, now as
 //! root of the namespace with every capability in it. The parent only waits and passes the
-//! exit code on. Inside, everything runs as for root, in [`Mode::UserNamespace`], with a
-//! mount namespace of its own.
+//! exit code on. Inside, everything runs as for root, in [`Mode::UserNamespace`], with
+//! mount and pid namespaces of its own, as a rootful build has
+//! ([`crate::reexec_in_build_namespaces`]: a reaper as pid 1, parent-death signals,
+//! signals passed on).
 //!
 //! Why not less: doing only the mount and the file actions in a forked child would run the
 //! AWSTOE executor (allocations, locks) after `fork` in a multi-threaded process, and file
@@ -30,12 +32,15 @@
 
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
 
 use nix::sched::CloneFlags;
 
+use crate::build_namespaces::{
+    pid_namespace_steps, self_command, wait_forwarding_signals, NAMESPACES_MARKER,
+};
 use crate::error::SandboxError;
 use crate::idmap::IdMap;
 use crate::plan::Step;
@@ -56,7 +61,9 @@ pub enum Reexec {
 /// Runs this program again in a user namespace when it is not root; see the module docs
 ///
 /// Call it first thing in a command that builds: arguments, environment and working
-/// directory are those of this process. As root it returns [`Reexec::NotNeeded`] at once.
+/// directory are those of this process. As root it returns [`Reexec::NotNeeded`] at once
+/// (and [`crate::reexec_in_build_namespaces`] is what gives a rootful build namespaces
+/// of its own).
 pub fn reexec_in_user_namespace() -> Result<Reexec, SandboxError> {
     match plan_user_namespace(&LinuxHost)? {
         None => Ok(Reexec::NotNeeded),
@@ -102,10 +109,14 @@ impl UserNamespacePlan {
         }
         // A mount namespace of the user namespace's own, where its root may mount (tools
         // such as mmdebstrap mount from the build's main thread); mounts made in it never
-        // reach the host, whose shared mounts it only receives
-        steps.push(Step::Unshare(CloneFlags::CLONE_NEWNS));
+        // reach the host, whose shared mounts it only receives. And a pid namespace, so
+        // no helper outlives the build (see crate::build_namespaces)
+        steps.push(Step::Unshare(
+            CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID,
+        ));
         // Entering the namespace cleared it
         steps.push(Step::DieWithParent);
+        steps.extend(pid_namespace_steps());
         steps
     }
 
@@ -147,19 +158,17 @@ impl UserNamespacePlan {
             result
         });
 
-        let mut command = Command::new("/proc/self/exe");
-        let mut arguments = std::env::args_os();
-        if let Some(name) = arguments.next() {
-            command.arg0(name);
-        }
-        command.args(arguments).env(
-            REEXEC_MARKER,
-            if self.single_id.is_some() {
-                "single-id"
-            } else {
-                "subordinate-ids"
-            },
-        );
+        let mut command = self_command();
+        command
+            .env(
+                REEXEC_MARKER,
+                if self.single_id.is_some() {
+                    "single-id"
+                } else {
+                    "subordinate-ids"
+                },
+            )
+            .env(NAMESPACES_MARKER, "user-namespace");
         // SAFETY: the closure only makes system calls on data prepared before the fork
         unsafe {
             command.pre_exec(move || execute_or_report(&steps, &LinuxSyscalls, error_fd));
@@ -169,7 +178,7 @@ impl UserNamespacePlan {
         let mapped = helper
             .join()
             .unwrap_or_else(|_| Err(String::from("the thread writing the id maps panicked")));
-        let mut child = match spawned {
+        let child = match spawned {
             Ok(child) => child,
             Err(source) => {
                 return Err(match mapped {
@@ -183,11 +192,7 @@ impl UserNamespacePlan {
                 })
             }
         };
-        let status = child.wait()?;
-        Ok(status
-            .code()
-            .or_else(|| status.signal().map(|signal| 128 + signal))
-            .unwrap_or(255))
+        wait_forwarding_signals(child)
     }
 }
 

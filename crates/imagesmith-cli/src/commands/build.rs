@@ -85,15 +85,19 @@ pub enum OutputKind {
 
 /// Runs `build`.
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
-    // Not root: the whole build runs again as root of a user namespace (as buildah does)
-    match imagesmith_sandbox::reexec_in_user_namespace() {
+    // The whole build runs again in mount and pid namespaces of its own, so that no helper
+    // and no mount outlives it however it ends; not root, as root of a user namespace too
+    // (as buildah does)
+    match imagesmith_sandbox::reexec_in_build_namespaces() {
         Ok(imagesmith_sandbox::Reexec::NotNeeded) => {}
         Ok(imagesmith_sandbox::Reexec::Exited(code)) => {
             return Ok(match code {
                 0 => ExitStatus::Success,
                 1 => ExitStatus::Invalid,
-                _ => ExitStatus::Failure,
-            })
+                2 => ExitStatus::Failure,
+                // Killed (`128 + N`): passed on as it is
+                other => std::process::exit(other),
+            });
         }
         Err(error) => {
             eprintln!("error: {error}");

@@ -1,5 +1,6 @@
 //! Integration tests of imagesmith-sandbox, one module per area
 
 mod escape;
+mod namespaces;
 mod plan;
 mod root;

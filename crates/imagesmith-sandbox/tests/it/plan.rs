@@ -388,9 +388,12 @@ fn the_reexecuted_child_waits_for_its_maps_or_writes_a_single_one() {
             Call::Unshare(CloneFlags::CLONE_NEWUSER),
             Call::AwaitIdMaps,
             Call::SetIds(0, 0, true),
-            Call::Unshare(CloneFlags::CLONE_NEWNS),
+            Call::Unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID),
             Call::DieWithParent,
         ]
+        .into_iter()
+        .chain(crate::namespaces::pid_namespace_calls())
+        .collect::<Vec<_>>()
     );
 
     let single = UserNamespacePlan {
@@ -422,9 +425,12 @@ fn the_reexecuted_child_waits_for_its_maps_or_writes_a_single_one() {
                 b"0 1001 1\n".to_vec()
             ),
             Call::SetIds(0, 0, false),
-            Call::Unshare(CloneFlags::CLONE_NEWNS),
+            Call::Unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID),
             Call::DieWithParent,
         ]
+        .into_iter()
+        .chain(crate::namespaces::pid_namespace_calls())
+        .collect::<Vec<_>>()
     );
 }
 

@@ -2,6 +2,7 @@
 
 mod init;
 mod inputs;
+mod kill;
 mod schema;
 mod validate;
 
