@@ -59,7 +59,6 @@ const CHECKPOINT_EVERY: usize = 64;
 /// Written here rather than taken from a crate: it is some forty lines over the line starts
 /// this type already keeps, and the columns must stay exactly what they were (characters from
 /// the start of the line, running on past its end as the previous walk did).
-#[derive(Debug)]
 struct CharIndex {
     /// The byte offset of every [`CHECKPOINT_EVERY`]th character (character 0, 64, 128, …).
     checkpoints: Vec<usize>,
@@ -67,6 +66,17 @@ struct CharIndex {
     line_chars: Vec<usize>,
     /// How many characters the text has.
     total: usize,
+}
+
+impl std::fmt::Debug for CharIndex {
+    // The tables hold an entry per line and per 64 characters: their sizes say enough.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CharIndex")
+            .field("checkpoints", &self.checkpoints.len())
+            .field("lines", &self.line_chars.len())
+            .field("total", &self.total)
+            .finish()
+    }
 }
 
 impl CharIndex {
