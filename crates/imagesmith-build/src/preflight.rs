@@ -9,7 +9,6 @@
 //! says so in the image's labels, report and SBOM.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -17,7 +16,7 @@ use imagesmith_awstoe::exec::S3Fetch;
 use imagesmith_model::Artifact;
 use imagesmith_plan::{BuildPlan, PlannedComponent, PlannedImage};
 
-use crate::error::{BuildError, Unavailable};
+use crate::error::Unavailable;
 
 /// Secret values by parameter name, from `--secret NAME=PATH` and the parameters'
 /// environment variables; never printed
@@ -38,30 +37,6 @@ impl Secrets {
     /// No secrets
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Reads `--secret NAME=PATH` arguments
-    pub fn from_args(args: &[String]) -> Result<Self, BuildError> {
-        let mut secrets = Secrets::new();
-        for arg in args {
-            let Some((name, path)) = arg.split_once('=') else {
-                return Err(BuildError::Invalid {
-                    message: format!(
-                        "Invalid `--secret {arg}`: expected `NAME=PATH`\nhint: for example `--secret falcon_client_secret=./client-secret.txt`"
-                    ),
-                });
-            };
-            if name.is_empty() || name.contains('/') || name.starts_with('.') {
-                return Err(BuildError::Invalid {
-                    message: format!("Invalid secret name `{name}` in `--secret {arg}`\nhint: use the parameter's name, such as `falcon_cid`"),
-                });
-            }
-            let value = fs_err::read(PathBuf::from(path)).map_err(|error| BuildError::Invalid {
-                message: format!("Cannot read secret `{name}`: {error}"),
-            })?;
-            secrets.insert(name, value);
-        }
-        Ok(secrets)
     }
 
     /// Adds a value
@@ -478,18 +453,9 @@ mod tests {
     }
 
     #[test]
-    fn secret_args_are_checked() {
-        assert!(matches!(
-            Secrets::from_args(&["novalue".into()]),
-            Err(BuildError::Invalid { .. })
-        ));
-        assert!(matches!(
-            Secrets::from_args(&["a/b=/dev/null".into()]),
-            Err(BuildError::Invalid { .. })
-        ));
-        let temp = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(temp.path(), "s3cr3t\n").unwrap();
-        let secrets = Secrets::from_args(&[format!("token={}", temp.path().display())]).unwrap();
+    fn secret_values_stay_out_of_debug_output() {
+        let mut secrets = Secrets::new();
+        secrets.insert("token", b"s3cr3t\n".to_vec());
         assert_eq!(secrets.get("token", None).unwrap(), b"s3cr3t\n");
         assert!(!format!("{secrets:?}").contains("s3cr3t"));
     }
