@@ -93,6 +93,9 @@ pub enum Network {
     /// Only loopback, plus a TCP socket listening on the sandbox's `127.0.0.1:port`, made
     /// inside the namespace before the command starts and handed to `server`, which serves it
     /// from the host's side (the build's proxy) until the run ends
+    ///
+    /// The command resolves no names (the proxy does): it does not get the host's
+    /// `/etc/resolv.conf` and keeps the image's own, where any lookup fails at once
     Proxy {
         /// The port on the sandbox's loopback
         port: u16,
