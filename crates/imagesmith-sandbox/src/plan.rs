@@ -670,28 +670,6 @@ fn mount(
     })
 }
 
-/// The `nosuid`, `nodev` and `noexec` flags of the mount holding `path`, which a user
-/// namespace cannot clear (no bind of a host file is remounted since steps stopped getting
-/// the host's `/etc/resolv.conf`; kept for the next one)
-#[allow(dead_code)]
-fn locked_flags(path: &Path) -> MsFlags {
-    use nix::sys::statvfs::FsFlags;
-    let Ok(stat) = nix::sys::statvfs::statvfs(path) else {
-        return MsFlags::empty();
-    };
-    let mut flags = MsFlags::empty();
-    for (fs_flag, ms_flag) in [
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-    ] {
-        if stat.flags().contains(fs_flag) {
-            flags |= ms_flag;
-        }
-    }
-    flags
-}
-
 /// Overlay options separate with `,` and `:`; paths containing them cannot be passed
 fn overlay_path(path: &Path) -> Result<String, SandboxError> {
     let bytes = path.as_os_str().as_bytes();
