@@ -1,8 +1,10 @@
 //! The escape test at the level of a project (issue 8): `imagesmith build` of an image with
 //! a hostile component whose build step tries the ways out of the sandbox a supply-chain
 //! attack would (core_pattern and other sysctls, block and kmsg device nodes, user
-//! namespaces, mount, modules, `/proc/*/root`, the kernel log), rootful and rootless. The
-//! step fails the build if any attack works; the host must show no trace.
+//! namespaces, mount, modules, `/proc/*/root`, the kernel log, the host's interfaces and
+//! loopback, and through the build's proxy the host's loopback and the metadata service),
+//! rootful and rootless, with the network on as for any build. The step fails the build if
+//! any attack works; the host must show no trace, and the proxy's log its two refusals.
 //!
 //! Every attack, with the system calls busybox cannot make (ptrace, bpf, keyctl,
 //! `TIOCSTI`, packet sockets), is also tried one by one, with its error checked, by the
@@ -14,10 +16,16 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::rootless::{account, build_as_user, in_ci, mounts_under, rootfs, Run};
+use super::rootless::{account, build_as_user_with, in_ci, mounts_under, rootfs, Run};
 
 /// The hostile step's commands: each attack that works adds its name to `/escaped`
-fn attacks(marker: &str, host_only: &Path, root_major: u32, root_minor: u32) -> Vec<String> {
+fn attacks(
+    marker: &str,
+    host_only: &Path,
+    root_major: u32,
+    root_minor: u32,
+    host_port: u16,
+) -> Vec<String> {
     let host_only = host_only.display();
     let attempts = [
         (
@@ -51,6 +59,26 @@ fn attacks(marker: &str, host_only: &Path, root_major: u32, root_minor: u32) -> 
         ("keys", String::from("grep -q . /proc/keys")),
         ("sys_write", String::from("touch /sys/imagesmith-escape")),
         ("dev_mem", String::from("head -c 16 /dev/mem | grep -q .")),
+        // The host's network: the step has a namespace of its own whose only way out is
+        // the build's proxy, which refuses loopback and link-local origins
+        (
+            "host_interfaces",
+            String::from("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | grep -qv '^lo$'"),
+        ),
+        (
+            "host_loopback",
+            format!("echo {marker} | nc -w 2 127.0.0.1 {host_port}"),
+        ),
+        (
+            "proxy_to_host_loopback",
+            format!("env no_proxy=example.invalid timeout 10 wget -O - http://127.0.0.1:{host_port}/"),
+        ),
+        (
+            "proxy_to_metadata",
+            String::from(
+                "env no_proxy=example.invalid timeout 10 wget -O - http://169.254.169.254/latest/meta-data/",
+            ),
+        ),
     ];
     let mut commands = vec![
         String::from("rm -f /escaped"),
@@ -126,7 +154,8 @@ platforms:
 /// The busybox applets the attacks use, on top of the rootless test's rootfs
 fn add_applets(rootfs: &Path) {
     for applet in [
-        "mknod", "unshare", "mount", "insmod", "dmesg", "head", "grep", "sysctl", "touch",
+        "mknod", "unshare", "mount", "insmod", "dmesg", "head", "grep", "sysctl", "touch", "tail",
+        "cut", "tr", "nc", "wget", "env", "timeout",
     ] {
         let link = rootfs.join("bin").join(applet);
         if !link.exists() {
@@ -141,7 +170,6 @@ fn rootful_build(work: &Path) -> Run {
         "build",
         "--cache-dir",
         &work.join("cache").display().to_string(),
-        "--no-network",
         "--json",
         "--base",
         &format!("debian:12=dir:{}", work.join("rootfs").display()),
@@ -170,6 +198,14 @@ fn rootful_build(work: &Path) -> Run {
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         seconds: started.elapsed().as_secs_f64(),
     }
+}
+
+/// A listener on the host's 127.0.0.1 that the step must not reach (never accepted: a
+/// connection would wait in its backlog, and `accept` then finds it)
+fn host_listener() -> std::net::TcpListener {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    listener
 }
 
 fn host_sysctls() -> Vec<(String, Option<String>)> {
@@ -210,7 +246,7 @@ fn kernel_log_has(marker: &str) -> bool {
     output.is_ok_and(|output| String::from_utf8_lossy(&output.stdout).contains(marker))
 }
 
-fn prepare(work: &Path, marker: &str) -> Result<(), String> {
+fn prepare(work: &Path, marker: &str, host_port: u16) -> Result<(), String> {
     rootfs(&work.join("rootfs"))?;
     add_applets(&work.join("rootfs"));
     std::fs::write(work.join("host-only"), "host\n").unwrap();
@@ -220,6 +256,7 @@ fn prepare(work: &Path, marker: &str) -> Result<(), String> {
         &work.join("host-only"),
         nix::sys::stat::major(root) as u32,
         nix::sys::stat::minor(root) as u32,
+        host_port,
     );
     write_project(&work.join("project"), &commands);
     Ok(())
@@ -265,10 +302,41 @@ const ATTACK_NAMES: &[&str] = &[
     "keys",
     "sys_write",
     "dev_mem",
+    "host_interfaces",
+    "host_loopback",
+    "proxy_to_host_loopback",
+    "proxy_to_metadata",
 ];
 
-fn check_host(before: &[(String, Option<String>)], marker: &str, work: &Path) {
+fn check_host(
+    before: &[(String, Option<String>)],
+    marker: &str,
+    work: &Path,
+    listener: &std::net::TcpListener,
+) {
     assert_eq!(host_sysctls(), before, "a host sysctl changed");
+    // Nobody reached the host's loopback listener, directly or through the proxy, which
+    // refused both origins and said so in its log
+    assert!(
+        listener.accept().is_err(),
+        "the host's 127.0.0.1 listener was reached"
+    );
+    let port = listener.local_addr().unwrap().port();
+    let proxy_log =
+        std::fs::read_to_string(work.join("cache/logs/http-proxy.log")).unwrap_or_default();
+    for origin in [
+        format!("http://127.0.0.1:{port}/"),
+        String::from("http://169.254.169.254/"),
+    ] {
+        assert!(
+            proxy_log
+                .lines()
+                .any(|line| line.starts_with("REFUSED GET 403") && line.contains(&origin)),
+            "the proxy did not refuse {origin}:\n{proxy_log}\n{}",
+            std::fs::read_to_string(work.join("cache/logs/hostile/hostile.build.json"))
+                .unwrap_or_default()
+        );
+    }
     assert_eq!(traces(marker, work), Vec::<PathBuf>::new());
     assert!(!kernel_log_has(marker), "the step wrote to the kernel log");
     assert_eq!(mounts_under(work), Vec::<String>::new());
@@ -317,14 +385,16 @@ fn escape_a_hostile_component_cannot_leave_a_rootful_build() {
         .tempdir_in("/var/tmp")
         .unwrap();
     let marker = format!("imagesmith-escape-build-{}", std::process::id());
-    if let Err(reason) = prepare(work.path(), &marker) {
+    let listener = host_listener();
+    let port = listener.local_addr().unwrap().port();
+    if let Err(reason) = prepare(work.path(), &marker, port) {
         return skip(&reason);
     }
     let before = host_sysctls();
     let _restore = RestoreCorePattern::new();
     let run = rootful_build(work.path());
     check_run(&run, "rootful", work.path());
-    check_host(&before, &marker, work.path());
+    check_host(&before, &marker, work.path(), &listener);
 }
 
 #[test]
@@ -335,7 +405,9 @@ fn escape_a_hostile_component_cannot_leave_a_rootless_build() {
         .tempdir_in("/var/tmp")
         .unwrap();
     let marker = format!("imagesmith-escape-rootless-build-{}", std::process::id());
-    if let Err(reason) = prepare(work.path(), &marker) {
+    let listener = host_listener();
+    let port = listener.local_addr().unwrap().port();
+    if let Err(reason) = prepare(work.path(), &marker, port) {
         return skip(&reason);
     }
     std::fs::copy(std::env::current_exe().unwrap(), work.path().join("it")).unwrap();
@@ -353,12 +425,13 @@ fn escape_a_hostile_component_cannot_leave_a_rootless_build() {
     .unwrap();
     let before = host_sysctls();
     let _restore = RestoreCorePattern::new();
-    let run = build_as_user(
+    let run = build_as_user_with(
         &account,
         work.path(),
         "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
         &[],
+        true,
     );
     check_run(&run, "rootless", work.path());
-    check_host(&before, &marker, work.path());
+    check_host(&before, &marker, work.path(), &listener);
 }

@@ -254,7 +254,7 @@ pub(super) fn build_as_user(account: &Account, work: &Path, path: &str, args: &[
 }
 
 /// [`build_as_user`], with the network (the build's proxy) when `network`
-fn build_as_user_with(
+pub(super) fn build_as_user_with(
     account: &Account,
     work: &Path,
     path: &str,
