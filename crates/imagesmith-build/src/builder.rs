@@ -14,7 +14,7 @@ use imagesmith_oci::{
     rfc3339, write_docker_archive, write_layer, write_layout, write_oci_archive, HistoryEntry,
     Image, ImageBuilder, Layer, LayerOptions,
 };
-use imagesmith_plan::{BuildPlan, Parent, PlannedComponent, PlannedImage, Role};
+use imagesmith_plan::{LockedComponent, LockedImage, LockedProject, Parent, Role};
 use imagesmith_sandbox::{Mode, Network, OverlayRoot, Sandbox};
 use serde::Serialize;
 
@@ -39,8 +39,7 @@ const APT_BUILD_CONFIG: &str = "// Written by imagesmith for build steps only; n
 
 /// The label listing components left out with `--skip-unavailable`
 pub const OMITTED_LABEL: &str = "io.imagesmith.omitted";
-/// The prefix of the labels giving each component's version
-pub const COMPONENT_LABEL_PREFIX: &str = "io.imagesmith.component.";
+pub use imagesmith_plan::COMPONENT_LABEL_PREFIX;
 
 /// Shown when a rootless build runs in a user namespace that maps only root
 const SINGLE_ID_WARNING: &str = "warning: only root is mapped in this rootless build's user namespace (the user has no subordinate ids in `/etc/subuid` and `/etc/subgid`, or `newuidmap` is missing); steps that give files to other users will fail";
@@ -258,7 +257,7 @@ pub struct Builder<'a> {
 }
 
 struct Context<'a> {
-    plan: &'a BuildPlan,
+    plan: &'a LockedProject,
     options: &'a BuildOptions,
     cache: Cache,
     mode: Mode,
@@ -273,7 +272,7 @@ impl Builder<'_> {
     /// other in parallel)
     pub fn build(
         &self,
-        plan: &BuildPlan,
+        plan: &LockedProject,
         options: &BuildOptions,
     ) -> Result<BuildSummary, BuildError> {
         // A full disk anywhere is reported as such, naming the cache
@@ -283,7 +282,7 @@ impl Builder<'_> {
 
     fn build_unclassified(
         &self,
-        plan: &BuildPlan,
+        plan: &LockedProject,
         options: &BuildOptions,
     ) -> Result<BuildSummary, BuildError> {
         let started = Instant::now();
@@ -308,7 +307,7 @@ impl Builder<'_> {
             }
             Mode::Rootful | Mode::UserNamespace { .. } => {}
         }
-        let images: Vec<&PlannedImage> = plan.images.iter().collect();
+        let images: Vec<&LockedImage> = plan.images.iter().collect();
         let unavailable = preflight(
             plan,
             &images,
@@ -401,7 +400,7 @@ impl Builder<'_> {
         let mut built: HashMap<String, Result<Built, String>> = HashMap::new();
         let mut errors = Vec::new();
         for role in [Role::Golden, Role::Customized] {
-            let wave: Vec<&PlannedImage> = images
+            let wave: Vec<&LockedImage> = images
                 .iter()
                 .copied()
                 .filter(|image| image.role == role)
@@ -496,10 +495,10 @@ impl Builder<'_> {
     fn run_wave<T: Send>(
         &self,
         context: &Context<'_>,
-        images: &[&PlannedImage],
-        work: impl Fn(&PlannedImage) -> Result<T, BuildError> + Sync,
+        images: &[&LockedImage],
+        work: impl Fn(&LockedImage) -> Result<T, BuildError> + Sync,
     ) -> Vec<(String, Result<T, BuildError>)> {
-        let queue: Mutex<VecDeque<&PlannedImage>> = Mutex::new(images.iter().copied().collect());
+        let queue: Mutex<VecDeque<&LockedImage>> = Mutex::new(images.iter().copied().collect());
         let results: Mutex<Vec<(String, Result<T, BuildError>)>> = Mutex::new(Vec::new());
         let threads = context.options.jobs.clamp(1, images.len().max(1));
         std::thread::scope(|scope| {
@@ -531,7 +530,7 @@ impl Builder<'_> {
     fn build_image(
         &self,
         context: &Context<'_>,
-        planned: &PlannedImage,
+        planned: &LockedImage,
         parent: Built,
     ) -> Result<Built, BuildError> {
         let options = context.options;
@@ -541,7 +540,7 @@ impl Builder<'_> {
         let omitted = context.omitted.get(name).cloned().unwrap_or_default();
         let omitted_names: BTreeSet<&str> =
             omitted.iter().map(|item| item.component.as_str()).collect();
-        let components: Vec<&PlannedComponent> = planned
+        let components: Vec<&LockedComponent> = planned
             .components
             .iter()
             .filter(|component| !omitted_names.contains(component.name.as_str()))
@@ -714,7 +713,7 @@ impl Builder<'_> {
         &self,
         context: &Context<'_>,
         image: &str,
-        components: &[&PlannedComponent],
+        components: &[&LockedComponent],
         lowers: &[PathBuf],
     ) -> Result<(), BuildError> {
         let next = AtomicUsize::new(0);
@@ -765,8 +764,8 @@ impl Builder<'_> {
     fn build_layer(
         &self,
         context: &Context<'_>,
-        planned: &PlannedImage,
-        component: &PlannedComponent,
+        planned: &LockedImage,
+        component: &LockedComponent,
         lowers: &[PathBuf],
         key: &str,
     ) -> Result<LayerRecord, BuildError> {
@@ -809,7 +808,7 @@ impl Builder<'_> {
         &self,
         context: &Context<'_>,
         image: &str,
-        component: &PlannedComponent,
+        component: &LockedComponent,
         lowers: &[PathBuf],
         phases: &[&str],
         network: bool,
@@ -985,7 +984,7 @@ impl Builder<'_> {
     fn sboms(
         &self,
         context: &Context<'_>,
-        planned: &PlannedImage,
+        planned: &LockedImage,
         image: &Image,
         lowers: &[PathBuf],
         omitted: &[Unavailable],
@@ -1084,7 +1083,7 @@ fn chain_of(image: &Image) -> String {
 /// of the Debian mirror (the images' apt sources name it), or `None` (any public host)
 fn egress_patterns(
     options: &BuildOptions,
-    plan: &BuildPlan,
+    plan: &LockedProject,
 ) -> Result<Option<Vec<imagesmith_model::HostPattern>>, BuildError> {
     let Some(entries) = &options.egress else {
         return Ok(None);
@@ -1117,7 +1116,7 @@ fn egress_patterns(
 /// The origins (`host:port`) the operator named, which the proxy reaches even on the build
 /// host itself: the Debian mirror, the project's mirrors and `network.egress` entries that
 /// name a host and a port
-fn trusted_origins(options: &BuildOptions, plan: &BuildPlan) -> Vec<String> {
+fn trusted_origins(options: &BuildOptions, plan: &LockedProject) -> Vec<String> {
     let netloc = |host: &str, port: u16| {
         if host.contains(':') {
             format!("[{host}]:{port}")
@@ -1171,34 +1170,29 @@ fn url_host(url: &str) -> Option<(String, Option<u16>)> {
 /// Labels, environment and user of the image config
 fn configure(
     builder: &mut ImageBuilder,
-    planned: &PlannedImage,
+    planned: &LockedImage,
     parent: &Built,
-    components: &[&PlannedComponent],
+    components: &[&LockedComponent],
     omitted: &[Unavailable],
     epoch: u64,
 ) {
-    builder.set_label("org.opencontainers.image.title", planned.name.clone());
-    if let Some(version) = &planned.version {
-        builder.set_label("org.opencontainers.image.version", version.clone());
-    }
-    if let Some(description) = &planned.description {
-        builder.set_label("org.opencontainers.image.description", description.clone());
+    // Every label the lock computed (the Dockerfile and the Image Builder recipe write the
+    // same), less the versions of components this build omitted; then what only the build
+    // knows: when, and the digest of the base it started from.
+    let installed: BTreeSet<&str> = components.iter().map(|c| c.name.as_str()).collect();
+    for (label, value) in &planned.labels {
+        let omitted_component = label
+            .strip_prefix(COMPONENT_LABEL_PREFIX)
+            .is_some_and(|name| !installed.contains(name));
+        if !omitted_component {
+            builder.set_label(label.clone(), value.clone());
+        }
     }
     builder.set_label("org.opencontainers.image.created", rfc3339(epoch));
-    builder.set_label(
-        "org.opencontainers.image.base.name",
-        parent.base.name.clone(),
-    );
     builder.set_label(
         "org.opencontainers.image.base.digest",
         parent.base.digest.clone(),
     );
-    for component in components {
-        builder.set_label(
-            format!("{COMPONENT_LABEL_PREFIX}{}", component.name),
-            component.version.to_string(),
-        );
-    }
     // Components omitted from the parent are still missing from this image
     let inherited = parent
         .image
@@ -1219,9 +1213,6 @@ fn configure(
             OMITTED_LABEL,
             names.into_iter().collect::<Vec<_>>().join(","),
         );
-    }
-    for (label, value) in &planned.labels {
-        builder.set_label(label.clone(), value.clone());
     }
     for (variable, value) in &planned.environment {
         builder.set_env(variable, value);
@@ -1261,17 +1252,13 @@ mod tests {
             "*.corp:8443".into(),
             "127.0.0.1:8081".into(),
         ]);
-        let plan = BuildPlan {
-            project: String::from("p"),
-            architecture: String::from("x86_64"),
-            images: Vec::new(),
-            mirrors: [(
-                String::from("https://github.com/"),
-                String::from("https://Artifactory.corp/github/"),
-            )]
-            .into_iter()
-            .collect(),
-        };
+        let mut plan = LockedProject::for_test(Vec::new());
+        plan.mirrors = [(
+            String::from("https://github.com/"),
+            String::from("https://Artifactory.corp/github/"),
+        )]
+        .into_iter()
+        .collect();
         assert_eq!(
             trusted_origins(&options, &plan),
             ["artifactory.corp:443", "localhost:3142", "127.0.0.1:8081"]

@@ -1,7 +1,7 @@
 //! The local builder: runs component phases in the sandbox and produces OCI images with
 //! caching
 //!
-//! `imagesmith build` in a library: for each image of a [`BuildPlan`](imagesmith_plan::BuildPlan)
+//! `imagesmith build` in a library: for each image of a [`LockedProject`](imagesmith_plan::LockedProject)
 //! (golden images first, independent images in parallel), it resolves the base (a Debian
 //! bootstrap, an OCI layout, a root filesystem), then for each component runs the AWSTOE
 //! document's `build` and `validate` phases in one sandboxed overlay on the layers below and
@@ -16,7 +16,7 @@
 //! mmdebstrap under the same epoch.
 //!
 //! ```no_run
-//! # fn demo(plan: &imagesmith_plan::BuildPlan) -> Result<(), imagesmith_build::BuildError> {
+//! # fn demo(plan: &imagesmith_plan::LockedProject) -> Result<(), imagesmith_build::BuildError> {
 //! use imagesmith_build::{progress, BuildOptions, Builder, HttpProbe, LinuxMounter};
 //! use imagesmith_sandbox::LinuxSandbox;
 //! let sandbox = LinuxSandbox::new();

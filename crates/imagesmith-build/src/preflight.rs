@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use imagesmith_awstoe::exec::S3Fetch;
 use imagesmith_model::Artifact;
-use imagesmith_plan::{BuildPlan, PlannedComponent, PlannedImage};
+use imagesmith_plan::{LockedComponent, LockedImage, LockedProject};
 
 use crate::error::Unavailable;
 
@@ -59,7 +59,7 @@ impl Secrets {
     /// The secrets a component declares, as sandbox secrets (missing ones are left out)
     pub(crate) fn for_component(
         &self,
-        component: &PlannedComponent,
+        component: &LockedComponent,
     ) -> Vec<imagesmith_sandbox::Secret> {
         component
             .component
@@ -163,7 +163,7 @@ pub fn render_url(template: &str, parameters: &indexmap::IndexMap<String, String
 
 /// The S3 sources a component downloads from: an `s3://` artifact and the sources of its
 /// `S3Download` steps, as written
-pub fn s3_sources(component: &PlannedComponent) -> Vec<String> {
+pub fn s3_sources(component: &LockedComponent) -> Vec<String> {
     let mut sources = Vec::new();
     if let Artifact::Download { url, .. } = &component.platform.artifact {
         if url.starts_with("s3://") {
@@ -198,7 +198,7 @@ pub fn s3_sources(component: &PlannedComponent) -> Vec<String> {
 /// Why a component cannot be built here; empty when it can. `s3` is the S3 client, if
 /// imagesmith has one
 pub fn check_component(
-    component: &PlannedComponent,
+    component: &LockedComponent,
     secrets: &Secrets,
     mirrors: &indexmap::IndexMap<String, String>,
     probe: &dyn Probe,
@@ -291,8 +291,8 @@ pub fn check_component(
 
 /// Every unavailable component of `images`
 pub fn preflight(
-    plan: &BuildPlan,
-    images: &[&PlannedImage],
+    plan: &LockedProject,
+    images: &[&LockedImage],
     secrets: &Secrets,
     probe: &dyn Probe,
     s3: Option<&dyn S3Fetch>,
@@ -368,7 +368,7 @@ mod tests {
     }
 
     /// The catalog's chrony on Debian 12, with an S3Download step in its build phase
-    fn downloading_from_s3() -> PlannedComponent {
+    fn downloading_from_s3() -> LockedComponent {
         let context = imagesmith_validate::Context::builtin();
         let definition = context.catalog.component("chrony").unwrap().clone();
         let mut platform = definition.platforms.get("debian12").unwrap().clone();
@@ -383,16 +383,14 @@ mod tests {
             }))
             .unwrap(),
         );
-        PlannedComponent {
-            name: "chrony".into(),
-            version: "4.3".into(),
-            version_source: imagesmith_validate::VersionSource::CatalogDefault,
-            component: definition,
+        LockedComponent::for_test(
+            "chrony",
+            "4.3",
+            definition,
             platform,
-            parameters: indexmap::IndexMap::new(),
-            secrets: Vec::new(),
-            digest: String::new(),
-        }
+            indexmap::IndexMap::new(),
+            Vec::new(),
+        )
     }
 
     #[test]

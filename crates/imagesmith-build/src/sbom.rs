@@ -13,7 +13,7 @@ use imagesmith_oci::oci_spec::image::{
     Descriptor, ImageConfiguration, ImageManifestBuilder, MediaType,
 };
 use imagesmith_oci::{canonical_json, BlobStore, Image, OciError};
-use imagesmith_plan::PlannedImage;
+use imagesmith_plan::LockedImage;
 
 use crate::error::Unavailable;
 use crate::preflight::render_url;
@@ -36,7 +36,7 @@ pub struct SbomDocuments {
 /// components are listed in them with the reason
 pub fn generate(
     rootfs: &Path,
-    image: &PlannedImage,
+    image: &LockedImage,
     image_digest: &str,
     source_date_epoch: u64,
     omitted: &[Unavailable],

@@ -53,6 +53,14 @@ pub enum Command {
     Catalog(commands::catalog::Args),
     /// Write a starter project: imagesmith.yaml, golden recipes and example specs.
     Init(commands::init::Args),
+    /// Lock the project: write `imagesmith.lock`, the exact versions, artifacts and documents
+    /// of every image, which `build` and `render` require.
+    Lock(commands::lock::LockArgs),
+    /// Show the build order and which images change against the lock, why, and their next
+    /// versions and tags.
+    Plan(commands::lock::PlanArgs),
+    /// The changelog between two locks (files or git revisions).
+    Diff(commands::diff::Args),
     /// Build images locally, without a daemon, into OCI image layouts.
     Build(commands::build::Args),
     /// Render Image Builder stacks, Terraform, Dockerfiles, AWSTOE documents and workflows.
@@ -95,6 +103,9 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Schema(args) => commands::schema::run(args),
         Command::Catalog(args) => commands::catalog::run(args),
         Command::Init(args) => commands::init::run(args),
+        Command::Lock(args) => commands::lock::run_lock(args),
+        Command::Plan(args) => commands::lock::run_plan(args),
+        Command::Diff(args) => commands::diff::run(args),
         Command::Build(args) => commands::build::run(args),
         Command::Render(args) => commands::render::run(args),
     };

@@ -1,120 +1,185 @@
-//! Loading the current project, validating all of it and planning its images: what every
-//! command that does work (`build`, `render`) starts with. Nothing is built or rendered
-//! from a project with an invalid document.
+//! What every command that does work starts with: the project validated (nothing is locked,
+//! built or rendered from a project with an invalid document), then locked, and for `build`
+//! and `render` the lock file checked: a missing or stale `imagesmith.lock` is refused with
+//! what changed.
 
-use crate::commands::validate::{check_group, Keep};
 use crate::{color_stdout, ExitStatus};
 use anyhow::Context as _;
-use imagesmith_catalog::file_stem;
-use imagesmith_diagnostics::{render, Diagnostics, Format, HumanOptions, SourceFile};
-use imagesmith_plan::{plan, BuildPlan, NamedSpec};
-use imagesmith_validate::{
-    discover, find_project_root, load_project, today, Context, LoadedProject,
-};
-use std::collections::HashMap;
+use imagesmith_diagnostics::{render, Format, HumanOptions};
+use imagesmith_plan::{changes, lock, DecidedBy, ImageChange, LockFile, LockedProject, LOCK_FILE};
+use imagesmith_validate::{today, validate_project, ValidatedProject};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-/// A validated, planned project.
-#[derive(Debug)]
-pub struct Planned {
-    /// The project folder, or `None` when running on the built-in catalog alone.
-    pub root: Option<PathBuf>,
-    /// The context documents were checked in.
-    pub context: Context,
-    /// The plan.
-    pub plan: BuildPlan,
+/// A validated project.
+pub fn validated(cwd: &Path) -> anyhow::Result<Result<ValidatedProject, ExitStatus>> {
+    let result = validate_project(cwd, &today()).context("Cannot load the project")?;
+    match result {
+        Ok(project) => Ok(Ok(project)),
+        Err(invalid) => {
+            eprint!(
+                "{}",
+                render(
+                    &invalid.diagnostics,
+                    &invalid.sources,
+                    invalid.files,
+                    Format::Human,
+                    HumanOptions {
+                        color: color_stdout()
+                    }
+                )
+            );
+            eprintln!("error: The project has invalid documents; nothing was done");
+            Ok(Err(ExitStatus::Invalid))
+        }
+    }
 }
 
-/// Validates the project at or above `cwd` (or the built-in catalog when there is none) and
-/// plans the images in `only` (all when empty). Diagnostics are printed to stderr; an
-/// invalid project gives `Err(ExitStatus::Invalid)`.
-pub fn load_and_plan(cwd: &Path, only: &[String]) -> anyhow::Result<Result<Planned, ExitStatus>> {
-    let today = today();
-    let Some(root) = find_project_root(cwd) else {
-        let context = Context::builtin();
-        let plan = match plan(&context, &[], &[], only) {
-            Ok(plan) => plan,
+/// The lock file of a project (none for the built-in catalog).
+pub fn lock_path(project: &ValidatedProject) -> Option<PathBuf> {
+    project.root.as_ref().map(|root| root.join(LOCK_FILE))
+}
+
+/// A project locked afresh, with the lock file it is compared to.
+#[derive(Debug)]
+pub struct Relocked {
+    /// The project.
+    pub project: ValidatedProject,
+    /// The lock file as it is on disk (`None`: missing, or the built-in catalog).
+    pub on_disk: Option<LockFile>,
+    /// The lock as it would be written now.
+    pub fresh: LockedProject,
+}
+
+impl Relocked {
+    /// The fresh lock's file form.
+    pub fn fresh_file(&self) -> LockFile {
+        LockFile::of(&self.fresh)
+    }
+
+    /// Whether the lock on disk is exactly what locking gives now.
+    pub fn up_to_date(&self) -> bool {
+        self.on_disk.as_ref() == Some(&self.fresh_file())
+    }
+
+    /// Every image against the lock on disk.
+    pub fn changes(&self) -> Vec<ImageChange> {
+        let order: Vec<String> = self.fresh.images.iter().map(|i| i.name.clone()).collect();
+        let root = self.project.root.clone();
+        let base = self.project.base.clone();
+        let locate = move |place: &DecidedBy| locate(root.as_deref(), &base, place);
+        changes(self.on_disk.as_ref(), &self.fresh_file(), &order, &locate)
+    }
+}
+
+/// `FILE:LINE` of the value a [`DecidedBy`] names, shown relative to `base`.
+pub fn locate(root: Option<&Path>, base: &Path, place: &DecidedBy) -> Option<String> {
+    let root = root?;
+    if place.file.starts_with('<') {
+        return None;
+    }
+    let path = root.join(&place.file);
+    let text = fs_err::read_to_string(&path).ok()?;
+    let loaded =
+        imagesmith_yaml::load_str(place.file.as_str(), &text, imagesmith_yaml::Limits::DEFAULT);
+    let mut node = loaded.root.as_ref()?;
+    for key in &place.keys {
+        node = node.get(key)?;
+    }
+    let line = node.span.start.line;
+    let shown = pathdiff(&path, base);
+    Some(format!("{shown}:{line}"))
+}
+
+fn pathdiff(path: &Path, base: &Path) -> String {
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (path, base) = (absolute(path), absolute(base));
+    match path.strip_prefix(&base) {
+        Ok(relative) => relative.to_string_lossy().replace('\\', "/"),
+        Err(_) => path.to_string_lossy().to_string(),
+    }
+}
+
+/// Validates and locks the project at or above `cwd` against its lock file.
+pub fn relock(cwd: &Path) -> anyhow::Result<Result<Relocked, ExitStatus>> {
+    let project = match validated(cwd)? {
+        Ok(project) => project,
+        Err(status) => return Ok(Err(status)),
+    };
+    let on_disk = match lock_path(&project) {
+        Some(path) => match LockFile::read(&path) {
+            Ok(lock) => lock,
             Err(error) => {
-                eprintln!("error: {error}");
+                eprintln!("error: {error}\nhint: {}", error.hint());
                 return Ok(Err(ExitStatus::Invalid));
             }
-        };
-        return Ok(Ok(Planned {
-            root: None,
-            context,
-            plan,
-        }));
+        },
+        None => None,
     };
-    let loaded: LoadedProject = load_project(&root, cwd, &today)
-        .with_context(|| format!("Cannot load the project at `{}`", root.display()))?;
-    let files = discover(std::slice::from_ref(&root)).context("Cannot list the project's files")?;
-    let file_refs: Vec<&PathBuf> = files.iter().collect();
-    let reports = check_group(
-        &file_refs,
-        cwd,
-        None,
-        &today,
-        Some(&loaded),
-        Keep::Everything,
-    );
-    let mut diagnostics = Diagnostics::new();
-    let mut sources: HashMap<Arc<str>, SourceFile> = HashMap::new();
-    let mut specs = Vec::new();
-    let spec_files: Vec<PathBuf> = loaded
-        .specs
-        .iter()
-        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
-        .collect();
-    for (file, report) in files.iter().zip(reports) {
-        let absolute = std::path::absolute(file).unwrap_or_else(|_| file.clone());
-        if !report.diagnostics.is_empty() {
-            sources.insert(report.path.clone(), report.source.clone());
-            diagnostics.extend(report.diagnostics);
+    let fresh = match lock(&project, on_disk.as_ref()) {
+        Ok(fresh) => fresh,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Ok(Err(ExitStatus::Invalid));
         }
-        // Only files under the project's spec folders are images to plan.
-        if !spec_files.contains(&absolute) {
-            continue;
+    };
+    Ok(Ok(Relocked {
+        project,
+        on_disk,
+        fresh,
+    }))
+}
+
+/// A project's locked model and its folder.
+#[derive(Debug)]
+pub struct Locked {
+    /// The project folder, or `None` when running on the built-in catalog alone.
+    pub root: Option<PathBuf>,
+    /// The locked model.
+    pub locked: LockedProject,
+}
+
+/// The locked model `build` and `render` work from: the project's `imagesmith.lock`, which
+/// must exist and be up to date (the built-in catalog, embedded in the binary, is locked in
+/// memory: nothing of it can change without a new binary). `only` narrows it to the images
+/// named and the golden images they build on.
+pub fn load_locked(
+    cwd: &Path,
+    only: &[String],
+    command: &str,
+) -> anyhow::Result<Result<Locked, ExitStatus>> {
+    let relocked = match relock(cwd)? {
+        Ok(relocked) => relocked,
+        Err(status) => return Ok(Err(status)),
+    };
+    if let Some(path) = lock_path(&relocked.project) {
+        let shown = pathdiff(&path, cwd);
+        if relocked.on_disk.is_none() {
+            eprintln!(
+                "error: No `{shown}`: `imagesmith {command}` works only from a locked project"
+            );
+            eprintln!("hint: run `imagesmith lock` and commit `{LOCK_FILE}`");
+            return Ok(Err(ExitStatus::Invalid));
         }
-        if let Some(spec) = report.document.and_then(|d| d.into_spec()) {
-            let name = spec
-                .name
-                .clone()
-                .unwrap_or_else(|| file_stem(&file.to_string_lossy()).to_string());
-            specs.push(NamedSpec {
-                name,
-                source: report.path.to_string(),
-                spec,
-            });
+        if !relocked.up_to_date() {
+            eprintln!("error: `{shown}` is out of date; `imagesmith {command}` did nothing");
+            for change in relocked.changes().iter().filter(|c| c.changed) {
+                eprintln!(
+                    "  {} -> {}: {}",
+                    change.name,
+                    change.version,
+                    change.reasons.join("; ")
+                );
+            }
+            eprintln!(
+                "hint: review the changes with `imagesmith plan`, then run `imagesmith lock`"
+            );
+            return Ok(Err(ExitStatus::Invalid));
         }
     }
-    if diagnostics.has_errors() {
-        diagnostics.sort();
-        eprint!(
-            "{}",
-            render(
-                &diagnostics,
-                &sources,
-                files.len(),
-                Format::Human,
-                HumanOptions {
-                    color: color_stdout()
-                }
-            )
-        );
-        eprintln!("error: The project has invalid documents; nothing was done");
-        return Ok(Err(ExitStatus::Invalid));
-    }
-    let recipes: Vec<String> = loaded
-        .recipes
-        .iter()
-        .map(|(name, _)| name.clone())
-        .collect();
-    match plan(&loaded.context, &specs, &recipes, only) {
-        Ok(plan) => Ok(Ok(Planned {
-            root: Some(root),
-            context: loaded.context,
-            plan,
+    match relocked.fresh.select(only) {
+        Ok(locked) => Ok(Ok(Locked {
+            root: relocked.project.root.clone(),
+            locked,
         })),
         Err(error) => {
             eprintln!("error: {error}");
@@ -128,4 +193,17 @@ pub fn load_and_plan(cwd: &Path, only: &[String]) -> anyhow::Result<Result<Plann
             Ok(Err(ExitStatus::Invalid))
         }
     }
+}
+
+/// Validates and locks the project at `dir`, writing its `imagesmith.lock` (what
+/// `imagesmith lock` does, for programs and tests that set up projects).
+pub fn lock_project(dir: &Path) -> anyhow::Result<PathBuf> {
+    let relocked = match relock(dir)? {
+        Ok(relocked) => relocked,
+        Err(_) => anyhow::bail!("The project at `{}` cannot be locked", dir.display()),
+    };
+    let path = lock_path(&relocked.project)
+        .ok_or_else(|| anyhow::anyhow!("No `imagesmith.yaml` at or above `{}`", dir.display()))?;
+    relocked.fresh_file().write(&path)?;
+    Ok(path)
 }

@@ -3,7 +3,7 @@
 
 use imagesmith_build::Secrets;
 use imagesmith_diagnostics::did_you_mean;
-use imagesmith_plan::BuildPlan;
+use imagesmith_plan::LockedProject;
 use imagesmith_yaml::{read_regular, ReadError};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -110,7 +110,7 @@ pub fn read(args: &[SecretArg<'_>]) -> Result<Secrets, SecretError> {
 }
 
 /// The secrets the components of `plan`'s images declare.
-pub fn declared(plan: &BuildPlan) -> BTreeSet<&str> {
+pub fn declared(plan: &LockedProject) -> BTreeSet<&str> {
     plan.images
         .iter()
         .flat_map(|image| &image.components)

@@ -1,26 +1,53 @@
-//! Locking and planning: resolves every image's components to exact versions, documents and
-//! parameters, and orders the images into a [`BuildPlan`] (golden images before the
-//! customized images built on them).
+//! Locking: turns a [`ValidatedProject`] into a [`LockedProject`], the one model every
+//! backend consumes, and keeps it in `imagesmith.lock`.
 //!
-//! Every planned image carries a content digest of everything that decides its bits (its
-//! parent's digest, its components' versions, documents and parameters). Changing one
-//! project default changes the digest of exactly the images that follow it, which is how
-//! renders and builds know what to redo.
+//! Locking resolves every image's components to exact versions, documents, artifacts and
+//! parameters, orders the images (golden images before the customized images built on them),
+//! gives every image its semantic version and tags, and computes its labels: the local
+//! builder, the Dockerfile and the Image Builder recipe all write the same ones.
+//!
+//! An image's version comes from the previous lock: unchanged inputs keep it, changed inputs
+//! bump it (see [`Level`]): a major for a new base OS, a removed component or a major
+//! component upgrade; a minor for an added or upgraded component or a changed document; a
+//! patch for the same inputs rebuilt on a newer parent or base. Tags are `v<version>` and
+//! `v<version>-<build id>` (the first 12 hex digits of the image's input digest), so a tag
+//! never names two different sets of inputs.
+//!
+//! Every locked image carries a digest of everything that decides its bits (its parent's
+//! digest, its components' versions, documents and parameters). Changing one project default
+//! changes the digest of exactly the images that follow it, and of their children.
 #![deny(missing_docs)]
 
+mod change;
+mod diff;
+mod lockfile;
+
+pub use change::{changes, compare, next_version, Change, ImageChange, Level};
+pub use diff::{diff, Changelog, ImageDiff};
+pub use lockfile::{
+    ArtifactEntry, ComponentEntry, ImageEntry, LockError, LockFile, ParentEntry, LOCK_FILE,
+    LOCK_FORMAT,
+};
+
+pub use imagesmith_validate::{NamedSpec, ValidatedProject, VersionSource};
+
 use imagesmith_model::{
-    Artifact, Component, ImageType, Os, Parameter, Platform, Project, Recipe, Spec, VersionText,
+    Artifact, Component, ImageType, Os, Parameter, Platform, Project, Recipe, RegistryKind,
+    VersionText,
 };
-use imagesmith_validate::{
-    recipe_image_type, recipe_os, resolve_version, Context, Validated, VersionSource,
-};
+use imagesmith_validate::{recipe_image_type, recipe_os, resolve_version};
 use indexmap::IndexMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Why a plan could not be made from validated documents.
+/// The prefix of the labels giving each component's version.
+pub const COMPONENT_LABEL_PREFIX: &str = "io.imagesmith.component.";
+
+/// The AWS region used when the project names none.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// Why a project could not be locked.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     /// An image names a golden parent the catalog does not have.
@@ -48,7 +75,7 @@ pub enum PlanError {
         os: String,
     },
     /// Nothing matches a requested image name.
-    #[error("No image named `{name}`")]
+    #[error("No image named `{name}` in the lock")]
     UnknownImage {
         /// The name asked for.
         name: String,
@@ -58,13 +85,23 @@ pub enum PlanError {
 }
 
 /// Whether an image is a golden one or a customer's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// OS plus the platform's agents.
     Golden,
     /// A customer's components on a golden image.
     Customized,
+}
+
+impl Role {
+    /// `golden` or `customized`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Golden => "golden",
+            Role::Customized => "customized",
+        }
+    }
 }
 
 /// What an image starts from.
@@ -76,49 +113,101 @@ pub enum Parent {
         /// The reference as written in the recipe.
         reference: String,
     },
-    /// A golden image of this plan.
+    /// A golden image of this project.
     Golden {
         /// Its name.
         name: String,
     },
 }
 
+/// The one place that decides a component's version: a file and the keys leading to the
+/// value (`imagesmith.yaml`, `defaults.terraform`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct DecidedBy {
+    /// The file, relative to the project folder (`<built-in>/…` for the catalog's own).
+    pub file: String,
+    /// The mapping keys from the document's root to the value.
+    pub keys: Vec<String>,
+}
+
+impl DecidedBy {
+    /// The place as the lock writes it: `FILE#key.key`.
+    pub fn to_key(&self) -> String {
+        format!("{}#{}", self.file, self.keys.join("."))
+    }
+
+    /// The place from what [`DecidedBy::to_key`] wrote.
+    pub fn parse(key: &str) -> DecidedBy {
+        let (file, keys) = key.rsplit_once('#').unwrap_or((key, ""));
+        DecidedBy {
+            file: file.to_string(),
+            keys: keys
+                .split('.')
+                .filter(|k| !k.is_empty())
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+}
+
+impl std::fmt::Display for DecidedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` in {}", self.keys.join("."), self.file)
+    }
+}
+
 /// One component of one image, resolved.
 #[derive(Debug, Clone, Serialize)]
-pub struct PlannedComponent {
+pub struct LockedComponent {
     /// The component name.
     pub name: String,
-    /// The exact version asked for (a pattern is never left here).
+    /// The exact version (a pattern is never left here; `latest` only for a vendor API that
+    /// picks its newest release at build time, marked in [`LockedComponent::resolved_at_build`]).
     pub version: VersionText,
     /// Where the version came from.
     #[serde(serialize_with = "version_source")]
     pub version_source: VersionSource,
+    /// The one place that decides it.
+    pub decided_by: DecidedBy,
     /// The definition.
     #[serde(skip)]
     pub component: Arc<Component>,
     /// How it is installed on the image's OS.
     #[serde(skip)]
     pub platform: Platform,
+    /// The file the definition came from, relative to the project folder.
+    pub source: String,
     /// AWSTOE parameter values (`version`, `arch`, and the non-secret parameters given).
     pub parameters: IndexMap<String, String>,
     /// The secret parameters it needs at run time (never values).
     pub secrets: Vec<String>,
+    /// What it installs, pinned as far as the catalog can.
+    pub artifact: ArtifactEntry,
+    /// What is only known when the image is built, said openly (`None`: fully pinned).
+    pub resolved_at_build: Option<String>,
+    /// Digest of the AWSTOE document.
+    pub document_digest: String,
     /// Digest of everything that decides what it installs.
     pub digest: String,
 }
 
 fn version_source<S: serde::Serializer>(source: &VersionSource, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(match source {
+    s.serialize_str(version_source_str(*source))
+}
+
+/// How a version source is written in the lock.
+pub fn version_source_str(source: VersionSource) -> &'static str {
+    match source {
         VersionSource::Document => "document",
         VersionSource::Latest => "latest",
         VersionSource::ProjectDefault => "project-default",
         VersionSource::CatalogDefault => "catalog-default",
-    })
+    }
 }
 
-/// One image, resolved.
+/// One image, locked.
 #[derive(Debug, Clone, Serialize)]
-pub struct PlannedImage {
+pub struct LockedImage {
     /// The image name (`golden-container-debian12`, `static-code-scanner`).
     pub name: String,
     /// Golden or customized.
@@ -130,53 +219,220 @@ pub struct PlannedImage {
     pub os: Os,
     /// What it starts from.
     pub parent: Parent,
-    /// The image's semantic version, when the document gives one.
-    pub version: Option<String>,
+    /// The image's semantic version, from the lock.
+    pub version: String,
+    /// Its tags: `v<version>` and `v<version>-<build id>`.
+    pub tags: Vec<String>,
+    /// The repository it is pushed to (`<prefix><name>`).
+    pub repository: String,
+    /// The reference of its `v<version>` tag (`<registry>/<repository>:v<version>`).
+    pub reference: String,
     /// What it says it is for.
     pub description: Option<String>,
     /// Components in install order.
-    pub components: Vec<PlannedComponent>,
-    /// Labels.
+    pub components: Vec<LockedComponent>,
+    /// Every label the image carries, computed once: the OCI annotations, imagesmith's own and
+    /// the document's. The builder adds only what is known when it runs (creation time, the
+    /// base's digest, omitted components).
     pub labels: IndexMap<String, String>,
+    /// The labels the document itself gives.
+    pub document_labels: IndexMap<String, String>,
     /// Environment variables.
     pub environment: IndexMap<String, String>,
     /// The default user.
     pub user: Option<String>,
-    /// The file it came from.
+    /// The file it came from, relative to the project folder.
     pub source: String,
     /// Digest of the parent's digest and every component's digest.
     pub digest: String,
 }
 
-impl PlannedImage {
+impl LockedImage {
     /// The OS id.
     pub fn os_id(&self) -> &str {
         &self.os.id
     }
+
+    /// The build id of its second tag.
+    pub fn build_id(&self) -> &str {
+        build_id(&self.digest)
+    }
 }
 
-/// Every image to build or render, golden ones first.
+fn build_id(digest: &str) -> &str {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    &hex[..hex.len().min(12)]
+}
+
+/// Every image to build or render, golden ones first: the locked model every backend takes.
 #[derive(Debug, Clone, Serialize)]
-pub struct BuildPlan {
+pub struct LockedProject {
     /// The project name (`imagesmith` without a project).
     pub project: String,
     /// The target architecture (`x86_64`).
     pub architecture: String,
     /// The images, each after the golden image it builds on.
-    pub images: Vec<PlannedImage>,
+    pub images: Vec<LockedImage>,
     /// URL prefix rewrites for downloads (Artifactory/Nexus mirrors).
     pub mirrors: IndexMap<String, String>,
+    /// The project's settings (registry, scanners, schedule, network), when there is a project.
+    #[serde(skip)]
+    pub settings: Option<Project>,
 }
 
-impl BuildPlan {
+impl LockedProject {
     /// The image called `name`.
-    pub fn image(&self, name: &str) -> Option<&PlannedImage> {
+    pub fn image(&self, name: &str) -> Option<&LockedImage> {
         self.images.iter().find(|i| i.name == name)
     }
 
     /// `url` with the first matching mirror prefix applied.
     pub fn mirror(&self, url: &str) -> String {
         rewrite(&self.mirrors, url)
+    }
+
+    /// The project's AWS region.
+    pub fn region(&self) -> String {
+        region(self.settings.as_ref())
+    }
+
+    /// The registry host, when the project names one (`<account>.dkr.ecr.<region>.amazonaws.com`).
+    pub fn registry_host(&self) -> Option<String> {
+        registry_host(self.settings.as_ref())
+    }
+
+    /// The lock narrowed to the images in `only` and the golden images they build on (all of
+    /// it when `only` is empty).
+    pub fn select(&self, only: &[String]) -> Result<LockedProject, PlanError> {
+        if only.is_empty() {
+            return Ok(self.clone());
+        }
+        for name in only {
+            if self.image(name).is_none() {
+                let candidates: Vec<&str> = self.images.iter().map(|i| i.name.as_str()).collect();
+                return Err(PlanError::UnknownImage {
+                    name: name.clone(),
+                    suggestion: suggest(name, &candidates),
+                });
+            }
+        }
+        let mut keep: Vec<&str> = only.iter().map(String::as_str).collect();
+        for name in only {
+            if let Some(Parent::Golden { name: parent }) = self.image(name).map(|i| &i.parent) {
+                keep.push(parent);
+            }
+        }
+        let mut selected = self.clone();
+        selected.images.retain(|i| keep.contains(&i.name.as_str()));
+        Ok(selected)
+    }
+}
+
+impl LockedComponent {
+    /// A component locked by hand, for backends' tests (everything else comes from [`lock`]):
+    /// `parameters` as given, the artifact and digests derived from them.
+    pub fn for_test(
+        name: &str,
+        version: &str,
+        component: Arc<Component>,
+        platform: Platform,
+        parameters: IndexMap<String, String>,
+        secrets: Vec<String>,
+    ) -> LockedComponent {
+        let (artifact, resolved_at_build) =
+            lockfile::artifact_entry(&platform.artifact, &parameters, None);
+        LockedComponent {
+            name: name.to_string(),
+            version: VersionText(version.to_string()),
+            version_source: VersionSource::CatalogDefault,
+            decided_by: DecidedBy {
+                file: "test".into(),
+                keys: vec!["components".into(), name.to_string()],
+            },
+            source: "test".into(),
+            artifact,
+            resolved_at_build,
+            document_digest: digest_of(&platform.document),
+            digest: digest_of(&(
+                name,
+                &parameters,
+                &secrets,
+                &platform.artifact,
+                &platform.document,
+            )),
+            component,
+            platform,
+            parameters,
+            secrets,
+        }
+    }
+}
+
+impl LockedImage {
+    /// An image locked by hand, for backends' tests: version `1.0.0`, labels as [`lock`] gives
+    /// them for its name, OS and components.
+    pub fn for_test(
+        name: &str,
+        role: Role,
+        os: Os,
+        parent: Parent,
+        components: Vec<LockedComponent>,
+        environment: IndexMap<String, String>,
+    ) -> LockedImage {
+        let digest = image_digest(
+            &digest_of(&parent),
+            &components,
+            &IndexMap::new(),
+            &environment,
+            None,
+        );
+        let mut labels = IndexMap::new();
+        labels.insert(
+            "org.opencontainers.image.title".to_string(),
+            name.to_string(),
+        );
+        labels.insert(
+            "org.opencontainers.image.version".to_string(),
+            "1.0.0".to_string(),
+        );
+        for component in &components {
+            labels.insert(
+                format!("{COMPONENT_LABEL_PREFIX}{}", component.name),
+                component.version.to_string(),
+            );
+        }
+        LockedImage {
+            name: name.to_string(),
+            role,
+            image_type: ImageType::Container,
+            os,
+            parent,
+            version: "1.0.0".into(),
+            tags: vec!["v1.0.0".into()],
+            repository: name.to_string(),
+            reference: format!("{name}:v1.0.0"),
+            description: None,
+            components,
+            labels,
+            document_labels: IndexMap::new(),
+            environment,
+            user: None,
+            source: "test".into(),
+            digest,
+        }
+    }
+}
+
+impl LockedProject {
+    /// A project locked by hand, for backends' tests.
+    pub fn for_test(images: Vec<LockedImage>) -> LockedProject {
+        LockedProject {
+            project: "test".into(),
+            architecture: "x86_64".into(),
+            images,
+            mirrors: IndexMap::new(),
+            settings: None,
+        }
     }
 }
 
@@ -190,76 +446,71 @@ pub fn rewrite(mirrors: &IndexMap<String, String>, url: &str) -> String {
     url.to_string()
 }
 
-/// A customer spec with the name of its image and the file it came from.
-#[derive(Debug, Clone)]
-pub struct NamedSpec {
-    /// The image name.
-    pub name: String,
-    /// The file.
-    pub source: String,
-    /// The spec.
-    pub spec: Validated<Spec>,
+fn suggest(name: &str, candidates: &[&str]) -> Option<String> {
+    candidates
+        .iter()
+        .map(|c| (common_prefix(name, c), *c))
+        .filter(|(n, _)| *n >= 4)
+        .max_by_key(|(n, _)| *n)
+        .map(|(_, c)| c.to_string())
 }
 
-/// Plans the project's images: every spec, every golden image a spec builds on, and every
-/// project recipe. `only` narrows the plan to the named images and the golden images they
-/// need.
-pub fn plan(
-    context: &Context,
-    specs: &[NamedSpec],
-    project_recipes: &[String],
-    only: &[String],
-) -> Result<BuildPlan, PlanError> {
+fn common_prefix(a: &str, b: &str) -> usize {
+    a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count()
+}
+
+fn region(project: Option<&Project>) -> String {
+    project
+        .and_then(|p| p.registry.as_ref())
+        .and_then(|r| r.region.clone())
+        .unwrap_or_else(|| DEFAULT_REGION.to_string())
+}
+
+fn registry_host(project: Option<&Project>) -> Option<String> {
+    let registry = project?.registry.as_ref()?;
+    match registry.kind {
+        RegistryKind::Ecr => {
+            let account = registry.account_id.as_ref()?;
+            Some(format!(
+                "{account}.dkr.ecr.{}.amazonaws.com",
+                registry.region.as_deref().unwrap_or(DEFAULT_REGION)
+            ))
+        }
+        RegistryKind::Oci => registry.url.clone(),
+    }
+}
+
+/// Locks `validated`: every project recipe, every golden image a spec builds on and every
+/// spec (with no project: every recipe of the built-in catalog). Versions continue from
+/// `previous`, the lock being replaced.
+pub fn lock(
+    validated: &ValidatedProject,
+    previous: Option<&LockFile>,
+) -> Result<LockedProject, PlanError> {
+    let context = &validated.context;
     let catalog = &context.catalog;
     let project = context.project.as_ref();
     let architecture = "x86_64".to_string();
-    // Which golden images are needed.
-    let mut golden_names: Vec<String> = project_recipes.to_vec();
-    for named in specs {
+    let mut golden_names: Vec<String> = if validated.root.is_none() {
+        catalog.recipes.keys().cloned().collect()
+    } else {
+        validated.recipes.clone()
+    };
+    for named in &validated.specs {
         if !golden_names.contains(&named.spec.base_image) {
             golden_names.push(named.spec.base_image.clone());
         }
     }
-    for name in only {
-        if catalog.recipe(name).is_some() && !golden_names.contains(name) {
-            golden_names.push(name.clone());
-        }
-    }
-    // Narrow to what was asked for.
-    if !only.is_empty() {
-        for name in only {
-            let known = catalog.recipe(name).is_some() || specs.iter().any(|s| &s.name == name);
-            if !known {
-                let candidates: Vec<&str> = catalog
-                    .recipes
-                    .keys()
-                    .map(String::as_str)
-                    .chain(specs.iter().map(|s| s.name.as_str()))
-                    .collect();
-                return Err(PlanError::UnknownImage {
-                    name: name.clone(),
-                    suggestion: imagesmith_diagnostics_suggest(name, &candidates),
-                });
-            }
-        }
-        let needed_golden: Vec<String> = only
-            .iter()
-            .flat_map(|n| {
-                let parent = specs
-                    .iter()
-                    .find(|s| &s.name == n)
-                    .map(|s| s.spec.base_image.clone());
-                [Some(n.clone()), parent]
-            })
-            .flatten()
-            .collect();
-        golden_names.retain(|g| needed_golden.contains(g));
-    }
     golden_names.sort();
     golden_names.dedup();
 
-    let mut images = Vec::new();
-    let mut digests: BTreeMap<String, String> = BTreeMap::new();
+    let mut locker = Locker {
+        validated,
+        previous,
+        architecture: &architecture,
+        images: Vec::new(),
+        levels: IndexMap::new(),
+    };
     for name in &golden_names {
         let recipe = catalog
             .recipe(name)
@@ -275,20 +526,93 @@ pub fn plan(
         let source = catalog
             .sources
             .get(&format!("recipe:{name}"))
-            .map(|s| s.to_string())
+            .map(|s| validated.project_relative(s))
             .unwrap_or_default();
-        let image = plan_recipe(context, name, recipe, os, source, &architecture)?;
-        digests.insert(name.clone(), image.digest.clone());
-        images.push(image);
+        locker.recipe(name, recipe, os, source)?;
     }
-    let mut customized: Vec<&NamedSpec> = specs
-        .iter()
-        .filter(|s| only.is_empty() || only.contains(&s.name))
-        .collect();
+    let mut customized: Vec<&NamedSpec> = validated.specs.iter().collect();
     customized.sort_by(|a, b| a.name.cmp(&b.name));
     for named in customized {
+        locker.spec(named)?;
+    }
+    let images = locker.images;
+    Ok(LockedProject {
+        project: project.map_or_else(|| "imagesmith".to_string(), |p| p.name.clone()),
+        architecture,
+        images,
+        mirrors: project.map(|p| p.mirrors.clone()).unwrap_or_default(),
+        settings: project.cloned(),
+    })
+}
+
+/// What an image is made of before it gets its version.
+struct Draft {
+    name: String,
+    role: Role,
+    image_type: ImageType,
+    os: Os,
+    parent: Parent,
+    declared: Option<String>,
+    description: Option<String>,
+    components: Vec<LockedComponent>,
+    labels: IndexMap<String, String>,
+    environment: IndexMap<String, String>,
+    user: Option<String>,
+    source: String,
+    digest: String,
+}
+
+struct Locker<'a> {
+    validated: &'a ValidatedProject,
+    previous: Option<&'a LockFile>,
+    architecture: &'a str,
+    images: Vec<LockedImage>,
+    /// How much each locked image changed against the previous lock.
+    levels: IndexMap<String, Option<Level>>,
+}
+
+impl Locker<'_> {
+    fn recipe(
+        &mut self,
+        name: &str,
+        recipe: &Recipe,
+        os: Os,
+        source: String,
+    ) -> Result<(), PlanError> {
+        let components =
+            self.components(name, &source, &os, &recipe.components, &recipe.parameters)?;
+        let parent = Parent::Base {
+            reference: recipe.base_image.clone(),
+        };
+        let digest = image_digest(
+            &digest_of(&parent),
+            &components,
+            &recipe.labels,
+            &recipe.environment,
+            recipe.user.as_deref(),
+        );
+        self.finish(Draft {
+            name: name.to_string(),
+            role: Role::Golden,
+            image_type: recipe_image_type(recipe),
+            os,
+            parent,
+            declared: recipe.version.as_ref().map(|v| v.to_string()),
+            description: recipe.description.clone(),
+            components,
+            labels: recipe.labels.clone(),
+            environment: recipe.environment.clone(),
+            user: recipe.user.clone(),
+            source,
+            digest,
+        });
+        Ok(())
+    }
+
+    fn spec(&mut self, named: &NamedSpec) -> Result<(), PlanError> {
         let spec = named.spec.get();
-        let parent_image = images
+        let parent_image = self
+            .images
             .iter()
             .find(|i| i.name == spec.base_image)
             .ok_or_else(|| PlanError::UnknownParent {
@@ -297,13 +621,12 @@ pub fn plan(
             })?;
         let os = parent_image.os.clone();
         let parent_digest = parent_image.digest.clone();
-        let components = plan_components(
-            context,
+        let components = self.components(
             &named.name,
+            &named.source,
             &os,
             &spec.components,
             &spec.parameters,
-            &architecture,
         )?;
         let digest = image_digest(
             &parent_digest,
@@ -312,7 +635,7 @@ pub fn plan(
             &spec.environment,
             spec.user.as_deref(),
         );
-        images.push(PlannedImage {
+        self.finish(Draft {
             name: named.name.clone(),
             role: Role::Customized,
             image_type: spec.image_type,
@@ -320,7 +643,7 @@ pub fn plan(
             parent: Parent::Golden {
                 name: spec.base_image.clone(),
             },
-            version: spec.version.as_ref().map(|v| v.to_string()),
+            declared: spec.version.as_ref().map(|v| v.to_string()),
             description: spec.description.clone(),
             components,
             labels: spec.labels.clone(),
@@ -329,150 +652,239 @@ pub fn plan(
             source: named.source.clone(),
             digest,
         });
+        Ok(())
     }
-    let _ = project;
-    Ok(BuildPlan {
-        project: project.map_or_else(|| "imagesmith".to_string(), |p| p.name.clone()),
-        architecture,
-        images,
-        mirrors: project
-            .map(|p: &Project| p.mirrors.clone())
-            .unwrap_or_default(),
-    })
-}
 
-fn imagesmith_diagnostics_suggest(name: &str, candidates: &[&str]) -> Option<String> {
-    // Same rule as the validator's hints, without pulling the renderer in.
-    candidates
-        .iter()
-        .map(|c| (common_prefix(name, c), *c))
-        .filter(|(n, _)| *n >= 4)
-        .max_by_key(|(n, _)| *n)
-        .map(|(_, c)| c.to_string())
-}
-
-fn common_prefix(a: &str, b: &str) -> usize {
-    a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count()
-}
-
-fn plan_recipe(
-    context: &Context,
-    name: &str,
-    recipe: &Recipe,
-    os: Os,
-    source: String,
-    architecture: &str,
-) -> Result<PlannedImage, PlanError> {
-    let components = plan_components(
-        context,
-        name,
-        &os,
-        &recipe.components,
-        &recipe.parameters,
-        architecture,
-    )?;
-    let parent = Parent::Base {
-        reference: recipe.base_image.clone(),
-    };
-    let parent_digest = digest_of(&parent);
-    let digest = image_digest(
-        &parent_digest,
-        &components,
-        &recipe.labels,
-        &recipe.environment,
-        recipe.user.as_deref(),
-    );
-    Ok(PlannedImage {
-        name: name.to_string(),
-        role: Role::Golden,
-        image_type: recipe_image_type(recipe),
-        os,
-        parent,
-        version: recipe.version.as_ref().map(|v| v.to_string()),
-        description: recipe.description.clone(),
-        components,
-        labels: recipe.labels.clone(),
-        environment: recipe.environment.clone(),
-        user: recipe.user.clone(),
-        source,
-        digest,
-    })
-}
-
-fn plan_components(
-    context: &Context,
-    image: &str,
-    os: &Os,
-    wanted: &IndexMap<String, Option<VersionText>>,
-    given: &IndexMap<String, IndexMap<String, String>>,
-    architecture: &str,
-) -> Result<Vec<PlannedComponent>, PlanError> {
-    let mut out = Vec::new();
-    for (name, requested) in wanted {
-        let unavailable = || PlanError::Unavailable {
-            image: image.to_string(),
-            component: name.clone(),
-            os: os.id.clone(),
+    /// Gives a draft its version, tags and labels, comparing it with the previous lock.
+    fn finish(&mut self, draft: Draft) {
+        let settings = self.validated.context.project.as_ref();
+        let parent_level = match &draft.parent {
+            Parent::Golden { name } => self.levels.get(name).copied().flatten(),
+            Parent::Base { .. } => None,
         };
-        let component = context.catalog.component(name).ok_or_else(unavailable)?;
-        let platform = component.platforms.get(&os.id).ok_or_else(unavailable)?;
-        let resolution = resolve_version(
-            component,
-            &os.id,
-            requested.as_ref(),
-            context.project.as_ref(),
-        )
-        .ok_or_else(unavailable)?;
-        let mut parameters = IndexMap::new();
-        parameters.insert("version".to_string(), resolution.version.to_string());
-        if let Artifact::Download { arch, .. } = &platform.artifact {
-            let token = arch
-                .get(architecture)
-                .cloned()
-                .unwrap_or_else(|| architecture.to_string());
-            parameters.insert("arch".to_string(), token);
+        let previous = self.previous.and_then(|p| p.images.get(&draft.name));
+        let entry = lockfile::entry_of_draft(&draft, self.images.as_slice());
+        let changes = match previous {
+            Some(previous) => change::compare(previous, &entry, parent_level),
+            None => Vec::new(),
+        };
+        let level = changes.iter().map(Change::level).max();
+        let version = change::next_version(
+            previous.map(|p| p.version.as_str()),
+            level,
+            draft.declared.as_deref(),
+        );
+        self.levels.insert(
+            draft.name.clone(),
+            match previous {
+                Some(_) => level,
+                None => Some(Level::Major),
+            },
+        );
+        let repository = format!(
+            "{}{}",
+            settings
+                .and_then(|p| p.registry.as_ref())
+                .and_then(|r| r.repository_prefix.clone())
+                .unwrap_or_default(),
+            draft.name
+        );
+        let tag = format!("v{version}");
+        let reference = match registry_host(settings) {
+            Some(host) => format!("{host}/{repository}:{tag}"),
+            None => format!("{repository}:{tag}"),
+        };
+        let tags = vec![tag.clone(), format!("{tag}-{}", build_id(&draft.digest))];
+        let base_name = match &draft.parent {
+            Parent::Base { reference } => reference.clone(),
+            Parent::Golden { name } => self
+                .images
+                .iter()
+                .find(|i| &i.name == name)
+                .map(|g| g.reference.clone())
+                .unwrap_or_else(|| name.clone()),
+        };
+        let mut labels = IndexMap::new();
+        labels.insert("org.opencontainers.image.title".into(), draft.name.clone());
+        labels.insert(
+            "org.opencontainers.image.description".into(),
+            draft.description.clone().unwrap_or_else(|| {
+                format!(
+                    "{} {} image on {}",
+                    match draft.role {
+                        Role::Golden => "Golden",
+                        Role::Customized => "Customized",
+                    },
+                    draft.image_type.as_str(),
+                    draft.os.name
+                )
+            }),
+        );
+        labels.insert("org.opencontainers.image.version".into(), version.clone());
+        labels.insert("org.opencontainers.image.base.name".into(), base_name);
+        labels.insert("io.imagesmith.role".into(), draft.role.as_str().into());
+        labels.insert("io.imagesmith.os".into(), draft.os.id.clone());
+        for component in &draft.components {
+            labels.insert(
+                format!("{COMPONENT_LABEL_PREFIX}{}", component.name),
+                component.version.to_string(),
+            );
         }
-        let declared = |p: &&Parameter| !p.secret;
-        for p in component.parameters.iter().filter(declared) {
-            let value = given
-                .get(name)
-                .and_then(|g| g.get(&p.name))
-                .cloned()
-                .or_else(|| p.default.clone());
-            if let Some(value) = value {
-                parameters.insert(p.name.clone(), value);
-            }
+        labels.insert("io.imagesmith.digest".into(), draft.digest.clone());
+        for (key, value) in &draft.labels {
+            labels.insert(key.clone(), value.clone());
         }
-        let secrets: Vec<String> = component
-            .parameters
-            .iter()
-            .filter(|p| p.secret)
-            .map(|p| p.name.clone())
-            .collect();
-        let digest = digest_of(&(
-            name,
-            &parameters,
-            &secrets,
-            &platform.artifact,
-            &platform.document,
-        ));
-        out.push(PlannedComponent {
-            name: name.clone(),
-            version: resolution.version,
-            version_source: resolution.source,
-            component: Arc::clone(component),
-            platform: platform.clone(),
-            parameters,
-            secrets,
-            digest,
+        self.images.push(LockedImage {
+            name: draft.name,
+            role: draft.role,
+            image_type: draft.image_type,
+            os: draft.os,
+            parent: draft.parent,
+            version,
+            tags,
+            repository,
+            reference,
+            description: draft.description,
+            components: draft.components,
+            labels,
+            document_labels: draft.labels,
+            environment: draft.environment,
+            user: draft.user,
+            source: draft.source,
+            digest: draft.digest,
         });
     }
-    Ok(out)
+
+    fn components(
+        &self,
+        image: &str,
+        image_source: &str,
+        os: &Os,
+        wanted: &IndexMap<String, Option<VersionText>>,
+        given: &IndexMap<String, IndexMap<String, String>>,
+    ) -> Result<Vec<LockedComponent>, PlanError> {
+        let context = &self.validated.context;
+        let mut out = Vec::new();
+        for (name, requested) in wanted {
+            let unavailable = || PlanError::Unavailable {
+                image: image.to_string(),
+                component: name.clone(),
+                os: os.id.clone(),
+            };
+            let component = context.catalog.component(name).ok_or_else(unavailable)?;
+            let platform = component.platforms.get(&os.id).ok_or_else(unavailable)?;
+            let resolution = resolve_version(
+                component,
+                &os.id,
+                requested.as_ref(),
+                context.project.as_ref(),
+            )
+            .ok_or_else(unavailable)?;
+            let source = context
+                .catalog
+                .sources
+                .get(&format!("component:{name}"))
+                .map(|s| self.validated.project_relative(s))
+                .unwrap_or_default();
+            let decided_by = match resolution.source {
+                VersionSource::Document | VersionSource::Latest => DecidedBy {
+                    file: image_source.to_string(),
+                    keys: vec!["components".into(), name.clone()],
+                },
+                VersionSource::ProjectDefault => {
+                    let mut keys = vec!["defaults".to_string(), name.clone()];
+                    if let Some(imagesmith_model::DefaultVersion::PerOs(map)) =
+                        context.project.as_ref().and_then(|p| p.defaults.get(name))
+                    {
+                        keys.push(if map.contains_key(&os.id) {
+                            os.id.clone()
+                        } else {
+                            "default".into()
+                        });
+                    }
+                    DecidedBy {
+                        file: imagesmith_validate::PROJECT_FILE.to_string(),
+                        keys,
+                    }
+                }
+                VersionSource::CatalogDefault => DecidedBy {
+                    file: source.clone(),
+                    keys: if platform.default.is_some() {
+                        vec!["platforms".into(), os.id.clone(), "default".into()]
+                    } else {
+                        vec!["versions".into(), "default".into()]
+                    },
+                },
+            };
+            let version = resolution.version;
+            let mut parameters = IndexMap::new();
+            parameters.insert("version".to_string(), version.to_string());
+            let arch_token = match &platform.artifact {
+                Artifact::Download { arch, .. } => {
+                    let token = arch
+                        .get(self.architecture)
+                        .cloned()
+                        .unwrap_or_else(|| self.architecture.to_string());
+                    parameters.insert("arch".to_string(), token.clone());
+                    Some(token)
+                }
+                _ => None,
+            };
+            let declared = |p: &&Parameter| !p.secret;
+            for p in component.parameters.iter().filter(declared) {
+                let value = given
+                    .get(name)
+                    .and_then(|g| g.get(&p.name))
+                    .cloned()
+                    .or_else(|| p.default.clone());
+                if let Some(value) = value {
+                    parameters.insert(p.name.clone(), value);
+                }
+            }
+            let secrets: Vec<String> = component
+                .parameters
+                .iter()
+                .filter(|p| p.secret)
+                .map(|p| p.name.clone())
+                .collect();
+            let (artifact, resolved_at_build) =
+                lockfile::artifact_entry(&platform.artifact, &parameters, arch_token.as_deref());
+            let resolved_at_build = match (resolved_at_build, version.is_latest()) {
+                (Some(why), _) => Some(why),
+                (None, true) => Some("`latest`: the newest release when the image is built".into()),
+                (None, false) => None,
+            };
+            let document_digest = digest_of(&platform.document);
+            let digest = digest_of(&(
+                name,
+                &parameters,
+                &secrets,
+                &platform.artifact,
+                &platform.document,
+            ));
+            out.push(LockedComponent {
+                name: name.clone(),
+                version,
+                version_source: resolution.source,
+                decided_by,
+                component: Arc::clone(component),
+                platform: platform.clone(),
+                source,
+                parameters,
+                secrets,
+                artifact,
+                resolved_at_build,
+                document_digest,
+                digest,
+            });
+        }
+        Ok(out)
+    }
 }
 
 fn image_digest(
     parent: &str,
-    components: &[PlannedComponent],
+    components: &[LockedComponent],
     labels: &IndexMap<String, String>,
     environment: &IndexMap<String, String>,
     user: Option<&str>,
@@ -506,5 +918,10 @@ mod tests {
             rewrite(&mirrors, "https://example.com/x"),
             "https://example.com/x"
         );
+    }
+
+    #[test]
+    fn build_ids_are_twelve_hex_digits() {
+        assert_eq!(build_id("sha256:0123456789abcdef"), "0123456789ab");
     }
 }

@@ -6,8 +6,7 @@
 use crate::common::{clean_source, content_version, header, Input};
 use crate::{yaml, RenderError, Rendered};
 use imagesmith_model::{AwstoeDocument, Component, OsFamily};
-use imagesmith_plan::{BuildPlan, PlannedComponent, PlannedImage};
-use imagesmith_validate::Context;
+use imagesmith_plan::{LockedComponent, LockedImage, LockedProject};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -90,7 +89,7 @@ type Collected = (
 
 /// Every document the plan needs, sorted by path, with the index of each image component's
 /// document and of each component's secret helpers.
-pub(crate) fn collect(plan: &BuildPlan, context: &Context) -> Result<Collected, RenderError> {
+pub(crate) fn collect(plan: &LockedProject) -> Result<Collected, RenderError> {
     // (component, os, body) → document; the same content used by two images is one document.
     let mut by_content: BTreeMap<(String, String, String), Doc> = BTreeMap::new();
     let mut uses: Vec<((usize, usize), ContentKey)> = Vec::new();
@@ -105,12 +104,11 @@ pub(crate) fn collect(plan: &BuildPlan, context: &Context) -> Result<Collected, 
             })?;
             let body = yaml::to_string(&value);
             let key = (planned.name.clone(), image.os.id.clone(), body.clone());
-            let source = context
-                .catalog
-                .sources
-                .get(&format!("component:{}", planned.name))
-                .map(|s| clean_source(s))
-                .unwrap_or_else(|| format!("component `{}`", planned.name));
+            let source = if planned.source.is_empty() {
+                format!("component `{}`", planned.name)
+            } else {
+                clean_source(&planned.source)
+            };
             by_content.entry(key.clone()).or_insert_with(|| Doc {
                 kind: DocKind::Component,
                 component: planned.name.clone(),
@@ -199,7 +197,7 @@ fn file_safe(text: &str) -> String {
 
 /// The component's document with `default:` of each declared parameter set to the planned
 /// value, so the document installs exactly what was planned without pipeline parameters.
-fn filled(planned: &PlannedComponent) -> AwstoeDocument {
+fn filled(planned: &LockedComponent) -> AwstoeDocument {
     let mut document = planned.platform.document.clone();
     for entry in &mut document.parameters {
         for (name, parameter) in entry.iter_mut() {
@@ -213,7 +211,10 @@ fn filled(planned: &PlannedComponent) -> AwstoeDocument {
 
 /// The secret parameters of a component with the Secrets Manager id each is read from, and
 /// whether it is required.
-pub(crate) fn secret_ids(plan: &BuildPlan, component: &Component) -> Vec<(String, String, bool)> {
+pub(crate) fn secret_ids(
+    plan: &LockedProject,
+    component: &Component,
+) -> Vec<(String, String, bool)> {
     component
         .parameters
         .iter()
@@ -229,9 +230,9 @@ pub(crate) fn secret_ids(plan: &BuildPlan, component: &Component) -> Vec<(String
 }
 
 fn secret_helpers(
-    plan: &BuildPlan,
-    image: &PlannedImage,
-    planned: &PlannedComponent,
+    plan: &LockedProject,
+    image: &LockedImage,
+    planned: &LockedComponent,
     source: &str,
 ) -> (Doc, Doc) {
     let ids = secret_ids(plan, &planned.component);

@@ -4,8 +4,7 @@
 use crate::awstoe::{self, Doc};
 use crate::{RenderError, RenderOptions, Rendered, Target};
 use imagesmith_model::{ImageType, OsFamily, Project, Severity};
-use imagesmith_plan::{BuildPlan, Parent, PlannedImage, Role};
-use imagesmith_validate::Context;
+use imagesmith_plan::{LockedImage, LockedProject, Parent, Role};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -50,9 +49,6 @@ fn leading_numbers(version: &str) -> (u64, u64) {
     (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0))
 }
 
-/// The default region when the project names none.
-pub(crate) const DEFAULT_REGION: &str = "us-east-1";
-
 /// Scanner thresholds when the project sets none: fail on HIGH and CRITICAL.
 pub(crate) const DEFAULT_FAIL_ON: Severity = Severity::High;
 
@@ -67,8 +63,7 @@ pub(crate) struct Gate {
 
 /// The plan with everything the targets derive from it, computed once.
 pub(crate) struct Input<'a> {
-    pub plan: &'a BuildPlan,
-    pub context: &'a Context,
+    pub plan: &'a LockedProject,
     pub options: &'a RenderOptions,
     /// Every AWSTOE document, sorted by path.
     pub docs: Vec<Doc>,
@@ -80,8 +75,7 @@ pub(crate) struct Input<'a> {
 
 impl<'a> Input<'a> {
     pub(crate) fn new(
-        plan: &'a BuildPlan,
-        context: &'a Context,
+        plan: &'a LockedProject,
         options: &'a RenderOptions,
     ) -> Result<Input<'a>, RenderError> {
         for image in &plan.images {
@@ -94,10 +88,9 @@ impl<'a> Input<'a> {
                 }
             }
         }
-        let (docs, doc_of, secret_docs) = awstoe::collect(plan, context)?;
+        let (docs, doc_of, secret_docs) = awstoe::collect(plan)?;
         Ok(Input {
             plan,
-            context,
             options,
             docs,
             doc_of,
@@ -106,7 +99,7 @@ impl<'a> Input<'a> {
     }
 
     pub(crate) fn project(&self) -> Option<&Project> {
-        self.context.project.as_ref()
+        self.plan.settings.as_ref()
     }
 
     /// The project name, used as the prefix of every AWS name.
@@ -116,48 +109,22 @@ impl<'a> Input<'a> {
 
     /// The project's AWS region.
     pub(crate) fn region(&self) -> String {
-        self.project()
-            .and_then(|p| p.registry.as_ref())
-            .and_then(|r| r.region.clone())
-            .unwrap_or_else(|| DEFAULT_REGION.to_string())
+        self.plan.region()
     }
 
     /// The ECR repository name of a container image.
-    pub(crate) fn repository(&self, image: &PlannedImage) -> String {
-        let prefix = self
-            .project()
-            .and_then(|p| p.registry.as_ref())
-            .and_then(|r| r.repository_prefix.clone())
-            .unwrap_or_default();
-        format!("{prefix}{}", image.name)
-    }
-
-    /// The registry host, when the project names one (`<account>.dkr.ecr.<region>.amazonaws.com`).
-    pub(crate) fn registry_host(&self) -> Option<String> {
-        let registry = self.project()?.registry.as_ref()?;
-        match registry.kind {
-            imagesmith_model::RegistryKind::Ecr => {
-                let account = registry.account_id.as_ref()?;
-                Some(format!(
-                    "{account}.dkr.ecr.{}.amazonaws.com",
-                    registry.region.as_deref().unwrap_or(DEFAULT_REGION)
-                ))
-            }
-            imagesmith_model::RegistryKind::Oci => registry.url.clone(),
-        }
+    pub(crate) fn repository(&self, image: &LockedImage) -> String {
+        image.repository.clone()
     }
 
     /// The Image Builder name of an image (also its recipe's name).
-    pub(crate) fn image_builder_name(&self, image: &PlannedImage) -> String {
+    pub(crate) fn image_builder_name(&self, image: &LockedImage) -> String {
         format!("{}-{}", self.name(), image.name)
     }
 
-    /// The semantic version tags use: the declared one, else the recipe's content version.
-    pub(crate) fn image_semver(&self, image: &PlannedImage) -> String {
-        match &image.version {
-            Some(v) => v.clone(),
-            None => content_version(None, image.digest.as_bytes()),
-        }
+    /// The image's semantic version, from the lock.
+    pub(crate) fn image_semver(&self, image: &LockedImage) -> String {
+        image.version.clone()
     }
 
     /// The Trivy, Grype and Snyk gates (Snyk only when the project enables it).
@@ -190,7 +157,7 @@ impl<'a> Input<'a> {
         &self,
         image_type: ImageType,
         role: Option<Role>,
-    ) -> impl Iterator<Item = (usize, &'a PlannedImage)> + '_ {
+    ) -> impl Iterator<Item = (usize, &'a LockedImage)> + '_ {
         self.plan
             .images
             .iter()
@@ -200,11 +167,12 @@ impl<'a> Input<'a> {
 
     /// The source file of a component, as shown in headers.
     pub(crate) fn component_source(&self, name: &str) -> String {
-        self.context
-            .catalog
-            .sources
-            .get(&format!("component:{name}"))
-            .map(|s| clean_source(s))
+        self.plan
+            .images
+            .iter()
+            .flat_map(|image| &image.components)
+            .find(|component| component.name == name)
+            .map(|component| clean_source(&component.source))
             .unwrap_or_else(|| format!("component `{name}`"))
     }
 
@@ -215,7 +183,7 @@ impl<'a> Input<'a> {
 
     /// Every input of an image: its own file, its golden parent's, its components' and the
     /// project file.
-    pub(crate) fn image_sources(&self, image: &PlannedImage) -> Vec<String> {
+    pub(crate) fn image_sources(&self, image: &LockedImage) -> Vec<String> {
         let mut lines = vec![format!(
             "{} (image `{}`)",
             clean_source(&image.source),

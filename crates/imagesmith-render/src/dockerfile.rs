@@ -9,7 +9,7 @@ use crate::awstoe::Doc;
 use crate::common::{header, Input};
 use crate::Rendered;
 use imagesmith_model::{ImageType, OsFamily, PackageManager, Step};
-use imagesmith_plan::{Parent, PlannedImage, Role};
+use imagesmith_plan::{LockedImage, Parent, Role};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -19,62 +19,13 @@ const END: &str = "IMAGESMITH_STEP";
 /// Where download stages are mounted during a RUN.
 const FETCH_ROOT: &str = "/run/imagesmith/fetch";
 
-/// The image's labels: OCI annotations, imagesmith's own, then the document's.
-pub(crate) fn labels(input: &Input<'_>, image: &PlannedImage) -> Vec<(String, String)> {
-    let mut labels = vec![
-        (
-            "org.opencontainers.image.title".to_string(),
-            image.name.clone(),
-        ),
-        (
-            "org.opencontainers.image.description".to_string(),
-            image.description.clone().unwrap_or_else(|| {
-                format!(
-                    "{} {} image on {}",
-                    match image.role {
-                        Role::Golden => "Golden",
-                        Role::Customized => "Customized",
-                    },
-                    image.image_type.as_str(),
-                    image.os.name
-                )
-            }),
-        ),
-        (
-            "org.opencontainers.image.version".to_string(),
-            input.image_semver(image),
-        ),
-        (
-            "org.opencontainers.image.base.name".to_string(),
-            base_name(input, image),
-        ),
-        (
-            "io.imagesmith.role".to_string(),
-            match image.role {
-                Role::Golden => "golden",
-                Role::Customized => "customized",
-            }
-            .to_string(),
-        ),
-        ("io.imagesmith.os".to_string(), image.os.id.clone()),
-        (
-            "io.imagesmith.components".to_string(),
-            image
-                .components
-                .iter()
-                .map(|c| format!("{}={}", c.name, c.version))
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
-        (
-            "io.imagesmith.plan-digest".to_string(),
-            image.digest.clone(),
-        ),
-    ];
-    for (key, value) in &image.labels {
-        labels.push((key.clone(), value.clone()));
-    }
-    labels
+/// The image's labels, as the lock computed them (the same ones the local build writes).
+pub(crate) fn labels(_input: &Input<'_>, image: &LockedImage) -> Vec<(String, String)> {
+    image
+        .labels
+        .iter()
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
 }
 
 /// A label or environment value in double quotes, with `$` kept literal.
@@ -93,25 +44,9 @@ pub(crate) fn quote_label(value: &str) -> String {
     out
 }
 
-/// The reference of the golden parent's image: `<registry>/<repository>:v<semver>`.
-pub(crate) fn golden_reference(input: &Input<'_>, golden: &PlannedImage) -> String {
-    let repository = input.repository(golden);
-    let tag = format!("v{}", input.image_semver(golden));
-    match input.registry_host() {
-        Some(host) => format!("{host}/{repository}:{tag}"),
-        None => format!("{repository}:{tag}"),
-    }
-}
-
-fn base_name(input: &Input<'_>, image: &PlannedImage) -> String {
-    match &image.parent {
-        Parent::Base { reference } => reference.clone(),
-        Parent::Golden { name } => input
-            .plan
-            .image(name)
-            .map(|g| golden_reference(input, g))
-            .unwrap_or_else(|| name.clone()),
-    }
+/// The reference of the golden parent's image: `<registry>/<repository>:v<version>`.
+pub(crate) fn golden_reference(_input: &Input<'_>, golden: &LockedImage) -> String {
+    golden.reference.clone()
 }
 
 /// A download stage.
@@ -151,7 +86,7 @@ pub(crate) fn render(input: &Input<'_>, rendered: &mut Rendered) {
 fn dockerfile(
     input: &Input<'_>,
     index: usize,
-    image: &PlannedImage,
+    image: &LockedImage,
     path: &str,
     rendered: &mut Rendered,
 ) -> String {
@@ -342,7 +277,7 @@ fn numeric(user: &str) -> bool {
 }
 
 /// The user the golden parent of a customized image ends with.
-fn golden_user(input: &Input<'_>, image: &PlannedImage) -> Option<String> {
+fn golden_user(input: &Input<'_>, image: &LockedImage) -> Option<String> {
     match &image.parent {
         Parent::Golden { name } => input.plan.image(name).and_then(|g| g.user.clone()),
         Parent::Base { .. } => None,

@@ -8,7 +8,7 @@ use crate::common::{header, Gate, Input};
 use crate::dockerfile::golden_reference;
 use crate::{yaml, Rendered, TerraformBackend};
 use imagesmith_model::{ImageType, OsFamily, Severity};
-use imagesmith_plan::{Parent, PlannedImage, Role};
+use imagesmith_plan::{LockedImage, Parent, Role};
 use serde_json::{json, Value};
 
 const CHECKOUT: &str = "actions/checkout@v4";
@@ -160,7 +160,7 @@ fn validate(input: &Input<'_>, rendered: &mut Rendered) {
 
 /// The secrets of an image as the aws-secretsmanager-get-secrets action and BuildKit take
 /// them: `ENV,secret-id` lines and `id=ENV` lines.
-fn secret_inputs(input: &Input<'_>, image: &PlannedImage) -> (String, String) {
+fn secret_inputs(input: &Input<'_>, image: &LockedImage) -> (String, String) {
     let mut ids = Vec::new();
     let mut envs = Vec::new();
     for component in &image.components {
@@ -283,7 +283,7 @@ fn container_steps(input: &Input<'_>, customized: bool) -> Vec<Value> {
     steps
 }
 
-fn matrix_entry(input: &Input<'_>, image: &PlannedImage) -> Value {
+fn matrix_entry(input: &Input<'_>, image: &LockedImage) -> Value {
     let (ids, envs) = secret_inputs(input, image);
     let mut entry = json!({
         "image": image.name,

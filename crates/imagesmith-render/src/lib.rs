@@ -1,5 +1,5 @@
 //! Renderers: EC2 Image Builder pipelines (CloudFormation), Terraform, Dockerfiles, AWSTOE
-//! documents and GitHub Actions workflows, all from one [`BuildPlan`].
+//! documents and GitHub Actions workflows, all from one [`LockedProject`].
 //!
 //! [`render`] is pure: it reads the plan and the context it was made in, and returns the
 //! files to write. The same input gives byte-identical files (maps keep the input's order or
@@ -9,8 +9,7 @@
 //!
 //! ```
 //! use imagesmith_render::{render, RenderOptions, Target};
-//! use imagesmith_validate::Context;
-//!
+//! //!
 //! let context = Context::builtin();
 //! let plan = imagesmith_plan::plan(&context, &[], &[], &[]).unwrap();
 //! let rendered = render(&plan, &context, &RenderOptions::new(&[Target::All])).unwrap();
@@ -54,8 +53,7 @@ mod yaml;
 
 pub use common::{content_version, IMAGE_BUILDER_FIELD_MAX};
 
-use imagesmith_plan::BuildPlan;
-use imagesmith_validate::Context;
+use imagesmith_plan::LockedProject;
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -234,12 +232,8 @@ pub enum RenderError {
 }
 
 /// Renders `plan` (made in `context`) for the targets in `options`.
-pub fn render(
-    plan: &BuildPlan,
-    context: &Context,
-    options: &RenderOptions,
-) -> Result<Rendered, RenderError> {
-    let input = common::Input::new(plan, context, options)?;
+pub fn render(plan: &LockedProject, options: &RenderOptions) -> Result<Rendered, RenderError> {
+    let input = common::Input::new(plan, options)?;
     let mut rendered = Rendered::default();
     if options.wants(Target::Awstoe) {
         awstoe::render(&input, &mut rendered);

@@ -5,7 +5,7 @@ use crate::awstoe::secret_ids;
 use crate::common::{content_version, pascal, Input};
 use crate::RenderError;
 use imagesmith_model::{ImageType, OsFamily};
-use imagesmith_plan::{Parent, PlannedImage, Role};
+use imagesmith_plan::{LockedImage, Parent, Role};
 use serde_json::json;
 
 /// A component of a recipe.
@@ -49,7 +49,7 @@ impl ParentImage {
 /// An image as Image Builder builds it.
 #[derive(Debug, Clone)]
 pub(crate) struct Pipeline<'a> {
-    pub image: &'a PlannedImage,
+    pub image: &'a LockedImage,
     /// The Image Builder name of the recipe, pipeline and image.
     pub name: String,
     /// The recipe's components, in order.
@@ -74,7 +74,7 @@ pub(crate) struct Pipeline<'a> {
 pub(crate) fn pipeline<'a>(
     input: &Input<'a>,
     index: usize,
-    image: &'a PlannedImage,
+    image: &'a LockedImage,
 ) -> Result<Pipeline<'a>, RenderError> {
     let name = input.image_builder_name(image).to_ascii_lowercase();
     let mut components = Vec::new();
@@ -146,8 +146,10 @@ pub(crate) fn pipeline<'a>(
         "repository": repository,
         "working_directory": "/tmp",
     });
-    let recipe_version =
-        content_version(image.version.as_deref(), fingerprint.to_string().as_bytes());
+    let recipe_version = content_version(
+        Some(image.version.as_str()),
+        fingerprint.to_string().as_bytes(),
+    );
     Ok(Pipeline {
         image,
         name,
@@ -162,7 +164,7 @@ pub(crate) fn pipeline<'a>(
     })
 }
 
-fn parent_image(input: &Input<'_>, image: &PlannedImage) -> Result<ParentImage, RenderError> {
+fn parent_image(input: &Input<'_>, image: &LockedImage) -> Result<ParentImage, RenderError> {
     match &image.parent {
         Parent::Golden { name } => {
             let parent = input
@@ -216,7 +218,7 @@ fn root_device(os: &str, family: OsFamily) -> Option<(String, i64)> {
 
 /// The container recipe's Dockerfile template: Image Builder fills in the parent, the
 /// environment and the component steps.
-fn dockerfile_template(input: &Input<'_>, image: &PlannedImage) -> String {
+fn dockerfile_template(input: &Input<'_>, image: &LockedImage) -> String {
     let mut text = String::from("FROM {{{ imagebuilder:parentImage }}}\n");
     if image.role == Role::Customized {
         // The golden parent may end with a non-root user; components install as root.

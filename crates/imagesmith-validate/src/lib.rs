@@ -7,11 +7,16 @@
 //! document, so later stages cannot be handed an unchecked one.
 #![deny(missing_docs)]
 
+mod bundle;
 mod checks;
 mod date;
 mod project;
 pub mod versions;
 
+pub use bundle::{
+    check_files, check_group, validate_project, InvalidProject, Keep, NamedSpec, ProjectText,
+    ValidatedProject,
+};
 pub use checks::{
     golden_image_parts, recipe_image_type, recipe_os, resolve_version, Resolution, VersionSource,
 };

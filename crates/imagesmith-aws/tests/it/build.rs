@@ -10,7 +10,7 @@ use imagesmith_aws::S3Client;
 use imagesmith_build::progress::Silent;
 use imagesmith_build::{BuildError, BuildOptions, Builder, Mounter, Probe};
 use imagesmith_oci::{apply_layers, ApplyOptions, ImageLayout};
-use imagesmith_plan::{BuildPlan, Parent, PlannedComponent, PlannedImage, Role};
+use imagesmith_plan::{LockedComponent, LockedImage, LockedProject, Parent, Role};
 use imagesmith_sandbox::{Mode, OverlayRoot, RunOutput, Sandbox, SandboxConfig, SandboxError};
 
 use crate::moto::Moto;
@@ -73,47 +73,33 @@ impl Probe for Reachable {
 }
 
 /// The catalog's chrony on Debian 12 with `document` instead of its own
-fn component(document: serde_json::Value) -> PlannedComponent {
+fn component(document: serde_json::Value) -> LockedComponent {
     let context = imagesmith_validate::Context::builtin();
     let definition = context.catalog.component("chrony").unwrap().clone();
     let mut platform = definition.platforms.get("debian12").unwrap().clone();
     platform.document = serde_json::from_value(document).expect("a document");
-    PlannedComponent {
-        name: "fetcher".into(),
-        version: "1.0".into(),
-        version_source: imagesmith_validate::VersionSource::CatalogDefault,
-        component: definition,
+    LockedComponent::for_test(
+        "fetcher",
+        "1.0",
+        definition,
         platform,
-        parameters: indexmap::IndexMap::new(),
-        secrets: Vec::new(),
-        digest: "sha256:fetcher".into(),
-    }
+        indexmap::IndexMap::new(),
+        Vec::new(),
+    )
 }
 
-fn plan(component: PlannedComponent) -> BuildPlan {
+fn plan(component: LockedComponent) -> LockedProject {
     let context = imagesmith_validate::Context::builtin();
-    BuildPlan {
-        project: "test".into(),
-        architecture: "x86_64".into(),
-        images: vec![PlannedImage {
-            name: "golden".into(),
-            role: Role::Golden,
-            image_type: imagesmith_model::ImageType::Container,
-            os: context.catalog.os.get("debian12").unwrap().clone(),
-            parent: Parent::Base {
-                reference: "debian:12".into(),
-            },
-            version: Some("1.0.0".into()),
-            description: None,
-            components: vec![component],
-            labels: indexmap::IndexMap::new(),
-            environment: indexmap::IndexMap::new(),
-            user: None,
-            source: "test".into(),
-            digest: "sha256:test".into(),
-        }],
-        mirrors: indexmap::IndexMap::new(),
-    }
+    LockedProject::for_test(vec![LockedImage::for_test(
+        "golden",
+        Role::Golden,
+        context.catalog.os.get("debian12").unwrap().clone(),
+        Parent::Base {
+            reference: "debian:12".into(),
+        },
+        vec![component],
+        indexmap::IndexMap::new(),
+    )])
 }
 
 fn options(temp: &Path) -> BuildOptions {
@@ -132,7 +118,7 @@ fn options(temp: &Path) -> BuildOptions {
     options
 }
 
-fn build(plan: &BuildPlan, options: &BuildOptions) -> Result<(), BuildError> {
+fn build(plan: &LockedProject, options: &BuildOptions) -> Result<(), BuildError> {
     let builder = Builder {
         sandbox: &NoSandbox,
         mounter: &FolderMounter,

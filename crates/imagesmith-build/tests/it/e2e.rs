@@ -203,6 +203,7 @@ platforms:
         )
         .unwrap();
     }
+    imagesmith_cli::project::lock_project(dir).expect("the project locks");
 }
 
 /// A cache holding only the bootstrapped base of `from`, so the next build is cold for

@@ -149,6 +149,7 @@ platforms:
         ),
     )
     .unwrap();
+    imagesmith_cli::project::lock_project(dir).expect("the project locks");
 }
 
 /// The busybox applets the attacks use, on top of the rootless test's rootfs

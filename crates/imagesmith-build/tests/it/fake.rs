@@ -8,7 +8,7 @@ use std::time::Duration;
 use imagesmith_build::progress::Silent;
 use imagesmith_build::{BuildError, BuildOptions, Builder, NoMounter, Probe, Secrets};
 use imagesmith_oci::ImageLayout;
-use imagesmith_plan::{BuildPlan, Parent, PlannedComponent, PlannedImage, Role};
+use imagesmith_plan::{LockedComponent, LockedImage, LockedProject, Parent, Role};
 use imagesmith_sandbox::{Mode, Network, RunOutput, Sandbox, SandboxConfig, SandboxError};
 
 /// Records every run; fails commands whose script mentions `fail_marker`; writes a file
@@ -73,7 +73,7 @@ impl Probe for FakeProbe {
     }
 }
 
-fn component(name: &str, os: &str) -> PlannedComponent {
+fn component(name: &str, os: &str) -> LockedComponent {
     let context = imagesmith_validate::Context::builtin();
     let definition = context
         .catalog
@@ -97,45 +97,31 @@ fn component(name: &str, os: &str) -> PlannedComponent {
         .filter(|parameter| parameter.secret)
         .map(|parameter| parameter.name.clone())
         .collect();
-    PlannedComponent {
-        name: name.to_owned(),
-        digest: imagesmith_plan::digest_of(&(name, &parameters)),
-        version,
-        version_source: imagesmith_validate::VersionSource::CatalogDefault,
-        component: definition,
+    LockedComponent::for_test(
+        name,
+        version.as_str(),
+        definition,
         platform,
         parameters,
         secrets,
-    }
+    )
 }
 
-fn image(
-    name: &str,
-    role: Role,
-    parent: Parent,
-    components: Vec<PlannedComponent>,
-) -> PlannedImage {
+fn image(name: &str, role: Role, parent: Parent, components: Vec<LockedComponent>) -> LockedImage {
     let context = imagesmith_validate::Context::builtin();
-    PlannedImage {
-        name: name.to_owned(),
+    LockedImage::for_test(
+        name,
         role,
-        image_type: imagesmith_model::ImageType::Container,
-        os: context.catalog.os.get("debian12").unwrap().clone(),
+        context.catalog.os.get("debian12").unwrap().clone(),
         parent,
-        version: Some("1.0.0".to_owned()),
-        description: None,
         components,
-        labels: indexmap::IndexMap::new(),
-        environment: [("LANG".to_owned(), "C.UTF-8".to_owned())]
+        [("LANG".to_owned(), "C.UTF-8".to_owned())]
             .into_iter()
             .collect(),
-        user: None,
-        source: String::from("test"),
-        digest: String::from("sha256:test"),
-    }
+    )
 }
 
-fn plan(golden: Vec<PlannedComponent>, custom: Vec<PlannedComponent>) -> BuildPlan {
+fn plan(golden: Vec<LockedComponent>, custom: Vec<LockedComponent>) -> LockedProject {
     let mut images = vec![image(
         "golden",
         Role::Golden,
@@ -154,12 +140,7 @@ fn plan(golden: Vec<PlannedComponent>, custom: Vec<PlannedComponent>) -> BuildPl
             custom,
         ));
     }
-    BuildPlan {
-        project: "test".into(),
-        architecture: "x86_64".into(),
-        images,
-        mirrors: indexmap::IndexMap::new(),
-    }
+    LockedProject::for_test(images)
 }
 
 struct Setup {
@@ -191,7 +172,7 @@ fn setup() -> Setup {
 
 fn build(
     sandbox: &(dyn Sandbox + Sync),
-    plan: &BuildPlan,
+    plan: &LockedProject,
     options: &BuildOptions,
 ) -> Result<imagesmith_build::BuildSummary, BuildError> {
     let builder = Builder {

@@ -11,7 +11,7 @@ use imagesmith_build::{BuildError, BuildOptions, BuildSummary, Builder, NoMounte
 use imagesmith_oci::oci_spec::image::{Arch, Os};
 use imagesmith_oci::registry::RegistryError;
 use imagesmith_oci::{write_layer, write_layout, BlobStore, HistoryEntry, Image, ImageBuilder};
-use imagesmith_plan::{BuildPlan, Parent, PlannedImage, Role};
+use imagesmith_plan::{LockedImage, LockedProject, Parent, Role};
 use imagesmith_sandbox::{Mode, RunOutput, Sandbox, SandboxConfig, SandboxError};
 
 use distribution::{oci, Registry};
@@ -39,30 +39,18 @@ impl Probe for Offline {
 }
 
 /// A one-image plan on `base`, without components
-fn plan(base: &str) -> BuildPlan {
+fn plan(base: &str) -> LockedProject {
     let context = imagesmith_validate::Context::builtin();
-    BuildPlan {
-        project: "test".into(),
-        architecture: "x86_64".into(),
-        images: vec![PlannedImage {
-            name: "pulled".into(),
-            role: Role::Golden,
-            image_type: imagesmith_model::ImageType::Container,
-            os: context.catalog.os.get("debian12").unwrap().clone(),
-            parent: Parent::Base {
-                reference: base.into(),
-            },
-            version: Some("1.0.0".into()),
-            description: None,
-            components: Vec::new(),
-            labels: indexmap::IndexMap::new(),
-            environment: indexmap::IndexMap::new(),
-            user: None,
-            source: String::from("test"),
-            digest: String::from("sha256:test"),
-        }],
-        mirrors: indexmap::IndexMap::new(),
-    }
+    LockedProject::for_test(vec![LockedImage::for_test(
+        "pulled",
+        Role::Golden,
+        context.catalog.os.get("debian12").unwrap().clone(),
+        Parent::Base {
+            reference: base.into(),
+        },
+        Vec::new(),
+        indexmap::IndexMap::new(),
+    )])
 }
 
 fn options(work: &Path) -> BuildOptions {
@@ -75,7 +63,7 @@ fn options(work: &Path) -> BuildOptions {
     options
 }
 
-fn build(plan: &BuildPlan, options: &BuildOptions) -> Result<BuildSummary, BuildError> {
+fn build(plan: &LockedProject, options: &BuildOptions) -> Result<BuildSummary, BuildError> {
     Builder {
         sandbox: &NoSandbox,
         mounter: &NoMounter,

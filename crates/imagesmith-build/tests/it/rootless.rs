@@ -245,6 +245,7 @@ platforms:
 "#,
     )
     .unwrap();
+    imagesmith_cli::project::lock_project(dir).expect("the project locks");
 }
 
 /// `imagesmith build` as the test user, through a copy of this test binary's command-line
@@ -618,6 +619,7 @@ platforms:
 "#,
     )
     .unwrap();
+    imagesmith_cli::project::lock_project(&project).expect("the project locks");
     std::fs::copy(std::env::current_exe().unwrap(), work.join("it")).unwrap();
     let chown = Command::new("chown")
         .arg("-R")

@@ -5,7 +5,7 @@ use crate::{current_dir, project, secrets, ExitStatus};
 use imagesmith_build::{
     progress, BuildOptions, Builder, HttpProbe, LinuxMounter, OutputFormat, Secrets,
 };
-use imagesmith_plan::BuildPlan;
+use imagesmith_plan::LockedProject;
 use imagesmith_sandbox::LinuxSandbox;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -105,13 +105,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         }
     }
     let cwd = current_dir()?;
-    let planned = match project::load_and_plan(&cwd, &args.names)? {
-        Ok(planned) => planned,
+    let locked = match project::load_locked(&cwd, &args.names, "build")? {
+        Ok(locked) => locked.locked,
         Err(status) => return Ok(status),
     };
     // Secrets are checked before any build work starts: a FIFO or `/dev/zero` is refused at
     // once, not when the first step that needs it runs.
-    let secrets = match check_secrets(&args.secret, &planned.plan) {
+    let secrets = match check_secrets(&args.secret, &locked) {
         Ok(secrets) => secrets,
         Err(error) => {
             eprintln!("error: {error}");
@@ -128,9 +128,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     options.skip_unavailable = args.skip_unavailable;
     options.network = !args.no_network;
     // Which hosts steps may reach through the build's proxy
-    options.egress = planned
-        .context
-        .project
+    options.egress = locked
+        .settings
         .as_ref()
         .and_then(|project| project.network.as_ref())
         .and_then(|network| network.egress.clone());
@@ -176,7 +175,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         probe: &probe,
         progress: display.as_ref(),
     };
-    match builder.build(&planned.plan, &options) {
+    match builder.build(&locked, &options) {
         Ok(summary) => {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -240,7 +239,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
 }
 
 /// Parses and reads `--secret` arguments, warning about names no image being built declares.
-fn check_secrets(args: &[String], plan: &BuildPlan) -> Result<Secrets, secrets::SecretError> {
+fn check_secrets(args: &[String], plan: &LockedProject) -> Result<Secrets, secrets::SecretError> {
     let parsed = secrets::parse(args)?;
     for (message, hint) in secrets::unknown(&parsed, &secrets::declared(plan)) {
         eprintln!("warning: {message}\nhint: {hint}");

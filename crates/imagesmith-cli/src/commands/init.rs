@@ -58,11 +58,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     for (path, text) in &files {
         write(&args.dir.join(path), text)?;
     }
+    // The starter project is locked, so that `build` and `render` work on it at once.
+    let relocked = match crate::project::relock(&args.dir)? {
+        Ok(relocked) => relocked,
+        Err(status) => return Ok(status),
+    };
+    let lock = args.dir.join(imagesmith_plan::LOCK_FILE);
+    if let Err(error) = relocked.fresh_file().write(&lock) {
+        eprintln!("error: {error}\nhint: {}", error.hint());
+        return Ok(ExitStatus::Failure);
+    }
     eprintln!(
-        "Wrote {} files to `{}`; next: `imagesmith validate {}`",
+        "Wrote {} files and `{}` to `{}`; next: `imagesmith plan`, then `imagesmith build`",
         files.len(),
+        imagesmith_plan::LOCK_FILE,
         args.dir.display(),
-        args.dir.display()
     );
     Ok(ExitStatus::Success)
 }

@@ -2,7 +2,9 @@
 
 pub mod build;
 pub mod catalog;
+pub mod diff;
 pub mod init;
+pub mod lock;
 pub mod render;
 pub mod schema;
 pub mod validate;

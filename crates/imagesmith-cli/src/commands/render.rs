@@ -6,7 +6,7 @@
 //! was written, so files the project no longer renders are removed — and only those: nothing
 //! the manifest does not name is ever deleted.
 
-use crate::project::load_and_plan;
+use crate::project::load_locked;
 use crate::{current_dir, ExitStatus};
 use anyhow::Context as _;
 use imagesmith_render::{render, RenderOptions, Target, TerraformBackend};
@@ -86,11 +86,11 @@ pub struct Args {
 /// Runs `render`.
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let cwd = current_dir()?;
-    let planned = match load_and_plan(&cwd, &args.names)? {
-        Ok(planned) => planned,
+    let locked = match load_locked(&cwd, &args.names, "render")? {
+        Ok(locked) => locked,
         Err(status) => return Ok(status),
     };
-    let base = planned.root.clone().unwrap_or_else(|| cwd.clone());
+    let base = locked.root.clone().unwrap_or_else(|| cwd.clone());
     let out = match &args.out {
         Some(out) if out.is_absolute() => out.clone(),
         Some(out) => cwd.join(out),
@@ -113,7 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             hostname: args.terraform_cloud_hostname.clone(),
         },
     };
-    let rendered = match render(&planned.plan, &planned.context, &options) {
+    let rendered = match render(&locked.locked, &options) {
         Ok(rendered) => rendered,
         Err(error) => {
             eprintln!("error: {error}");
@@ -288,10 +288,10 @@ mod tests {
             fs_err::create_dir_all(target.parent().unwrap()).unwrap();
             fs_err::write(target, text).unwrap();
         }
-        let planned = load_and_plan(dir.path(), &[]).unwrap().unwrap();
+        let relocked = crate::project::relock(dir.path()).unwrap().unwrap();
         let options = RenderOptions::new(&[Target::All]);
-        let first = render(&planned.plan, &planned.context, &options).unwrap();
-        let second = render(&planned.plan, &planned.context, &options).unwrap();
+        let first = render(&relocked.fresh, &options).unwrap();
+        let second = render(&relocked.fresh, &options).unwrap();
         assert_eq!(first, second);
         let root = dir.path().to_string_lossy().to_string();
         assert!(first.files.iter().all(|f| !f.contents.contains(&root)));

@@ -54,8 +54,8 @@ fn every_file_names_its_inputs() {
 
 #[test]
 fn targets_narrow_the_output() {
-    let (plan, context) = load(&seed_root());
-    let rendered = render(&plan, &context, &RenderOptions::new(&[Target::Dockerfile])).unwrap();
+    let plan = load(&seed_root());
+    let rendered = render(&plan, &RenderOptions::new(&[Target::Dockerfile])).unwrap();
     assert!(rendered
         .files
         .iter()
@@ -107,10 +107,10 @@ fn dump_when_asked() {
 /// document (such as which images use it) may reach the rendered text.
 #[test]
 fn component_text_depends_only_on_its_document() {
-    let (mut plan, context) = load(&seed_root());
-    let full = render(&plan, &context, &RenderOptions::new(&[Target::Awstoe])).unwrap();
+    let mut plan = load(&seed_root());
+    let full = render(&plan, &RenderOptions::new(&[Target::Awstoe])).unwrap();
     plan.images.retain(|i| i.name != "static-code-scanner");
-    let fewer = render(&plan, &context, &RenderOptions::new(&[Target::Awstoe])).unwrap();
+    let fewer = render(&plan, &RenderOptions::new(&[Target::Awstoe])).unwrap();
     for file in fewer.files.iter().filter(|f| f.path.starts_with("awstoe/")) {
         assert_eq!(
             full.file(&file.path).map(|f| &f.contents),

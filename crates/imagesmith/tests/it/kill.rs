@@ -96,6 +96,7 @@ platforms:
         ),
     )
     .unwrap();
+    imagesmith_cli::project::lock_project(dir).expect("the project locks");
 }
 
 /// The test's directories, under `/var/tmp` (overlayfs cannot use a tmpfs upper everywhere)
