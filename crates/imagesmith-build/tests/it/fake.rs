@@ -781,3 +781,141 @@ fn the_test_phases_of_an_image_s_components_run_at_once() {
     assert_eq!(again.images[0].test, "cached");
     assert!(sandbox.started.lock().unwrap().is_empty());
 }
+
+/// The `LABEL` lines of a Dockerfile or an Image Builder Dockerfile template, by key
+fn label_lines(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut labels = std::collections::BTreeMap::new();
+    let mut inside = false;
+    for line in text.lines() {
+        let line = line.trim();
+        let rest = if let Some(rest) = line.strip_prefix("LABEL ") {
+            inside = rest.ends_with('\\');
+            rest
+        } else if inside {
+            inside = line.ends_with('\\');
+            line
+        } else {
+            continue;
+        };
+        let rest = rest.trim_end_matches('\\').trim();
+        if let Some((key, value)) = rest.split_once('=') {
+            let value = value
+                .trim()
+                .trim_matches('"')
+                .replace("\\\"", "\"")
+                .replace("\\$", "$");
+            labels.insert(key.trim().to_owned(), value);
+        }
+    }
+    labels
+}
+
+/// Issue 9: one image's labels and components are the same in the local build, the rendered
+/// Dockerfile and the Image Builder container recipe (CloudFormation and Terraform), because
+/// all of them take the lock's: only the creation time and the base's digest are the build's
+#[test]
+fn the_build_the_dockerfile_and_the_image_builder_recipe_carry_the_same_labels() {
+    let setup = setup();
+    let project = tempfile::tempdir().unwrap();
+    let dir = project.path();
+    std::fs::create_dir_all(dir.join("recipes")).unwrap();
+    std::fs::write(
+        dir.join("imagesmith.yaml"),
+        "kind: project\nname: same\nos: [debian12]\nregistry:\n  type: ecr\n  account_id: \"123456789012\"\n  region: eu-west-1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("recipes/golden-container-debian12.yaml"),
+        "kind: recipe\nname: golden-container-debian12\ndescription: Time keeping\nimage_type: container\nos: debian12\nbase_image: debian:12\nversion: 2.3.0\ncomponents:\n  chrony: \"4.3\"\nlabels:\n  team: sre\n",
+    )
+    .unwrap();
+    let validated = imagesmith_validate::validate_project(dir, "2026-11-21")
+        .unwrap()
+        .unwrap_or_else(|invalid| panic!("{:?}", invalid.diagnostics));
+    let locked = imagesmith_plan::lock(&validated, None).unwrap();
+    let image = locked.image("golden-container-debian12").unwrap();
+
+    let sandbox = FakeSandbox::default();
+    build(&sandbox, &locked, &setup.options).unwrap();
+    let layout = setup.options.output.as_ref().unwrap().join(&image.name);
+    let mut built: std::collections::BTreeMap<String, String> =
+        labels(&layout).into_iter().collect();
+    for only_the_build_knows in [
+        "org.opencontainers.image.created",
+        "org.opencontainers.image.base.digest",
+    ] {
+        assert!(
+            built.remove(only_the_build_knows).is_some(),
+            "{only_the_build_knows}"
+        );
+    }
+
+    let rendered = imagesmith_render::render(
+        &locked,
+        &imagesmith_render::RenderOptions::new(&[imagesmith_render::Target::All]),
+    )
+    .unwrap();
+    let dockerfile = label_lines(
+        &rendered
+            .file("docker/golden-container-debian12/Dockerfile")
+            .unwrap()
+            .contents,
+    );
+    let template = rendered
+        .files
+        .iter()
+        .find(|f| {
+            f.path
+                .starts_with("cloudformation/golden-container-debian12/")
+                && f.path.ends_with(".yaml")
+                && f.contents.contains("AWS::ImageBuilder::ContainerRecipe")
+        })
+        .expect("a CloudFormation container recipe");
+    let cloudformation = label_lines(&template.contents);
+    let terraform_file = rendered
+        .files
+        .iter()
+        .find(|f| {
+            f.path.starts_with("terraform/")
+                && f.contents.contains("aws_imagebuilder_container_recipe")
+                && f.contents.contains("golden-container-debian12")
+        })
+        .expect("a Terraform container recipe");
+    let terraform = label_lines(&terraform_file.contents);
+
+    assert_eq!(built.get("team").map(String::as_str), Some("sre"));
+    assert_eq!(
+        built
+            .get("org.opencontainers.image.version")
+            .map(String::as_str),
+        Some("2.3.0")
+    );
+    assert_eq!(built, dockerfile, "the Dockerfile's labels are the build's");
+    assert_eq!(
+        built, cloudformation,
+        "the CloudFormation recipe's labels are the build's"
+    );
+    assert_eq!(
+        built, terraform,
+        "the Terraform recipe's labels are the build's"
+    );
+    let components = |labels: &std::collections::BTreeMap<String, String>| -> Vec<String> {
+        labels
+            .iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix(imagesmith_plan::COMPONENT_LABEL_PREFIX)
+                    .map(|name| format!("{name}={v}"))
+            })
+            .collect()
+    };
+    assert_eq!(components(&built), ["chrony=4.3"]);
+    // The recipe installs exactly those components' AWSTOE documents
+    let documents: Vec<&str> = rendered
+        .files
+        .iter()
+        .filter(|f| f.path.starts_with("awstoe/debian12/"))
+        .map(|f| f.path.as_str())
+        .collect();
+    assert_eq!(documents, ["awstoe/debian12/chrony-4.3.yaml"]);
+    assert!(template.contents.contains("chrony-4-3") || template.contents.contains("chrony"));
+}

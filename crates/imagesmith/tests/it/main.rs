@@ -3,6 +3,7 @@
 mod init;
 mod inputs;
 mod kill;
+mod lock;
 mod schema;
 mod validate;
 
