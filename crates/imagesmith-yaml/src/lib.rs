@@ -12,6 +12,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle, ScanError};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub mod edit;
 pub mod file;
 mod simple;
 
@@ -321,28 +322,13 @@ impl Builder<'_> {
 
     /// The span of a quoted scalar ends at its closing quote (the parser's may run on).
     fn quoted_span(&self, span: Span, style: ScalarStyle) -> Span {
-        let quote = match style {
-            ScalarStyle::DoubleQuoted => b'"',
-            ScalarStyle::SingleQuoted => b'\'',
-            _ => return span,
-        };
-        let bytes = self.source.text.as_bytes();
-        let start = span.start.offset;
-        if bytes.get(start) != Some(&quote) {
+        if !matches!(style, ScalarStyle::DoubleQuoted | ScalarStyle::SingleQuoted) {
             return span;
         }
-        let mut i = start + 1;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\\' if quote == b'"' => i += 2,
-                b'\'' if quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') => i += 2,
-                b if b == quote => {
-                    return Span::new(span.start, self.source.position_of_offset(i + 1));
-                }
-                _ => i += 1,
-            }
+        match quoted_end(self.source.text.as_bytes(), span.start.offset) {
+            Some(end) => Span::new(span.start, self.source.position_of_offset(end)),
+            None => span,
         }
-        span
     }
 
     fn syntax_error(&mut self, error: &ScanError) {
@@ -667,6 +653,25 @@ impl Builder<'_> {
             }
         }
     }
+}
+
+/// One past the closing quote of the quoted scalar whose opening quote is at `start`, or
+/// `None` when there is no quote there or it is never closed.
+pub(crate) fn quoted_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let quote = *bytes.get(start)?;
+    if quote != b'"' && quote != b'\'' {
+        return None;
+    }
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if quote == b'"' => i += 2,
+            b'\'' if quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') => i += 2,
+            b if b == quote => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 /// A tag as users write it: `!!str`, not `tag:yaml.org,2002:str`.
