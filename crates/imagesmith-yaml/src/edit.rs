@@ -25,7 +25,7 @@
 //! again and must hold the new value at the path and every other key and value unchanged.
 
 use crate::{load_str, Limits, Node, NodeKind, Scalar, Style};
-use imagesmith_diagnostics::{SourceFile, Span};
+use imagesmith_diagnostics::{Position, SourceFile, Span};
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
 /// The result of an edit.
@@ -201,8 +201,18 @@ pub fn locate(text: &str, path: &[&str]) -> Option<(usize, usize)> {
         (Kind::Scalar { value, .. }, Some(key)) if value.is_empty() && node.is_null() => key.start,
         _ => node.start,
     };
-    let position = SourceFile::new("", text).position_of_offset(offset);
+    let position = position_in(&SourceFile::new("", text), offset);
     Some((position.line as usize, position.column as usize))
+}
+
+/// The position of a byte offset, its column counted as editors and the parser count it: a
+/// byte-order mark at the start of the file takes no column.
+fn position_in(source: &SourceFile, offset: usize) -> Position {
+    let mut position = source.position_of_offset(offset);
+    if position.line == 1 && offset > 0 && source.text.starts_with('\u{FEFF}') {
+        position.column -= 1;
+    }
+    position
 }
 
 fn edit(text: &str, path: &[&str], value: &str, insert: bool) -> Result<Edited, EditError> {
@@ -217,7 +227,14 @@ fn edit(text: &str, path: &[&str], value: &str, insert: bool) -> Result<Edited, 
         message,
     })?;
     let target = find(&document.root, path, &shown)?;
-    let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    // New lines end as the file's lines do.
+    let newline = if text.contains("\r\n") {
+        "\r\n"
+    } else if !text.contains('\n') && text.contains('\r') {
+        "\r"
+    } else {
+        "\n"
+    };
     let mut last_error = None;
     for candidate in plan(text, &target, path, value, insert, newline, &shown)? {
         let mut after = String::with_capacity(text.len() + candidate.insert.len());
@@ -229,10 +246,7 @@ fn edit(text: &str, path: &[&str], value: &str, insert: bool) -> Result<Edited, 
                 let source = SourceFile::new("", after.as_str());
                 let start = candidate.start + candidate.value.start;
                 let end = candidate.start + candidate.value.end;
-                let span = Span::new(
-                    source.position_of_offset(start),
-                    source.position_of_offset(end),
-                );
+                let span = Span::new(position_in(&source, start), position_in(&source, end));
                 return Ok(Edited {
                     line: span.start.line as usize,
                     column: span.start.column as usize,
@@ -312,6 +326,11 @@ impl Located {
     fn is_null(&self) -> bool {
         matches!(&self.kind, Kind::Scalar { value, style: ScalarStyle::Plain }
             if !self.tagged && !self.aliased && matches!(value.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+    }
+
+    /// A null written as nothing at all (`key:`); its span is no guide to where it is.
+    fn is_empty_null(&self) -> bool {
+        self.is_null() && matches!(&self.kind, Kind::Scalar { value, .. } if value.is_empty())
     }
 
     fn entry(&self, key: &str) -> Option<(&Located, &Located)> {
@@ -533,9 +552,7 @@ fn colon_after(bytes: &[u8], key: &Located) -> Option<usize> {
 
 /// Where an entry ends: its value's end, or after the `:` when the value is empty.
 fn entry_end(bytes: &[u8], key: &Located, value: &Located) -> usize {
-    if value.end <= key.end
-        || matches!(&value.kind, Kind::Scalar { value: v, .. } if v.is_empty() && value.start == value.end)
-    {
+    if value.end <= key.end || value.is_empty_null() {
         colon_after(bytes, key).unwrap_or(key.end)
     } else {
         value.end
@@ -790,15 +807,19 @@ fn plan(
             let Kind::Scalar { style, .. } = &node.kind else {
                 return Err(no_place());
             };
-            let empty = node.is_null() && node.start == node.end;
+            let empty = node.is_empty_null();
             let quote = match style {
                 ScalarStyle::SingleQuoted => Quote::Single,
                 ScalarStyle::DoubleQuoted => Quote::Double,
                 _ => Quote::Plain,
             };
             let (start, end, lead) = if empty {
-                let colon = colon_after(bytes, key).ok_or_else(no_place)?;
-                (colon, colon, " ")
+                match colon_after(bytes, key) {
+                    Some(colon) => (colon, colon, " "),
+                    // `{a, b: 1}`: a key alone in a flow mapping gets its `: value`.
+                    None if flow => (key.end, key.end, ": "),
+                    None => return Err(no_place()),
+                }
             } else {
                 (node.start, node.end, "")
             };
@@ -832,7 +853,7 @@ fn plan(
             // and an empty document).
             let in_flow = match container.kind {
                 Kind::Mapping { flow, .. } => flow,
-                _ => key.is_some() && (flow || container.start != container.end),
+                _ => key.is_some() && (flow || !container.is_empty_null()),
             };
             for (written, style) in spellings(value, Quote::Plain, in_flow) {
                 let keys: Vec<(String, Style)> = rest
@@ -956,7 +977,7 @@ fn insertion(
         }
         // The root block mapping, or an empty document: at the end of the document.
         (Kind::Mapping { .. }, None) => Some(append(text, container, keys, value, newline)),
-        (Kind::Scalar { .. }, None) if container.start == container.end => {
+        (Kind::Scalar { .. }, None) if container.is_empty_null() => {
             Some(append(text, container, keys, value, newline))
         }
         // A nested block mapping: on a new line after its last entry.
@@ -980,7 +1001,7 @@ fn insertion(
             }
         }
         // A key with no value at all: an indented block under it, or `{...}` in flow.
-        (Kind::Scalar { .. }, Some(parent)) if container.start == container.end => {
+        (Kind::Scalar { .. }, Some(parent)) if container.is_empty_null() => {
             let colon = colon_after(bytes, parent)?;
             if flow {
                 let (entries_text, range) = flow_entries(keys, value);

@@ -5,6 +5,9 @@
 //! so that later stages can point at the exact place of a problem. The loader bounds what a
 //! hostile file can cost: its size, its nesting depth, and the number of nodes aliases may
 //! expand to (an alias bomb stops at the limit instead of eating memory).
+//!
+//! [`edit`] changes one scalar of a file and no other byte of it (comments, quoting, order and
+//! flow style kept), for `imagesmith bump`.
 #![deny(missing_docs)]
 
 use imagesmith_diagnostics::{Diagnostic, Diagnostics, SourceFile, Span};

@@ -145,6 +145,30 @@ const CASES: &[Case] = &[
     // Inserting a missing key.
     case("set an existing key", Set, "defaults:\n  terraform: ⟦1.6.6⟧\n", &["defaults", "terraform"], "1.7.0", "1.7.0"),
     case(
+        "key alone in flow",
+        Replace,
+        "d: {terraform⟦⟧, x: 1}\n",
+        &["d", "terraform"],
+        "1.7.0",
+        ": 1.7.0",
+    ),
+    case(
+        "insert, CR line breaks",
+        Set,
+        "a: 1\rb: 2\r⟦⟧",
+        &["c"],
+        "3",
+        "c: 3\r",
+    ),
+    case(
+        "insert before a document end marker",
+        Set,
+        "a: 1\n# c\n⟦⟧... # end\n",
+        &["b"],
+        "2",
+        "b: 2\n",
+    ),
+    case(
         "insert into block",
         Set,
         "defaults:\n  terraform: 1.6.6⟦⟧\n# The images.\nimages: []\n",
@@ -342,7 +366,11 @@ fn locate_points_at_the_value() {
     assert_eq!(locate(text, &["defaults", "tflint", "x"]), Some((4, 15)));
     assert_eq!(locate(text, &["empty"]), Some((5, 1)));
     assert_eq!(locate(text, &["defaults", "missing"]), None);
-    assert_eq!(locate("\u{feff}é: ü\n", &["é"]), Some((1, 5)));
+    // A byte-order mark takes no column.
+    assert_eq!(locate("\u{feff}é: ü\n", &["é"]), Some((1, 4)));
+    let edited = replace_scalar("\u{feff}terraform: 1.6.6\n", &["terraform"], "1.7.0").unwrap();
+    assert_eq!((edited.line, edited.column), (1, 12));
+    assert_eq!(edited.span.start.offset, 14);
     assert_eq!(locate("a: [\n", &["a"]), None);
 }
 
