@@ -186,7 +186,7 @@ pub fn set_scalar(text: &str, path: &[&str], value: &str) -> Result<Edited, Edit
 /// such as `imagesmith.yaml:41`; for a key with no value, where the key starts. `None` when
 /// the text is not valid YAML or has no scalar, mapping or list at `path`.
 pub fn locate(text: &str, path: &[&str]) -> Option<(usize, usize)> {
-    if path.is_empty() {
+    if path.is_empty() || text.len() > Limits::DEFAULT.max_bytes {
         return None;
     }
     let document = Document::read(text).ok()?;
@@ -198,7 +198,7 @@ pub fn locate(text: &str, path: &[&str]) -> Option<(usize, usize)> {
         node = v;
     }
     let offset = match (&node.kind, key) {
-        (Kind::Scalar { value, .. }, Some(key)) if value.is_empty() && node.is_null() => key.start,
+        (Kind::Scalar { .. }, Some(key)) if node.is_empty_null() => key.start,
         _ => node.start,
     };
     let position = position_in(&SourceFile::new("", text), offset);
@@ -386,8 +386,8 @@ enum Open {
 }
 
 impl Document {
-    /// Walks the events of `text`, which the loader has already accepted (so its depth and
-    /// size are bounded, and it is one document).
+    /// Walks the events of `text`. Edits call it on text the loader has accepted; for
+    /// [`locate`] it bounds the nesting itself and refuses a second document.
     fn read(text: &str) -> Result<Document, String> {
         // The parser counts characters; edits need bytes.
         let offsets: Vec<usize> = text
@@ -400,8 +400,12 @@ impl Document {
         let mut parser = Parser::new_from_str(text);
         let mut stack: Vec<Open> = Vec::new();
         let mut root = None;
+        let mut documents = 0usize;
         while let Some(event) = parser.next_event() {
             let (event, span) = event.map_err(|e| e.to_string())?;
+            if stack.len() > Limits::DEFAULT.max_depth {
+                return Err("Document nests too deep".to_string());
+            }
             let start = byte(span.start.index());
             let end = byte(span.end.index());
             let node = match event {
@@ -514,6 +518,13 @@ impl Document {
                             }
                         }
                     }
+                }
+                Event::DocumentStart(_) => {
+                    documents += 1;
+                    if documents > 1 {
+                        return Err("File holds more than one YAML document".to_string());
+                    }
+                    continue;
                 }
                 _ => continue,
             };

@@ -372,6 +372,9 @@ fn locate_points_at_the_value() {
     assert_eq!((edited.line, edited.column), (1, 12));
     assert_eq!(edited.span.start.offset, 14);
     assert_eq!(locate("a: [\n", &["a"]), None);
+    assert_eq!(locate("a: 1\n---\na: 2\n", &["a"]), None);
+    let deep = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    assert_eq!(locate(&deep, &["a"]), None);
 }
 
 fn error(op: Op, text: &str, path: &[&str]) -> EditError {
@@ -894,4 +897,68 @@ fn random_edits_keep_every_other_byte() {
         inserted += 1;
     }
     assert!(replaced > 1500 && inserted > 1500, "{replaced} {inserted}");
+}
+
+fn yaml_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path.is_dir() && !name.starts_with('.') && name != "target" {
+            yaml_files(&path, out);
+        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+            out.push(path);
+        }
+    }
+}
+
+/// The repository's own projects, recipes and specs: bumping each component version and
+/// project default they hold changes those bytes and nothing else.
+#[test]
+fn bumps_in_the_repository_files_keep_every_other_byte() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut files = Vec::new();
+    yaml_files(&root.join("crates"), &mut files);
+    files.sort();
+    let mut bumped = 0;
+    for file in &files {
+        let Ok(before) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        let loaded = load_str("t.yaml", &before, Limits::DEFAULT);
+        let Some(root) = loaded.root.filter(|_| loaded.diagnostics.is_empty()) else {
+            continue;
+        };
+        for section in ["components", "defaults"] {
+            let Some(entries) = root.get(section).and_then(Node::as_mapping) else {
+                continue;
+            };
+            for (key, value) in entries {
+                let (Some(name), Some(old)) = (key.as_str(), value.as_scalar()) else {
+                    continue;
+                };
+                if old.style == Style::Block {
+                    continue;
+                }
+                let path = [section, name];
+                let edited = match replace_scalar(&before, &path, "9.9.9-bump") {
+                    Ok(edited) => edited,
+                    // Anchors and tags are refused; the refusal tests cover them.
+                    Err(EditError::Alias { .. } | EditError::Tagged { .. }) => continue,
+                    Err(error) => panic!("{} {path:?}: {error}", file.display()),
+                };
+                let start = edited.span.start.offset.min(value.span.start.offset);
+                let tail = &edited.text[edited.span.end.offset..];
+                assert_eq!(before[..start], edited.text[..start], "{}", file.display());
+                assert!(before.ends_with(tail), "{} {path:?}", file.display());
+                let quoted = old.style == Style::Quoted;
+                let written = &edited.text[edited.span.start.offset..edited.span.end.offset];
+                assert_eq!(written.starts_with(['"', '\'']), quoted, "{written}");
+                bumped += 1;
+            }
+        }
+    }
+    assert!(bumped > 50, "bumped only {bumped} values");
 }
