@@ -10,7 +10,7 @@
 //! flow style kept), for `imagesmith bump`.
 #![deny(missing_docs)]
 
-use imagesmith_diagnostics::{Diagnostic, Diagnostics, SourceFile, Span};
+use imagesmith_diagnostics::{Diagnostic, Diagnostics, Position, SourceFile, Span};
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -298,10 +298,20 @@ enum Stop {
 
 impl Builder<'_> {
     fn span(&self, span: saphyr_parser::Span) -> Span {
-        Span::new(
-            self.source.position(span.start.line(), span.start.col()),
-            self.source.position(span.end.line(), span.end.col()),
-        )
+        Span::new(self.marker(span.start), self.marker(span.end))
+    }
+
+    /// The position of a parser marker. The parser does not count a byte-order mark in the
+    /// first line's columns, but it is three bytes of the text: the offset steps over it, the
+    /// column stays the one editors show.
+    fn marker(&self, marker: saphyr_parser::Marker) -> Position {
+        let bom = marker.line() == 1 && self.source.text.starts_with('\u{FEFF}');
+        if !bom {
+            return self.source.position(marker.line(), marker.col());
+        }
+        let mut position = self.source.position(1, marker.col() + 1);
+        position.column -= 1;
+        position
     }
 
     fn run(&mut self, text: &str) -> Option<Node> {
@@ -336,7 +346,7 @@ impl Builder<'_> {
 
     fn syntax_error(&mut self, error: &ScanError) {
         let marker = error.marker();
-        let position = self.source.position(marker.line(), marker.col());
+        let position = self.marker(*marker);
         let line_text = self
             .source
             .text
@@ -782,6 +792,17 @@ mod tests {
         let text = "[".repeat(200) + &"]".repeat(200);
         let l = load(&text);
         assert_eq!(l.diagnostics.iter().next().unwrap().code, "yaml-too-deep");
+    }
+
+    #[test]
+    fn spans_step_over_a_byte_order_mark() {
+        let l = load("\u{feff}terraform: 1.6.6\nx: 'y'\n");
+        let root = l.root.unwrap();
+        let value = root.get("terraform").unwrap();
+        assert_eq!(value.span.start.offset, 14);
+        assert_eq!(value.span.end.offset, 19);
+        assert_eq!((value.span.start.line, value.span.start.column), (1, 12));
+        assert_eq!(root.get("x").unwrap().span.start.offset, 23);
     }
 
     #[test]
