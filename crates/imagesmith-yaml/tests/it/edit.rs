@@ -718,6 +718,10 @@ fn document(rng: &mut Rng) -> String {
         out.push_str(nl);
     } else {
         block(rng, 0, 0, nl, &mut out);
+        if rng.chance(6) {
+            // An anchor and its alias elsewhere in the file.
+            out.push_str(&format!("anchored: &a {{x: 1}}{nl}aliased: *a{nl}"));
+        }
     }
     if rng.chance(4) {
         out.push_str(&format!("# tail{nl}"));
@@ -801,6 +805,11 @@ fn random_edits_keep_every_other_byte() {
             let pick = rng.below(scalars.len());
             let (path, _) = scalars[pick];
             let steps: Vec<&str> = path.iter().map(String::as_str).collect();
+            if matches!(steps[0], "anchored" | "aliased") {
+                let error = replace_scalar(&before, &steps, value).unwrap_err();
+                assert!(matches!(error, EditError::Alias { .. }), "{error}");
+                continue;
+            }
             let edited = replace_scalar(&before, &steps, value)
                 .unwrap_or_else(|e| panic!("{before:?} {steps:?} {value:?}: {e}"));
             let after = &edited.text;
@@ -859,6 +868,11 @@ fn random_edits_keep_every_other_byte() {
             path.push("inner".to_string());
         }
         let steps: Vec<&str> = path.iter().map(String::as_str).collect();
+        if matches!(steps[0], "anchored" | "aliased") {
+            let error = set_scalar(&before, &steps, value).unwrap_err();
+            assert!(matches!(error, EditError::Alias { .. }), "{error}");
+            continue;
+        }
         let edited = set_scalar(&before, &steps, value)
             .unwrap_or_else(|e| panic!("{before:?} {steps:?} {value:?}: {e}"));
         let after = &edited.text;
