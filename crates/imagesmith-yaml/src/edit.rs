@@ -23,6 +23,12 @@
 //! anchors, aliases or tags on the way to the value, block scalars (`|`, `>`), and values that
 //! are mappings or lists. Every edit is checked before it is returned: the result is loaded
 //! again and must hold the new value at the path and every other key and value unchanged.
+//!
+//! Written here rather than taken from a crate: the lossless YAML editors there (`yaml-edit`,
+//! on rowan) are a second parser with their own reading of YAML and their own list of known
+//! edit failures, while a bump must change what *this* crate's loader reads and nothing else.
+//! Splicing at the spans of the parser the loader uses, and checking the result with the
+//! loader, keeps one reading of the file, with no new dependency.
 
 use crate::{load_str, Limits, Node, NodeKind, Scalar, Style};
 use imagesmith_diagnostics::{Position, SourceFile, Span};
