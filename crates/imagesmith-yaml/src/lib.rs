@@ -5,13 +5,17 @@
 //! so that later stages can point at the exact place of a problem. The loader bounds what a
 //! hostile file can cost: its size, its nesting depth, and the number of nodes aliases may
 //! expand to (an alias bomb stops at the limit instead of eating memory).
+//!
+//! [`edit`] changes one scalar of a file and no other byte of it (comments, quoting, order and
+//! flow style kept), for `imagesmith bump`.
 #![deny(missing_docs)]
 
-use imagesmith_diagnostics::{Diagnostic, Diagnostics, SourceFile, Span};
+use imagesmith_diagnostics::{Diagnostic, Diagnostics, Position, SourceFile, Span};
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub mod edit;
 pub mod file;
 mod simple;
 
@@ -294,10 +298,20 @@ enum Stop {
 
 impl Builder<'_> {
     fn span(&self, span: saphyr_parser::Span) -> Span {
-        Span::new(
-            self.source.position(span.start.line(), span.start.col()),
-            self.source.position(span.end.line(), span.end.col()),
-        )
+        Span::new(self.marker(span.start), self.marker(span.end))
+    }
+
+    /// The position of a parser marker. The parser does not count a byte-order mark in the
+    /// first line's columns, but it is three bytes of the text: the offset steps over it, the
+    /// column stays the one editors show.
+    fn marker(&self, marker: saphyr_parser::Marker) -> Position {
+        let bom = marker.line() == 1 && self.source.text.starts_with('\u{FEFF}');
+        if !bom {
+            return self.source.position(marker.line(), marker.col());
+        }
+        let mut position = self.source.position(1, marker.col() + 1);
+        position.column -= 1;
+        position
     }
 
     fn run(&mut self, text: &str) -> Option<Node> {
@@ -321,33 +335,18 @@ impl Builder<'_> {
 
     /// The span of a quoted scalar ends at its closing quote (the parser's may run on).
     fn quoted_span(&self, span: Span, style: ScalarStyle) -> Span {
-        let quote = match style {
-            ScalarStyle::DoubleQuoted => b'"',
-            ScalarStyle::SingleQuoted => b'\'',
-            _ => return span,
-        };
-        let bytes = self.source.text.as_bytes();
-        let start = span.start.offset;
-        if bytes.get(start) != Some(&quote) {
+        if !matches!(style, ScalarStyle::DoubleQuoted | ScalarStyle::SingleQuoted) {
             return span;
         }
-        let mut i = start + 1;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\\' if quote == b'"' => i += 2,
-                b'\'' if quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') => i += 2,
-                b if b == quote => {
-                    return Span::new(span.start, self.source.position_of_offset(i + 1));
-                }
-                _ => i += 1,
-            }
+        match quoted_end(self.source.text.as_bytes(), span.start.offset) {
+            Some(end) => Span::new(span.start, self.source.position_of_offset(end)),
+            None => span,
         }
-        span
     }
 
     fn syntax_error(&mut self, error: &ScanError) {
         let marker = error.marker();
-        let position = self.source.position(marker.line(), marker.col());
+        let position = self.marker(*marker);
         let line_text = self
             .source
             .text
@@ -669,6 +668,25 @@ impl Builder<'_> {
     }
 }
 
+/// One past the closing quote of the quoted scalar whose opening quote is at `start`, or
+/// `None` when there is no quote there or it is never closed.
+pub(crate) fn quoted_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let quote = *bytes.get(start)?;
+    if quote != b'"' && quote != b'\'' {
+        return None;
+    }
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if quote == b'"' => i += 2,
+            b'\'' if quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') => i += 2,
+            b if b == quote => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 /// A tag as users write it: `!!str`, not `tag:yaml.org,2002:str`.
 fn short_tag(handle: &str, suffix: &str) -> String {
     match handle {
@@ -774,6 +792,17 @@ mod tests {
         let text = "[".repeat(200) + &"]".repeat(200);
         let l = load(&text);
         assert_eq!(l.diagnostics.iter().next().unwrap().code, "yaml-too-deep");
+    }
+
+    #[test]
+    fn spans_step_over_a_byte_order_mark() {
+        let l = load("\u{feff}terraform: 1.6.6\nx: 'y'\n");
+        let root = l.root.unwrap();
+        let value = root.get("terraform").unwrap();
+        assert_eq!(value.span.start.offset, 14);
+        assert_eq!(value.span.end.offset, 19);
+        assert_eq!((value.span.start.line, value.span.start.column), (1, 12));
+        assert_eq!(root.get("x").unwrap().span.start.offset, 23);
     }
 
     #[test]
