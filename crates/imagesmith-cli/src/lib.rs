@@ -59,6 +59,9 @@ pub enum Command {
     /// Show the build order and which images change against the lock, why, and their next
     /// versions and tags.
     Plan(commands::lock::PlanArgs),
+    /// Change the one version that decides a component (no other byte of the file), re-lock,
+    /// and print the images that change.
+    Bump(commands::bump::Args),
     /// The changelog between two locks (files or git revisions).
     Diff(commands::diff::Args),
     /// Build images locally, without a daemon, into OCI image layouts.
@@ -105,6 +108,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Init(args) => commands::init::run(args),
         Command::Lock(args) => commands::lock::run_lock(args),
         Command::Plan(args) => commands::lock::run_plan(args),
+        Command::Bump(args) => commands::bump::run(args),
         Command::Diff(args) => commands::diff::run(args),
         Command::Build(args) => commands::build::run(args),
         Command::Render(args) => commands::render::run(args),

@@ -122,7 +122,7 @@ pub enum Parent {
 
 /// The one place that decides a component's version: a file and the keys leading to the
 /// value (`imagesmith.yaml`, `defaults.terraform`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub struct DecidedBy {
     /// The file, relative to the project folder (`<built-in>/…` for the catalog's own).
     pub file: String,

@@ -197,7 +197,8 @@ pub fn validate_project(
     let mut sources: HashMap<Arc<str>, SourceFile> = HashMap::new();
     let mut specs = Vec::new();
     let absolute = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
-    let spec_files: Vec<PathBuf> = loaded.specs.iter().map(absolute).collect();
+    let spec_files: std::collections::HashSet<PathBuf> =
+        loaded.specs.iter().map(absolute).collect();
     let project_file = absolute(&root.join(PROJECT_FILE));
     let mut project_text = None;
     for (file, report) in files.iter().zip(reports) {

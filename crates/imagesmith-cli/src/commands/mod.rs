@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod build;
+pub mod bump;
 pub mod catalog;
 pub mod diff;
 pub mod init;

@@ -54,7 +54,7 @@ components:
     write(
         root,
         "specs/infra-lint.yaml",
-        "image_type: container\nbase_image: golden-container-debian12\ncomponents: {terraform: , aws_cli: 2.9.19}\n",
+        "image_type: container\nbase_image: golden-container-debian12\ncomponents: {terraform: , aws_cli: 2.9.19, tflint: \"0.53.0\"}\n",
     );
     // One pin.
     write(
@@ -311,4 +311,82 @@ fn diff_reads_git_revisions() {
         changelog["images"][0]["changed"][0],
         serde_json::json!(["tflint", "0.53.0", "0.54.0"])
     );
+}
+
+#[test]
+fn bump_makes_the_one_line_edit_relocks_and_prints_the_images() {
+    let dir = project();
+    let root = dir.path();
+    ok(&["lock"], root);
+    let output = ok(&["bump", "terraform", "1.7.0"], root);
+    // The same one-line edit a person would make, and no other byte.
+    let after = std::fs::read_to_string(root.join("imagesmith.yaml")).unwrap();
+    assert_eq!(
+        after,
+        PROJECT.replace("terraform: 1.6.6", "terraform: 1.7.0")
+    );
+    let printed: Vec<String> = stdout(&output).lines().map(str::to_string).collect();
+    assert_eq!(printed, ["infra-ci\t1.1.0", "infra-lint\t1.1.0"]);
+    assert!(
+        stderr(&output).contains("defaults.terraform"),
+        "{}",
+        stderr(&output)
+    );
+    // Re-locked: the check passes and nothing is left to change.
+    ok(&["lock", "--check"], root);
+    assert!(changed(&plan(root)).is_empty());
+
+    // A pin in a flow mapping, quoted, in the file named by `--in`: that scalar alone.
+    let spec = root.join("specs/infra-lint.yaml");
+    let before = std::fs::read_to_string(&spec).unwrap();
+    let output = ok(
+        &["bump", "tflint", "0.54.0", "--in", "specs/infra-lint.yaml"],
+        root,
+    );
+    assert_eq!(
+        std::fs::read_to_string(&spec).unwrap(),
+        before.replace("tflint: \"0.53.0\"", "tflint: \"0.54.0\"")
+    );
+    assert_eq!(stdout(&output), "infra-lint\t1.2.0\n");
+    // terraform follows the project default in two specs (what `bump` changed above); the
+    // pin in specs/legacy.yaml is reached with `--in`, block style kept.
+    ok(
+        &["bump", "terraform", "1.6.5", "--in", "specs/legacy.yaml"],
+        root,
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("specs/legacy.yaml")).unwrap(),
+        "image_type: container\nbase_image: golden-container-debian12\ncomponents:\n  terraform: 1.6.5\n"
+    );
+    // A version the catalog does not have is refused and the file left as it was.
+    let after = std::fs::read_to_string(root.join("imagesmith.yaml")).unwrap();
+    let refused = imagesmith(&["bump", "opa", "0.1.0"], root);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("was left as it was"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("imagesmith.yaml")).unwrap(),
+        after,
+        "a refused bump loses nothing"
+    );
+    ok(&["lock", "--check"], root);
+}
+
+#[test]
+fn bump_adds_a_project_default_when_images_follow_the_catalog() {
+    let dir = project();
+    let root = dir.path();
+    // `infra-lint` follows the catalog's aws_cli default once its pin is gone.
+    write(
+        root,
+        "specs/infra-lint.yaml",
+        "image_type: container\nbase_image: golden-container-debian12\ncomponents: {terraform: , aws_cli: }\n",
+    );
+    ok(&["lock"], root);
+    ok(&["bump", "aws_cli", "2.9.19"], root);
+    let after = std::fs::read_to_string(root.join("imagesmith.yaml")).unwrap();
+    assert_eq!(after, format!("{PROJECT}  aws_cli: 2.9.19\n"));
 }
