@@ -165,7 +165,13 @@ fn major_of(version: &str) -> &str {
 /// changed, if it did.
 pub fn compare(old: &ImageEntry, new: &ImageEntry, parent_level: Option<Level>) -> Vec<Change> {
     let mut changes = Vec::new();
-    if old.os != new.os || old.parent.base != new.parent.base {
+    // A base is its name; `name@sha256:…` pins a digest of it, and a new digest of the same
+    // name is the same inputs on a newer base.
+    let name = |base: &Option<String>| {
+        base.as_deref()
+            .map(|r| r.split_once('@').map_or(r, |(name, _)| name).to_string())
+    };
+    if old.os != new.os || name(&old.parent.base) != name(&new.parent.base) {
         changes.push(Change::Base {
             from: old.parent.base.clone().unwrap_or_else(|| old.os.clone()),
             to: new.parent.base.clone().unwrap_or_else(|| new.os.clone()),
@@ -353,6 +359,31 @@ pub fn changes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn golden(base: &str) -> ImageEntry {
+        serde_json::from_value(serde_json::json!({
+            "role": "golden", "type": "container", "os": "debian12", "source": "r.yaml",
+            "parent": {"base": base, "digest": base.split_once('@').map(|(_, d)| d)},
+            "version": "1.0.0", "tags": [], "digest": base, "components": {}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_new_digest_of_the_same_base_is_a_patch_and_a_new_base_a_major() {
+        let old = golden("registry.corp/debian@sha256:aaaa");
+        let moved = compare(&old, &golden("registry.corp/debian@sha256:bbbb"), None);
+        assert_eq!(
+            moved,
+            [Change::BaseDigest {
+                from: "sha256:aaaa".into(),
+                to: "sha256:bbbb".into()
+            }]
+        );
+        assert_eq!(moved[0].level(), Level::Patch);
+        let other = compare(&old, &golden("registry.corp/ubuntu@sha256:aaaa"), None);
+        assert_eq!(other[0].level(), Level::Major);
+    }
 
     #[test]
     fn versions_follow_the_level_of_change() {
