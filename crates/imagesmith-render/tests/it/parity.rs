@@ -64,8 +64,8 @@ fn document() -> Value {
     })
 }
 
-/// A project with one container recipe using one project component holding `document()`.
-fn write_project(root: &Path) {
+/// A project with one container recipe using one project component holding `document`.
+fn write_project(root: &Path, document: &Value) {
     for folder in ["components", "recipes"] {
         std::fs::create_dir_all(root.join(folder)).expect("mkdir");
     }
@@ -83,8 +83,7 @@ fn write_project(root: &Path) {
     std::fs::write(
         root.join("components/parity.yaml"),
         format!(
-            "kind: component\nname: parity\ndescription: Parity of render and exec\ncategory: tooling\nversions:\n  syntax: semver\n  default: {VERSION}\n  supported: [{VERSION}]\nplatforms:\n  amazonlinux2023:\n    artifact:\n      type: package\n      names: [coreutils]\n    document: {}\n",
-            document()
+            "kind: component\nname: parity\ndescription: Parity of render and exec\ncategory: tooling\nversions:\n  syntax: semver\n  default: {VERSION}\n  supported: [{VERSION}]\nplatforms:\n  amazonlinux2023:\n    artifact:\n      type: package\n      names: [coreutils]\n    document: {document}\n"
         ),
     )
     .expect("write the component");
@@ -146,7 +145,7 @@ impl Host for Recorder {
 #[test]
 fn dockerfile_and_executor_run_the_same_commands() {
     let project = tempfile::tempdir().expect("temp dir");
-    write_project(project.path());
+    write_project(project.path(), &document());
     let (plan, context) = load(project.path());
     let rendered = render(&plan, &context, &RenderOptions::new(&[Target::Dockerfile]))
         .expect("the project renders");
@@ -216,19 +215,14 @@ fn dockerfile_and_executor_run_the_same_commands() {
 /// What only a running AWSTOE can know leaves the step out of the Dockerfile, with a note.
 #[test]
 fn chaining_and_image_conditions_are_left_out_with_a_note() {
-    let project = tempfile::tempdir().expect("temp dir");
-    write_project(project.path());
     let mut doc = document();
     let mut probe = bash("OnlyWithBash", "echo bash is there");
     probe["if"] = json!({"binaryExists": "bash"});
     let steps = doc["phases"][0]["steps"].as_array_mut().expect("steps");
     steps.push(probe);
     steps.push(bash("Chained", "echo {{ build.Greet.outputs.stdout }}"));
-    let component = std::fs::read_to_string(project.path().join("components/parity.yaml"))
-        .expect("read the component");
-    let component = component.replace(&document().to_string(), &doc.to_string());
-    std::fs::write(project.path().join("components/parity.yaml"), component)
-        .expect("write the component");
+    let project = tempfile::tempdir().expect("temp dir");
+    write_project(project.path(), &doc);
     let (plan, context) = load(project.path());
     let rendered = render(&plan, &context, &RenderOptions::new(&[Target::Dockerfile]))
         .expect("the project renders");
@@ -240,4 +234,47 @@ fn chaining_and_image_conditions_are_left_out_with_a_note() {
             "Image `parity-container`: parity 1.0.0: build step `OnlyWithBash` (ExecuteBash) has an `if` condition on the image (`binaryExists`), which only a build can decide; it is left out of the Dockerfile",
         ]
     );
+}
+
+/// A statically decided `Abort` fails both: the executor stops the phase at the step, the
+/// Dockerfile's RUN exits there.
+#[test]
+fn abort_fails_the_build_in_both() {
+    let mut stop = bash("Stop", "echo never");
+    stop["if"] = json!({"stringEquals": "{{ Greeting }}", "value": "bye", "else": "Abort"});
+    let doc = json!({
+        "name": "parity", "schemaVersion": "1.0",
+        "parameters": [{"version": {"type": "string"}},
+                       {"Greeting": {"type": "string", "default": "hello"}}],
+        "phases": [{"name": "build", "steps": [
+            bash("Greet", "echo {{ Greeting }}"), stop, bash("After", "echo after")
+        ]}]
+    });
+    let project = tempfile::tempdir().expect("temp dir");
+    write_project(project.path(), &doc);
+    let (plan, context) = load(project.path());
+    let rendered = render(&plan, &context, &RenderOptions::new(&[Target::Dockerfile]))
+        .expect("the project renders");
+    let dockerfile = &rendered
+        .file("docker/parity-container/Dockerfile")
+        .expect("a Dockerfile")
+        .contents;
+    assert!(
+        dockerfile.contains("# step Stop (ExecuteBash)\necho 'Step Stop failed: its `if` condition chose `Abort`' >&2\nexit 1\n# step After"),
+        "{dockerfile}"
+    );
+
+    let document: AwstoeDocument = serde_json::from_value(doc).expect("a document");
+    let mut host = Recorder {
+        root: tempfile::tempdir().expect("temp dir"),
+        scripts: Vec::new(),
+    };
+    let mut options = ExecOptions::default();
+    options.parameters.insert("version".into(), VERSION.into());
+    let log = Executor::new(&mut host, options)
+        .run_phase(&document, "build")
+        .expect("the phase runs");
+    assert_eq!(host.scripts, ["echo hello\n"]);
+    let statuses: Vec<StepStatus> = log.steps.iter().map(|s| s.status).collect();
+    assert_eq!(statuses, [StepStatus::Success, StepStatus::Failed]);
 }
