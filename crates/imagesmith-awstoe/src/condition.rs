@@ -442,6 +442,24 @@ fn number(value: &Value) -> Option<f64> {
 }
 
 impl Condition {
+    /// The first operator that reads the image (`binaryExists`, `fileExists`, `folderExists`,
+    /// `file…Equals`), or `None` when the condition depends on its values alone, so it can be
+    /// decided without an image (at render time).
+    pub fn image_operator(&self) -> Option<&str> {
+        match self {
+            Condition::And(items) | Condition::Or(items) => {
+                items.iter().find_map(Condition::image_operator)
+            }
+            Condition::Not(inner) => inner.image_operator(),
+            Condition::Compare { operator, .. } => {
+                let reads_image = ["binaryExists", "fileExists", "folderExists"]
+                    .contains(&operator.as_str())
+                    || FILE_HASH_OPERATORS.contains(&operator.as_str());
+                reads_image.then_some(operator.as_str())
+            }
+        }
+    }
+
     /// Evaluates the condition (after substitution) against the image.
     pub fn evaluate(&self, probe: &dyn Probe) -> Result<bool, String> {
         match self {

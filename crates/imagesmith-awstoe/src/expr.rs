@@ -202,16 +202,42 @@ fn parse_kind(text: &str) -> Result<(ChainKind, Option<usize>), String> {
 
 /// Replaces every placeholder `resolve` knows; others are left as written, as AWSTOE does.
 pub fn substitute(text: &str, mut resolve: impl FnMut(&Reference) -> Option<String>) -> String {
-    let Ok(placeholders) = scan(text) else {
-        return text.to_string();
+    substitute_noting(text, &mut resolve, &mut Vec::new())
+}
+
+/// [`substitute`], adding to `unresolved` the text between the braces of every placeholder
+/// left as written (unknown, malformed or unclosed); foreign templates (`{{ .Id }}`) are not
+/// counted, since AWSTOE never resolves them.
+pub fn substitute_noting(
+    text: &str,
+    resolve: &mut dyn FnMut(&Reference) -> Option<String>,
+    unresolved: &mut Vec<String>,
+) -> String {
+    let placeholders = match scan(text) {
+        Ok(placeholders) => placeholders,
+        Err(error) => {
+            unresolved.push(text[error.offset + 2..].trim().to_string());
+            return text.to_string();
+        }
     };
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     for placeholder in placeholders {
-        let Ok(reference) = &placeholder.reference else {
-            continue;
+        let value = match &placeholder.reference {
+            Ok(Reference::Foreign) => None,
+            Ok(reference) => {
+                let value = resolve(reference);
+                if value.is_none() {
+                    unresolved.push(placeholder.text.clone());
+                }
+                value
+            }
+            Err(_) => {
+                unresolved.push(placeholder.text.clone());
+                None
+            }
         };
-        if let Some(value) = resolve(reference) {
+        if let Some(value) = value {
             out.push_str(&text[last..placeholder.start]);
             out.push_str(&value);
             last = placeholder.end;
@@ -252,17 +278,29 @@ pub fn substitute_value(
     value: &serde_json::Value,
     resolve: &mut dyn FnMut(&Reference) -> Option<String>,
 ) -> serde_json::Value {
+    substitute_value_noting(value, resolve, &mut Vec::new())
+}
+
+/// Applies [`substitute_noting`] to every string inside a JSON value (mapping keys are kept
+/// as written, as AWSTOE does).
+pub fn substitute_value_noting(
+    value: &serde_json::Value,
+    resolve: &mut dyn FnMut(&Reference) -> Option<String>,
+    unresolved: &mut Vec<String>,
+) -> serde_json::Value {
     match value {
-        serde_json::Value::String(s) => serde_json::Value::String(substitute(s, &mut *resolve)),
+        serde_json::Value::String(s) => {
+            serde_json::Value::String(substitute_noting(s, resolve, unresolved))
+        }
         serde_json::Value::Array(items) => serde_json::Value::Array(
             items
                 .iter()
-                .map(|item| substitute_value(item, resolve))
+                .map(|item| substitute_value_noting(item, resolve, unresolved))
                 .collect(),
         ),
         serde_json::Value::Object(map) => serde_json::Value::Object(
             map.iter()
-                .map(|(k, v)| (k.clone(), substitute_value(v, resolve)))
+                .map(|(k, v)| (k.clone(), substitute_value_noting(v, resolve, unresolved)))
                 .collect(),
         ),
         other => other.clone(),

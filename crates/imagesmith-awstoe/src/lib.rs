@@ -5,6 +5,10 @@
 //! `if` conditions, `{{ … }}` references (parameters, constants, loop variables, chaining) and
 //! imagesmith's own rules (secrets are never parameters, actions match the OS family).
 //!
+//! [`expand`] works a step out the way AWSTOE does before running it: its `if` decided, its
+//! loop unrolled and every `{{ … }}` substituted. It is the one home of these semantics: the
+//! executor and the Dockerfile renderer both expand steps through it.
+//!
 //! [`exec`] runs a phase the way AWSTOE does, through a small [`exec::Host`] trait that the
 //! builder implements with its sandbox, and produces a per-step log like AWSTOE's
 //! `detailedoutput.json`.
@@ -32,6 +36,7 @@ pub mod actions;
 mod check;
 pub mod condition;
 pub mod exec;
+pub mod expand;
 pub mod expr;
 pub mod loops;
 

@@ -150,15 +150,14 @@ impl Probe for HttpProbe {
     }
 }
 
-/// Fills `{{ version }}` and `{{ arch }}` (and any other parameter) into a URL template
+/// Fills `{{ version }}` and `{{ arch }}` (and any other parameter) into a URL template, by
+/// AWSTOE's own substitution (issue 9: it lives in imagesmith-awstoe alone)
 pub fn render_url(template: &str, parameters: &indexmap::IndexMap<String, String>) -> String {
-    let mut url = template.to_owned();
-    for (name, value) in parameters {
-        for pattern in [format!("{{{{ {name} }}}}"), format!("{{{{{name}}}}}")] {
-            url = url.replace(&pattern, value);
-        }
-    }
-    url
+    use imagesmith_awstoe::expr::{substitute, Reference};
+    substitute(template, |reference| match reference {
+        Reference::Variable(name) => parameters.get(name).cloned(),
+        _ => None,
+    })
 }
 
 /// The S3 sources a component downloads from: an `s3://` artifact and the sources of its

@@ -8,6 +8,8 @@
 use crate::awstoe::Doc;
 use crate::common::{header, Input};
 use crate::Rendered;
+use imagesmith_awstoe::condition::StepAction;
+use imagesmith_awstoe::expand::{self, ExpandError, NoChaining, Scope, Variables};
 use imagesmith_model::{ImageType, OsFamily, PackageManager, Step};
 use imagesmith_plan::{LockedImage, Parent, Role};
 use serde_json::Value;
@@ -405,131 +407,6 @@ fn ignores(script: &str) -> Vec<String> {
     lines
 }
 
-/// Values of the document's parameters (filled-in defaults) and constants.
-fn variables(doc: &Doc) -> BTreeMap<String, String> {
-    let mut vars = BTreeMap::new();
-    for entry in &doc.document.parameters {
-        for (name, parameter) in entry {
-            if let Some(value) = &parameter.default {
-                vars.insert(name.clone(), value.clone());
-            }
-        }
-    }
-    for entry in &doc.document.constants {
-        for (name, constant) in entry {
-            vars.insert(name.clone(), constant.value.clone());
-        }
-    }
-    vars
-}
-
-/// `text` with every `{{ name }}` replaced; an unknown name (chaining, loop variables outside a
-/// loop) cannot be resolved outside AWSTOE.
-fn substitute(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            out.push_str(&rest[start..]);
-            return Ok(out);
-        };
-        let name = after[..end].trim();
-        match vars.get(name) {
-            Some(value) => out.push_str(value),
-            None => {
-                return Err(format!(
-                    "uses `{{{{ {name} }}}}`, which only AWSTOE can resolve"
-                ))
-            }
-        }
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-fn substitute_value(value: &Value, vars: &BTreeMap<String, String>) -> Result<Value, String> {
-    Ok(match value {
-        Value::String(s) => Value::String(substitute(s, vars)?),
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|v| substitute_value(v, vars))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(map) => {
-            let mut out = serde_json::Map::new();
-            for (k, v) in map {
-                out.insert(k.clone(), substitute_value(v, vars)?);
-            }
-            Value::Object(out)
-        }
-        other => other.clone(),
-    })
-}
-
-/// The iterations of a step's loop as (index, value) pairs.
-/// A loop's name and its (index, value) iterations.
-type Iterations = (Option<String>, Vec<(String, String)>);
-
-fn iterations(loop_: &Value) -> Result<Iterations, String> {
-    let name = loop_
-        .get("name")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    if let Some(items) = loop_.get("forEach") {
-        let values: Vec<String> = match items {
-            Value::Array(list) => list
-                .iter()
-                .map(|v| match v {
-                    Value::String(s) => Ok(s.clone()),
-                    Value::Number(n) => Ok(n.to_string()),
-                    _ => Err("has a `forEach` over non-text values".to_string()),
-                })
-                .collect::<Result<_, _>>()?,
-            Value::Object(map) => {
-                let list = map
-                    .get("list")
-                    .and_then(Value::as_str)
-                    .ok_or("has a `forEach` without `list`")?;
-                let delimiter = map.get("delimiter").and_then(Value::as_str).unwrap_or(",");
-                list.split(delimiter).map(str::to_string).collect()
-            }
-            _ => return Err("has a `forEach` imagesmith cannot read".to_string()),
-        };
-        return Ok((
-            name,
-            values
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| (i.to_string(), v))
-                .collect(),
-        ));
-    }
-    if let Some(range) = loop_.get("for") {
-        let number = |key: &str| range.get(key).and_then(Value::as_i64);
-        let (Some(start), Some(end)) = (number("start"), number("end")) else {
-            return Err("has a `for` loop without numeric `start` and `end`".to_string());
-        };
-        let step = number("updateBy").unwrap_or(1);
-        if step == 0 || (end - start) / step > 1000 || (end - start).signum() * step.signum() < 0 {
-            return Err("has a `for` loop imagesmith will not unroll".to_string());
-        }
-        let mut out = Vec::new();
-        let mut value = start;
-        let mut index = 0;
-        while (step > 0 && value <= end) || (step < 0 && value >= end) {
-            out.push((index.to_string(), value.to_string()));
-            value += step;
-            index += 1;
-        }
-        return Ok((name, out));
-    }
-    Err("has a loop imagesmith cannot read".to_string())
-}
-
 fn shell_quote(text: &str) -> String {
     if !text.is_empty()
         && text.chars().all(|c| {
@@ -541,33 +418,27 @@ fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
-/// One build step as shell.
+/// One build step as shell. Its `if`, loop and `{{ … }}` are worked out by
+/// `imagesmith_awstoe::expand`, exactly as the local executor works them out; what only a
+/// running AWSTOE could resolve (chaining, conditions on the image) leaves the step out.
 fn translate(
     input: &Input<'_>,
     doc: &Doc,
     step: &Step,
     fetches: &mut Vec<Fetch>,
 ) -> Result<String, String> {
-    if step.condition.is_some() {
-        return Err("has an `if` condition".to_string());
-    }
-    let vars = variables(doc);
-    let rounds: Vec<BTreeMap<String, String>> = match &step.loop_ {
-        None => vec![vars],
-        Some(loop_) => {
-            let (name, values) = iterations(loop_)?;
-            let prefix = name.unwrap_or_else(|| "loop".to_string());
-            values
-                .into_iter()
-                .map(|(index, value)| {
-                    let mut v = vars.clone();
-                    v.insert(format!("{prefix}.index"), index);
-                    v.insert(format!("{prefix}.value"), value);
-                    v
-                })
-                .collect()
-        }
+    // The document's defaults already hold the planned parameter values.
+    let variables = Variables::new(&doc.document, &BTreeMap::new());
+    let scope = Scope {
+        variables: &variables,
+        chaining: &NoChaining,
     };
+    let decision = expand::decide(step, scope, None).map_err(|error| reason(&error))?;
+    if let Some(text) = decision.unresolved.first() {
+        return Err(format!(
+            "has an `if` condition on `{{{{ {text} }}}}`, which only AWSTOE can resolve"
+        ));
+    }
     let continue_on_failure = matches!(
         step.on_failure
             .as_deref()
@@ -575,14 +446,35 @@ fn translate(
             .as_deref(),
         Some("continue" | "ignore")
     );
+    match decision.action {
+        StepAction::Execute => {}
+        StepAction::Skip => return Ok("# skipped: its `if` condition chose `Skip`\n".to_string()),
+        // AWSTOE fails the step without running it (and without retrying it).
+        StepAction::Abort => {
+            let message = format!(
+                "Step {} failed: its `if` condition chose `Abort`",
+                step.name
+            );
+            return Ok(if continue_on_failure {
+                format!(
+                    "echo {}\n",
+                    shell_quote(&format!("{message}; onFailure lets the build continue"))
+                )
+            } else {
+                format!("echo {} >&2\nexit 1\n", shell_quote(&message))
+            });
+        }
+    }
+    let expanded = expand::runs(step, scope).map_err(|error| reason(&error))?;
+    if let Some(text) = expanded.unresolved.first() {
+        return Err(format!(
+            "uses `{{{{ {text} }}}}`, which only AWSTOE can resolve"
+        ));
+    }
     let attempts = step.max_attempts.unwrap_or(1).clamp(1, 10);
     let mut text = String::new();
-    for vars in rounds {
-        let inputs = match &step.inputs {
-            Some(inputs) => substitute_value(inputs, &vars)?,
-            None => Value::Null,
-        };
-        let body = action(input, doc, step, &inputs, fetches)?;
+    for run in expanded.runs {
+        let body = action(input, doc, step, &run.inputs, fetches)?;
         if step.action == "WebDownload" {
             // The download happened at ADD time; retrying the copy changes nothing.
             text.push_str(&body);
@@ -604,6 +496,21 @@ fn translate(
         text.push('\n');
     }
     Ok(text)
+}
+
+/// Why a step could not be expanded, as the end of "build step `X` (Action) …".
+fn reason(error: &ExpandError) -> String {
+    match error {
+        ExpandError::Loop { message } => {
+            format!("has a loop imagesmith cannot unroll: {message}")
+        }
+        ExpandError::Condition { message } => {
+            format!("has an `if` condition imagesmith cannot read: {message}")
+        }
+        ExpandError::NeedsImage { operator } => format!(
+            "has an `if` condition on the image (`{operator}`), which only a build can decide"
+        ),
+    }
 }
 
 fn items(inputs: &Value) -> Vec<&serde_json::Map<String, Value>> {

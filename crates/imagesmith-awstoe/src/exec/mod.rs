@@ -1,7 +1,8 @@
 //! Runs AWSTOE phases locally, the way AWSTOE does on an instance, through a [`Host`].
 //!
 //! The executor substitutes parameters, constants, loop variables and chaining expressions,
-//! evaluates `if`, runs loops, applies `timeoutSeconds`, `maxAttempts` and `onFailure`, and
+//! evaluates `if` and unrolls loops through [`crate::expand`] (as the Dockerfile renderer
+//! does), runs the iterations, applies `timeoutSeconds`, `maxAttempts` and `onFailure`, and
 //! records every step in a [`DocumentLog`] with secrets redacted. Commands run through
 //! [`Host::run`]; file actions work directly on [`Host::root`], with every path resolved
 //! inside the root (symbolic links as if the root were `/`, `..` above `/` rejected).
@@ -28,8 +29,8 @@ pub use s3::{s3_download, S3Error, S3Fetch, S3Source};
 
 use crate::actions::{self, ActionSpec, Platforms};
 use crate::condition::{self, Probe, StepAction};
-use crate::expr::{self, ChainKind, LoopMember, Reference};
-use crate::loops;
+use crate::expand::{self, Chaining, ExpandError, Scope, Variables};
+use crate::expr::ChainKind;
 use imagesmith_model::{AwstoeDocument, PackageManager, Step};
 use input::{boolean, items, mapping, optional, required, strings};
 use serde_json::{Map, Value};
@@ -102,8 +103,10 @@ impl RunState {
             .get(&(phase.to_string(), step.to_string()))
             .map(|(_, outputs)| outputs)
     }
+}
 
-    fn resolve(
+impl Chaining for RunState {
+    fn chained(
         &self,
         phase: &str,
         step: &str,
@@ -264,68 +267,25 @@ impl<'h> Executor<'h> {
         })
     }
 
-    fn variables(&self, doc: &AwstoeDocument) -> Result<BTreeMap<String, String>, ExecError> {
-        let mut values = BTreeMap::new();
-        for entry in &doc.parameters {
-            for (name, parameter) in entry {
-                let value = self
-                    .options
-                    .parameters
-                    .get(name)
-                    .cloned()
-                    .or_else(|| parameter.default.clone())
-                    .ok_or_else(|| ExecError::MissingParameter {
-                        document: doc.name.clone(),
-                        name: name.clone(),
-                    })?;
-                values.insert(name.clone(), value);
-            }
+    fn variables(&self, doc: &AwstoeDocument) -> Result<Variables, ExecError> {
+        let variables = Variables::new(doc, &self.options.parameters);
+        match variables.missing().first() {
+            Some(name) => Err(ExecError::MissingParameter {
+                document: doc.name.clone(),
+                name: name.clone(),
+            }),
+            None => Ok(variables),
         }
-        for entry in &doc.constants {
-            for (name, constant) in entry {
-                values.insert(name.clone(), constant.value.clone());
-            }
-        }
-        Ok(values)
     }
 
-    fn substitute(
-        &self,
-        value: &Value,
-        variables: &BTreeMap<String, String>,
-        iteration: Option<(&Option<String>, usize, &str)>,
-    ) -> Value {
-        let state = &self.state;
-        let mut resolve = |reference: &Reference| match reference {
-            Reference::Variable(name) => variables.get(name).cloned(),
-            Reference::Chain {
-                phase,
-                step,
-                kind,
-                index,
-                variable,
-            } => state.resolve(phase, step, *kind, *index, variable),
-            Reference::Loop { name, member } => {
-                let (loop_name, index, value) = iteration?;
-                if name.is_some() && name != loop_name {
-                    return None;
-                }
-                Some(match member {
-                    LoopMember::Value => value.to_string(),
-                    LoopMember::Index => index.to_string(),
-                })
-            }
-            Reference::Foreign => None,
-        };
-        expr::substitute_value(value, &mut resolve)
+    fn scope<'a>(&'a self, variables: &'a Variables) -> Scope<'a> {
+        Scope {
+            variables,
+            chaining: &self.state,
+        }
     }
 
-    fn run_step(
-        &mut self,
-        phase: &str,
-        step: &Step,
-        variables: &BTreeMap<String, String>,
-    ) -> StepLog {
+    fn run_step(&mut self, phase: &str, step: &Step, variables: &Variables) -> StepLog {
         let start = SystemTime::now();
         let timeout = step.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
         let max_attempts = step.max_attempts.unwrap_or(1).max(1);
@@ -342,30 +302,13 @@ impl<'h> Executor<'h> {
                     reason: "it is not an AWSTOE action module".into(),
                 });
             };
-            if let Some(value) = &step.condition {
-                let value = self.substitute(value, variables, None);
-                let construct =
-                    condition::parse_if(&value).map_err(|problems| ActionError::Condition {
-                        message: problems
-                            .iter()
-                            .map(|p| p.message.clone())
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    })?;
-                let root = self.root();
-                let holds = construct
-                    .condition
-                    .evaluate(&RootProbe(&root))
-                    .map_err(|message| ActionError::Condition { message })?;
-                match if holds {
-                    construct.then
-                } else {
-                    construct.otherwise
-                } {
-                    StepAction::Execute => {}
-                    StepAction::Skip => return Ok(false),
-                    StepAction::Abort => return Err(ActionError::ConditionAbort),
-                }
+            let root = self.root();
+            let decision = expand::decide(step, self.scope(variables), Some(&RootProbe(&root)))
+                .map_err(ActionError::from)?;
+            match decision.action {
+                StepAction::Execute => {}
+                StepAction::Skip => return Ok(false),
+                StepAction::Abort => return Err(ActionError::ConditionAbort),
             }
             let mut last_error = None;
             for attempt in 1..=max_attempts {
@@ -458,49 +401,26 @@ impl<'h> Executor<'h> {
         &mut self,
         step: &Step,
         spec: &ActionSpec,
-        variables: &BTreeMap<String, String>,
+        variables: &Variables,
         deadline: Option<Instant>,
         timeout: i64,
         capture: &mut Capture,
         last_inputs: &mut Value,
     ) -> Result<Outputs, ActionError> {
-        let raw_inputs = step.inputs.clone().unwrap_or(Value::Null);
-        let iterations: Vec<(Option<String>, usize, String)> = match &step.loop_ {
-            None => Vec::new(),
-            Some(value) => {
-                let value = self.substitute(value, variables, None);
-                let parsed = loops::parse_loop(&value).map_err(|problems| ActionError::Loop {
-                    message: problems
-                        .iter()
-                        .map(|p| p.message.clone())
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                })?;
-                let values = parsed
-                    .values()
-                    .map_err(|message| ActionError::Loop { message })?;
-                values
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, v)| (parsed.name.clone(), i, v))
-                    .collect()
-            }
-        };
-        if step.loop_.is_none() {
-            let inputs = self.substitute(&raw_inputs, variables, None);
-            *last_inputs = inputs.clone();
-            return self.action(step, spec, &inputs, deadline, timeout, capture);
-        }
+        // The loop and the inputs are worked out exactly as the Dockerfile renderer does.
+        let runs = expand::runs(step, self.scope(variables))?.runs;
         let mut collected: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (name, index, value) in &iterations {
-            let inputs = self.substitute(&raw_inputs, variables, Some((name, *index, value)));
-            *last_inputs = inputs.clone();
+        for run in runs {
+            *last_inputs = run.inputs.clone();
+            let Some(iteration) = run.iteration else {
+                return self.action(step, spec, &run.inputs, deadline, timeout, capture);
+            };
             let out = self
-                .action(step, spec, &inputs, deadline, timeout, capture)
+                .action(step, spec, &run.inputs, deadline, timeout, capture)
                 .map_err(|error| match error {
                     ActionError::TimedOut { .. } => error,
                     other => ActionError::Iteration {
-                        index: *index,
+                        index: iteration.index,
                         error: Box::new(other),
                     },
                 })?;
@@ -930,6 +850,19 @@ impl<'h> Executor<'h> {
         };
         self.run_script(step, root, &script, deadline, timeout, capture)?;
         Ok(Outputs::new())
+    }
+}
+
+impl From<ExpandError> for ActionError {
+    fn from(error: ExpandError) -> Self {
+        match error {
+            ExpandError::Loop { message } => ActionError::Loop { message },
+            ExpandError::Condition { message } => ActionError::Condition { message },
+            // The executor always passes the image's probe; only a renderer meets this.
+            other @ ExpandError::NeedsImage { .. } => ActionError::Condition {
+                message: other.to_string(),
+            },
+        }
     }
 }
 

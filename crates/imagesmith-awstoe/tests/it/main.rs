@@ -2,3 +2,4 @@
 
 mod exec;
 mod host;
+mod ownership;
