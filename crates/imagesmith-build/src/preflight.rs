@@ -150,15 +150,7 @@ impl Probe for HttpProbe {
     }
 }
 
-/// Fills `{{ version }}` and `{{ arch }}` (and any other parameter) into a URL template, by
-/// AWSTOE's own substitution (issue 9: it lives in imagesmith-awstoe alone)
-pub fn render_url(template: &str, parameters: &indexmap::IndexMap<String, String>) -> String {
-    use imagesmith_awstoe::expr::{substitute, Reference};
-    substitute(template, |reference| match reference {
-        Reference::Variable(name) => parameters.get(name).cloned(),
-        _ => None,
-    })
-}
+pub use imagesmith_plan::render_url;
 
 /// The S3 sources a component downloads from: an `s3://` artifact and the sources of its
 /// `S3Download` steps, as written

@@ -25,8 +25,8 @@ mod lockfile;
 pub use change::{changes, compare, next_version, Change, ImageChange, Level};
 pub use diff::{diff, Changelog, ImageDiff};
 pub use lockfile::{
-    ArtifactEntry, ComponentEntry, ImageEntry, LockError, LockFile, ParentEntry, LOCK_FILE,
-    LOCK_FORMAT,
+    render_url, ArtifactEntry, ComponentEntry, ImageEntry, LockError, LockFile, ParentEntry,
+    LOCK_FILE, LOCK_FORMAT,
 };
 
 pub use imagesmith_validate::{NamedSpec, ValidatedProject, VersionSource};

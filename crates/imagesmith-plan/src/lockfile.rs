@@ -204,15 +204,18 @@ pub enum ArtifactEntry {
     },
 }
 
-/// Fills `{{ name }}` placeholders of a catalog URL template from `parameters`.
+/// Fills the `{{ name }}` placeholders of a catalog URL template from `parameters` (with
+/// AWSTOE's own substitution: the catalog's templates are written as its documents are).
+pub fn render_url(template: &str, parameters: &IndexMap<String, String>) -> String {
+    use imagesmith_awstoe::expr::{substitute, Reference};
+    substitute(template, |reference| match reference {
+        Reference::Variable(name) => parameters.get(name).cloned(),
+        _ => None,
+    })
+}
+
 fn fill(template: &str, parameters: &IndexMap<String, String>) -> String {
-    let mut out = template.to_string();
-    for (name, value) in parameters {
-        for pattern in [format!("{{{{ {name} }}}}"), format!("{{{{{name}}}}}")] {
-            out = out.replace(&pattern, value);
-        }
-    }
-    out
+    render_url(template, parameters)
 }
 
 /// The locked form of an artifact, and what of it only the build can know.

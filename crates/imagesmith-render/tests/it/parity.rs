@@ -146,9 +146,9 @@ impl Host for Recorder {
 fn dockerfile_and_executor_run_the_same_commands() {
     let project = tempfile::tempdir().expect("temp dir");
     write_project(project.path(), &document());
-    let (plan, context) = load(project.path());
-    let rendered = render(&plan, &context, &RenderOptions::new(&[Target::Dockerfile]))
-        .expect("the project renders");
+    let plan = load(project.path());
+    let rendered =
+        render(&plan, &RenderOptions::new(&[Target::Dockerfile])).expect("the project renders");
     assert_eq!(rendered.notes, [], "every step is rendered");
     let dockerfile = &rendered
         .file("docker/parity-container/Dockerfile")
@@ -223,9 +223,9 @@ fn chaining_and_image_conditions_are_left_out_with_a_note() {
     steps.push(bash("Chained", "echo {{ build.Greet.outputs.stdout }}"));
     let project = tempfile::tempdir().expect("temp dir");
     write_project(project.path(), &doc);
-    let (plan, context) = load(project.path());
-    let rendered = render(&plan, &context, &RenderOptions::new(&[Target::Dockerfile]))
-        .expect("the project renders");
+    let plan = load(project.path());
+    let rendered =
+        render(&plan, &RenderOptions::new(&[Target::Dockerfile])).expect("the project renders");
     let notes: Vec<&str> = rendered.notes.iter().map(|n| n.message.as_str()).collect();
     assert_eq!(
         notes,
@@ -252,9 +252,9 @@ fn abort_fails_the_build_in_both() {
     });
     let project = tempfile::tempdir().expect("temp dir");
     write_project(project.path(), &doc);
-    let (plan, context) = load(project.path());
-    let rendered = render(&plan, &context, &RenderOptions::new(&[Target::Dockerfile]))
-        .expect("the project renders");
+    let plan = load(project.path());
+    let rendered =
+        render(&plan, &RenderOptions::new(&[Target::Dockerfile])).expect("the project renders");
     let dockerfile = &rendered
         .file("docker/parity-container/Dockerfile")
         .expect("a Dockerfile")
