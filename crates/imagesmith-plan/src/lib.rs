@@ -395,6 +395,13 @@ impl LockedImage {
             "org.opencontainers.image.version".to_string(),
             "1.0.0".to_string(),
         );
+        labels.insert(
+            "org.opencontainers.image.base.name".to_string(),
+            match &parent {
+                Parent::Base { reference } => reference.clone(),
+                Parent::Golden { name } => format!("{name}:v1.0.0"),
+            },
+        );
         for component in &components {
             labels.insert(
                 format!("{COMPONENT_LABEL_PREFIX}{}", component.name),

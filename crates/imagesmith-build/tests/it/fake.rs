@@ -384,7 +384,8 @@ fn golden_images_are_built_before_the_images_on_them() {
     assert!(labels.contains_key("io.imagesmith.component.python"));
     assert_eq!(
         labels["org.opencontainers.image.base.name"],
-        "golden:latest"
+        "golden:v1.0.0",
+        "the lock's reference of the golden parent, as the Dockerfile's"
     );
 }
 
