@@ -8,6 +8,8 @@ mod commands;
 pub mod project;
 pub mod secrets;
 
+pub use commands::diff::{diff_layouts, layout_packages};
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -383,8 +383,7 @@ fn golden_images_are_built_before_the_images_on_them() {
     assert_eq!(labels["io.imagesmith.component.chrony"], "4.3");
     assert!(labels.contains_key("io.imagesmith.component.python"));
     assert_eq!(
-        labels["org.opencontainers.image.base.name"],
-        "golden:v1.0.0",
+        labels["org.opencontainers.image.base.name"], "golden:v1.0.0",
         "the lock's reference of the golden parent, as the Dockerfile's"
     );
 }
@@ -919,4 +918,42 @@ fn the_build_the_dockerfile_and_the_image_builder_recipe_carry_the_same_labels()
         .collect();
     assert_eq!(documents, ["awstoe/debian12/chrony-4.3.yaml"]);
     assert!(template.contents.contains("chrony-4-3") || template.contents.contains("chrony"));
+}
+
+/// Issue 9: `imagesmith diff` of two built images lists, from their SBOMs, the components and
+/// packages added, removed and changed
+#[test]
+fn diff_of_two_built_images_lists_their_package_changes() {
+    let mut setup = setup();
+    let out = setup.options.output.clone().unwrap();
+    setup.options.output = Some(out.join("a"));
+    let first = plan(vec![component("chrony", "debian12")], vec![]);
+    build(&FakeSandbox::default(), &first, &setup.options).unwrap();
+    setup.options.output = Some(out.join("b"));
+    let second = plan(
+        vec![
+            component("chrony", "debian12"),
+            component("python", "debian12"),
+        ],
+        vec![],
+    );
+    build(&FakeSandbox::default(), &second, &setup.options).unwrap();
+    let packages = imagesmith_cli::layout_packages(&out.join("a/golden")).unwrap();
+    assert_eq!(packages.get("chrony").map(String::as_str), Some("4.3"));
+    let changelog =
+        imagesmith_cli::diff_layouts(&out.join("a/golden"), &out.join("b/golden")).unwrap();
+    assert_eq!(changelog.images.len(), 1);
+    let image = &changelog.images[0];
+    assert!(
+        image.added.iter().any(|(name, _)| name == "python"),
+        "{image:?}"
+    );
+    assert!(
+        image.removed.is_empty() && image.changed.is_empty(),
+        "{image:?}"
+    );
+    assert!(changelog.markdown().contains("- added `python`"));
+    // The same image against itself: nothing changed
+    let same = imagesmith_cli::diff_layouts(&out.join("a/golden"), &out.join("a/golden")).unwrap();
+    assert!(same.images.is_empty());
 }
