@@ -115,6 +115,7 @@ fn validate(input: &Input<'_>, rendered: &mut Rendered) {
     paths.extend(globs(&recipes));
     paths.extend(globs(&components));
     paths.push(json!("imagesmith.yaml"));
+    paths.push(json!("imagesmith.lock"));
     let workflow = json!({
         "name": "validate",
         "on": {
@@ -133,6 +134,10 @@ fn validate(input: &Input<'_>, rendered: &mut Rendered) {
                     {
                         "name": "Validate (annotations on the pull request)",
                         "run": "imagesmith validate --format github",
+                    },
+                    {
+                        "name": "The lock is up to date (run `imagesmith lock` and commit it)",
+                        "run": "imagesmith lock --check",
                     },
                     {
                         "name": "Validate (SARIF for code scanning)",
@@ -395,6 +400,7 @@ fn build_docker_image(input: &Input<'_>, rendered: &mut Rendered) {
                 { "uses": CHECKOUT },
                 install_imagesmith(),
                 { "name": "Validate", "run": "imagesmith validate --format github" },
+                { "name": "The lock is up to date", "run": "imagesmith lock --check" },
             ],
         }),
     );
