@@ -275,7 +275,7 @@ pub fn check_component(
             .join(", ");
         match s3 {
             None => reasons.push(format!(
-                "it downloads from S3 ({listed}) and imagesmith was built without the `aws` feature (rebuild with `cargo install --path crates/imagesmith --features aws`)"
+                "it downloads from S3 ({listed}) and imagesmith was built without the `aws` feature (use an imagesmith built with that feature; README: \"S3 downloads: the `aws` feature\")"
             )),
             Some(s3) => {
                 if let Err(why) = s3.check() {

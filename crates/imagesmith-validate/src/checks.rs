@@ -221,7 +221,15 @@ impl<'a> Checker<'a> {
     fn some_components(&mut self, what: &str) {
         let node = self.root.get("components");
         let empty = node.is_none_or(|n| n.is_null() || n.as_mapping().is_some_and(<[_]>::is_empty));
-        if empty {
+        // A misspelt `components:` is already reported as an unknown key with the fix.
+        let misspelt = node.is_none()
+            && self.root.as_mapping().is_some_and(|entries| {
+                entries.iter().any(|(key, _)| {
+                    key.as_str()
+                        .is_some_and(|k| did_you_mean(k, ["components"]).is_some())
+                })
+            });
+        if empty && !misspelt {
             let span = self
                 .key_span_of("components")
                 .unwrap_or_else(|| Span::point(self.root.span.start));

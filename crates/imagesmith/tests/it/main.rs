@@ -4,6 +4,7 @@ mod init;
 mod inputs;
 mod kill;
 mod schema;
+mod text;
 mod validate;
 
 use std::path::{Path, PathBuf};
