@@ -415,7 +415,12 @@ mod tests {
             "{}",
             reasons[0]
         );
-        assert!(reasons[0].contains("--features aws"), "{}", reasons[0]);
+        assert!(
+            reasons[0].contains("S3 downloads: the `aws` feature"),
+            "{}",
+            reasons[0]
+        );
+        assert!(!reasons[0].contains("cargo"), "{}", reasons[0]);
         assert_eq!(check(Some(&FakeS3(Ok(())))), Vec::<String>::new());
         let reasons = check(Some(&FakeS3(Err("no profile `ci`".into()))));
         assert_eq!(
