@@ -2,7 +2,7 @@
 
 use crate::actions::{self, ActionSpec, InputField, InputShape, InputType, Platforms};
 use crate::expr::{self, ChainKind, Reference};
-use crate::{condition, loops, Finding, PathSegment, Problem, Severity};
+use crate::{condition, loops, Code, Finding, PathSegment, Problem, Severity};
 use imagesmith_diagnostics::did_you_mean;
 use imagesmith_model::{AwstoeDocument, OsFamily, Step};
 use serde_json::Value;
@@ -118,7 +118,7 @@ impl<'a> Checker<'a> {
         &mut self,
         severity: Severity,
         path: Vec<PathSegment>,
-        code: &'static str,
+        code: Code,
         message: String,
         hint: Option<String>,
     ) {
@@ -131,14 +131,14 @@ impl<'a> Checker<'a> {
         });
     }
 
-    fn error(&mut self, path: Vec<PathSegment>, code: &'static str, message: String) {
+    fn error(&mut self, path: Vec<PathSegment>, code: Code, message: String) {
         self.push(Severity::Error, path, code, message, None);
     }
 
     fn error_hint(
         &mut self,
         path: Vec<PathSegment>,
-        code: &'static str,
+        code: Code,
         message: String,
         hint: Option<String>,
     ) {
@@ -148,7 +148,7 @@ impl<'a> Checker<'a> {
     fn warning(
         &mut self,
         path: Vec<PathSegment>,
-        code: &'static str,
+        code: Code,
         message: String,
         hint: Option<String>,
     ) {
@@ -170,7 +170,7 @@ impl<'a> Checker<'a> {
         if self.doc.schema_version != "1.0" {
             self.error_hint(
                 path!["schemaVersion"],
-                "schema-version",
+                Code::SchemaVersion,
                 format!(
                     "Schema version `{}` is not supported",
                     self.doc.schema_version
@@ -207,7 +207,7 @@ impl<'a> Checker<'a> {
                 if entry.len() != 1 {
                     self.error_hint(
                         path![section, i],
-                        "invalid-variable-entry",
+                        Code::InvalidVariableEntry,
                         format!(
                             "Each item of `{section}` must define exactly one name, not {}",
                             entry.len()
@@ -220,7 +220,7 @@ impl<'a> Checker<'a> {
                     if !(3..=128).contains(&name.chars().count()) || !expr::is_name(name) {
                         self.error_hint(
                             at.clone(),
-                            "invalid-variable-name",
+                            Code::InvalidVariableName,
                             format!("{what} name `{name}` is not valid"),
                             Some("use 3 to 128 letters, digits, `-` or `_` (AWSTOE's rule)".into()),
                         );
@@ -230,7 +230,7 @@ impl<'a> Checker<'a> {
                         type_path.push("type".into());
                         self.error_hint(
                             type_path,
-                            "invalid-variable-type",
+                            Code::InvalidVariableType,
                             format!("{what} `{name}` has type `{kind}`"),
                             Some("AWSTOE supports only `type: string`".into()),
                         );
@@ -246,9 +246,9 @@ impl<'a> Checker<'a> {
                         self.error_hint(
                             at.clone(),
                             if is_parameter {
-                                "secret-as-parameter"
+                                Code::SecretAsParameter
                             } else {
-                                "secret-as-constant"
+                                Code::SecretAsConstant
                             },
                             format!(
                                 "{what} `{name}` is named like the secret `{secret}`; secrets are never {section}"
@@ -261,7 +261,7 @@ impl<'a> Checker<'a> {
                     if self.variables.contains_key(name) {
                         self.error(
                             at,
-                            "duplicate-variable",
+                            Code::DuplicateVariable,
                             format!("`{name}` is defined more than once in `parameters` and `constants`"),
                         );
                     } else {
@@ -284,7 +284,7 @@ impl<'a> Checker<'a> {
                     .iter()
                     .map(|e| e.keys().cloned().collect::<Vec<_>>())
                     .collect::<Vec<_>>(),
-                "unused-parameter",
+                Code::UnusedParameter,
             ),
             (
                 "constants",
@@ -292,7 +292,7 @@ impl<'a> Checker<'a> {
                     .iter()
                     .map(|e| e.keys().cloned().collect::<Vec<_>>())
                     .collect::<Vec<_>>(),
-                "unused-constant",
+                Code::UnusedConstant,
             ),
         ] {
             for (i, entry) in names.into_iter().enumerate() {
@@ -315,7 +315,7 @@ impl<'a> Checker<'a> {
         if doc.phases.is_empty() {
             self.error_hint(
                 path!["phases"],
-                "no-phases",
+                Code::NoPhases,
                 "The document has no phases".into(),
                 Some("add a `build`, `validate` or `test` phase".into()),
             );
@@ -327,7 +327,7 @@ impl<'a> Checker<'a> {
             match PHASES.iter().position(|p| *p == phase.name) {
                 None => self.error_hint(
                     at.clone(),
-                    "unknown-phase",
+                    Code::UnknownPhase,
                     format!("Phase `{}` is not run by Image Builder", phase.name),
                     suggestion(&phase.name, PHASES)
                         .or_else(|| Some("use `build`, `validate` or `test`".into())),
@@ -336,7 +336,7 @@ impl<'a> Checker<'a> {
                     if order < last_order {
                         self.warning(
                             at.clone(),
-                            "phase-order",
+                            Code::PhaseOrder,
                             format!(
                                 "Phase `{}` comes after `{}`; AWSTOE runs phases in document order",
                                 phase.name, PHASES[last_order]
@@ -350,14 +350,14 @@ impl<'a> Checker<'a> {
             if !seen.insert(phase.name.as_str()) {
                 self.error(
                     at,
-                    "duplicate-phase",
+                    Code::DuplicatePhase,
                     format!("Phase `{}` is defined more than once", phase.name),
                 );
             }
             if phase.steps.is_empty() {
                 self.error(
                     path!["phases", pi, "steps"],
-                    "empty-phase",
+                    Code::EmptyPhase,
                     format!("Phase `{}` has no steps", phase.name),
                 );
             }
@@ -367,7 +367,7 @@ impl<'a> Checker<'a> {
                 if !step_names.insert(step.name.as_str()) {
                     self.error(
                         path!["phases", pi, "steps", si, "name"],
-                        "duplicate-step-name",
+                        Code::DuplicateStepName,
                         format!(
                             "Step `{}` appears more than once in phase `{}`",
                             step.name, phase.name
@@ -379,7 +379,7 @@ impl<'a> Checker<'a> {
                         if !loop_names.insert(name.clone()) {
                             self.error(
                                 path!["phases", pi, "steps", si, "loop", "name"],
-                                "duplicate-loop-name",
+                                Code::DuplicateLoopName,
                                 format!(
                                     "Loop name `{name}` is used more than once in phase `{}`",
                                     phase.name
@@ -400,13 +400,13 @@ impl<'a> Checker<'a> {
         if step.name.contains("{{") {
             self.error(
                 at(&seg!["name"]),
-                "expression-not-allowed",
+                Code::ExpressionNotAllowed,
                 format!("Step name `{}` cannot contain an expression", step.name),
             );
         } else if !expr::is_name(&step.name) || step.name.chars().count() > 128 {
             self.error_hint(
                 at(&seg!["name"]),
-                "invalid-step-name",
+                Code::InvalidStepName,
                 format!("Step name `{}` is not valid", step.name),
                 Some(
                     "use letters, digits, `-` and `_` so that `{{ phase.step.outputs.stdout }}` can name it"
@@ -425,7 +425,7 @@ impl<'a> Checker<'a> {
                 };
                 self.error_hint(
                     at(&seg!["action"]),
-                    "unknown-action",
+                    Code::UnknownAction,
                     format!("`{}` is not an AWSTOE action module", step.action),
                     hint,
                 );
@@ -445,7 +445,7 @@ impl<'a> Checker<'a> {
                         if items.is_empty() {
                             self.warning(
                                 at(&seg!["loop", "forEach"]),
-                                "empty-loop",
+                                Code::EmptyLoop,
                                 "The `forEach` list is empty, so the step never runs".into(),
                                 None,
                             );
@@ -501,7 +501,7 @@ impl<'a> Checker<'a> {
         match (self.options.os_family, spec.platforms) {
             (OsFamily::Linux, Platforms::WindowsOnly) => self.error_hint(
                 at,
-                "windows-only-action",
+                Code::WindowsOnlyAction,
                 format!(
                     "`{}` runs only on Windows, and this is a Linux document",
                     spec.name
@@ -514,7 +514,7 @@ impl<'a> Checker<'a> {
             ),
             (OsFamily::Windows, Platforms::NotWindows) => self.error_hint(
                 at,
-                "linux-only-action",
+                Code::LinuxOnlyAction,
                 format!(
                     "`{}` is not supported on Windows, and this is a Windows document",
                     spec.name
@@ -536,7 +536,7 @@ impl<'a> Checker<'a> {
             if timeout == 0 || timeout < -1 {
                 self.error_hint(
                     at.clone(),
-                    "invalid-timeout",
+                    Code::InvalidTimeout,
                     format!("`timeoutSeconds` is {timeout}"),
                     Some("use a positive number of seconds, or -1 for no limit".into()),
                 );
@@ -544,7 +544,7 @@ impl<'a> Checker<'a> {
             if name == Some("Reboot") {
                 self.warning(
                     at.clone(),
-                    "timeout-ignored",
+                    Code::TimeoutIgnored,
                     "`Reboot` does not support `timeoutSeconds`".into(),
                     Some("remove `timeoutSeconds`".into()),
                 );
@@ -552,7 +552,7 @@ impl<'a> Checker<'a> {
             if name == Some("ExecuteDocument") && timeout != -1 {
                 self.error(
                     at,
-                    "execute-document-restriction",
+                    Code::ExecuteDocumentRestriction,
                     format!("`ExecuteDocument` requires `timeoutSeconds: -1`, not {timeout}"),
                 );
             }
@@ -567,7 +567,7 @@ impl<'a> Checker<'a> {
                     .or_else(|| Some("use `Abort`, `Continue` or `Ignore`".into()));
                 self.error_hint(
                     joined(base, &seg!["onFailure"]),
-                    "invalid-on-failure",
+                    Code::InvalidOnFailure,
                     format!("`onFailure` is `{on_failure}`"),
                     hint,
                 );
@@ -578,14 +578,14 @@ impl<'a> Checker<'a> {
             if attempts < 1 {
                 self.error_hint(
                     at,
-                    "invalid-max-attempts",
+                    Code::InvalidMaxAttempts,
                     format!("`maxAttempts` is {attempts}"),
                     Some("use 1 or more".into()),
                 );
             } else if name == Some("ExecuteDocument") && attempts != 1 {
                 self.error(
                     at,
-                    "execute-document-restriction",
+                    Code::ExecuteDocumentRestriction,
                     format!("`ExecuteDocument` runs once and takes no retries, not `maxAttempts: {attempts}`"),
                 );
             }
@@ -606,7 +606,7 @@ impl<'a> Checker<'a> {
                 }
                 Some(_) => self.error(
                     at.to_vec(),
-                    "inputs-shape",
+                    Code::InputsShape,
                     format!("`{}` takes a mapping of inputs", spec.name),
                 ),
             },
@@ -623,7 +623,7 @@ impl<'a> Checker<'a> {
                             }
                             _ => self.error(
                                 item_at,
-                                "inputs-shape",
+                                Code::InputsShape,
                                 format!("Each input of `{}` must be a mapping", spec.name),
                             ),
                         }
@@ -631,13 +631,13 @@ impl<'a> Checker<'a> {
                 }
                 Some(Value::Object(_)) => self.error_hint(
                     at.to_vec(),
-                    "inputs-shape",
+                    Code::InputsShape,
                     format!("`{}` takes a list of inputs", spec.name),
                     Some("start the item with `- `, e.g. `inputs:\\n  - path: /tmp/file`".into()),
                 ),
                 Some(_) => self.error(
                     at.to_vec(),
-                    "inputs-shape",
+                    Code::InputsShape,
                     format!("`{}` takes a list of inputs", spec.name),
                 ),
             },
@@ -663,7 +663,7 @@ impl<'a> Checker<'a> {
         };
         self.error_hint(
             at.to_vec(),
-            "missing-inputs",
+            Code::MissingInputs,
             format!("`{}` needs inputs", spec.name),
             (!required.is_empty()).then(|| format!("give {}", required.join(", "))),
         );
@@ -686,7 +686,7 @@ impl<'a> Checker<'a> {
                 });
                 self.error_hint(
                     key_at,
-                    "unknown-input",
+                    Code::UnknownInput,
                     format!("`{key}` is not an input of `{}`", spec.name),
                     hint,
                 );
@@ -695,7 +695,7 @@ impl<'a> Checker<'a> {
             if field.not_on_windows && self.options.os_family == OsFamily::Windows {
                 self.error(
                     key_at.clone(),
-                    "option-not-on-windows",
+                    Code::OptionNotOnWindows,
                     format!("`{key}` of `{}` is not supported on Windows", spec.name),
                 );
             }
@@ -705,7 +705,7 @@ impl<'a> Checker<'a> {
             if !map.contains_key(field.name) {
                 self.error_hint(
                     at.to_vec(),
-                    "missing-input",
+                    Code::MissingInput,
                     format!("`{}` needs `{}`", spec.name, field.name),
                     Some(format!("add `{}:` ({})", field.name, field.kind.describe())),
                 );
@@ -752,7 +752,7 @@ impl<'a> Checker<'a> {
                         let shown: Vec<String> = allowed.iter().map(|a| format!("`{a}`")).collect();
                         self.error_hint(
                             at.clone(),
-                            "invalid-input-value",
+                            Code::InvalidInputValue,
                             format!("`{s}` is not a valid `{}` for `{}`", field.name, spec.name),
                             suggestion(s, allowed.iter().copied())
                                 .or_else(|| Some(format!("use one of {}", shown.join(", ")))),
@@ -774,7 +774,7 @@ impl<'a> Checker<'a> {
         if !ok {
             self.error(
                 at,
-                "input-type",
+                Code::InputType,
                 format!(
                     "`{}` of `{}` must be {}",
                     field.name,
@@ -802,7 +802,7 @@ impl<'a> Checker<'a> {
                 if matches!(map.get("commands"), Some(Value::Array(items)) if items.is_empty()) {
                     self.warning(
                         joined(at, &seg!["commands"]),
-                        "empty-commands",
+                        Code::EmptyCommands,
                         "`commands` is empty, so the step does nothing".into(),
                         None,
                     );
@@ -811,12 +811,12 @@ impl<'a> Checker<'a> {
             "ExecutePowerShell" => match (map.contains_key("commands"), map.contains_key("file")) {
                 (true, true) => self.error(
                     at.to_vec(),
-                    "conflicting-inputs",
+                    Code::ConflictingInputs,
                     "`ExecutePowerShell` takes `commands` or `file`, not both".into(),
                 ),
                 (false, false) => self.error_hint(
                     at.to_vec(),
-                    "missing-input",
+                    Code::MissingInput,
                     "`ExecutePowerShell` needs `commands` or `file`".into(),
                     Some("add `commands:` (a list of strings)".into()),
                 ),
@@ -826,7 +826,7 @@ impl<'a> Checker<'a> {
                 match (map.contains_key("checksum"), map.contains_key("algorithm")) {
                     (true, false) | (false, true) => self.warning(
                         at.to_vec(),
-                        "checksum-incomplete",
+                        Code::ChecksumIncomplete,
                         "`checksum` and `algorithm` must be given together, or the download is not verified".into(),
                         Some("add both `checksum:` and `algorithm: SHA256`".into()),
                     ),
@@ -837,13 +837,13 @@ impl<'a> Checker<'a> {
                     if !lower.starts_with("https://") && !lower.starts_with("http://") {
                         self.error(
                             joined(at, &seg!["source"]),
-                            "invalid-input-value",
+                            Code::InvalidInputValue,
                             format!("`{source}` is not an HTTP or HTTPS URL"),
                         );
                     } else if lower.starts_with("http://") && !map.contains_key("checksum") {
                         self.warning(
                             joined(at, &seg!["source"]),
-                            "insecure-download",
+                            Code::InsecureDownload,
                             format!("`{source}` is fetched over plain HTTP without a checksum"),
                             Some("use HTTPS, or add `checksum:` and `algorithm:`".into()),
                         );
@@ -860,7 +860,7 @@ impl<'a> Checker<'a> {
                     if !url.starts_with("s3://") {
                         self.error(
                             joined(at, &seg![remote]),
-                            "invalid-input-value",
+                            Code::InvalidInputValue,
                             format!("`{url}` is not an `s3://` URL"),
                         );
                     }
@@ -871,7 +871,7 @@ impl<'a> Checker<'a> {
                     if n.as_i64().is_some_and(|d| d < 0) {
                         self.error(
                             joined(at, &seg!["delaySeconds"]),
-                            "invalid-input-value",
+                            Code::InvalidInputValue,
                             format!("`delaySeconds` is {n}"),
                         );
                     }
@@ -884,7 +884,7 @@ impl<'a> Checker<'a> {
                 if exec_mode(&mode).is_none() {
                     self.error_hint(
                         joined(at, &seg!["permissions"]),
-                        "invalid-input-value",
+                        Code::InvalidInputValue,
                         format!("`{mode}` is not an octal mode"),
                         Some("write the mode as a quoted octal string, e.g. `'0755'`".into()),
                     );
@@ -913,7 +913,7 @@ impl<'a> Checker<'a> {
                 Err(e) => {
                     self.error_hint(
                         path,
-                        "unclosed-expression",
+                        Code::UnclosedExpression,
                         format!(
                             "`{}` has a `{{{{` that is never closed",
                             abbreviate(&text, e.offset)
@@ -927,9 +927,9 @@ impl<'a> Checker<'a> {
                 match &placeholder.reference {
                     Err(reason) => {
                         let code = if placeholder.text.is_empty() {
-                            "empty-expression"
+                            Code::EmptyExpression
                         } else {
-                            "malformed-expression"
+                            Code::MalformedExpression
                         };
                         self.error(
                             path.clone(),
@@ -961,7 +961,7 @@ impl<'a> Checker<'a> {
                 } else if self.secrets.contains(&normalize(name)) {
                     self.error_hint(
                         path.to_vec(),
-                        "secret-reference",
+                        Code::SecretReference,
                         format!("`{{{{ {name} }}}}` refers to a secret; secrets are not substituted into documents"),
                         Some(format!("read the secret from the file `/run/secrets/{name}`")),
                     );
@@ -974,7 +974,7 @@ impl<'a> Checker<'a> {
                     });
                     self.error_hint(
                         path.to_vec(),
-                        "unknown-variable",
+                        Code::UnknownVariable,
                         format!(
                             "`{{{{ {name} }}}}` is not a parameter or constant of this document"
                         ),
@@ -985,7 +985,7 @@ impl<'a> Checker<'a> {
             Reference::Loop { name, .. } => match scope {
                 LoopScope::None => self.error_hint(
                     path.to_vec(),
-                    "loop-reference-outside-loop",
+                    Code::LoopReferenceOutsideLoop,
                     format!("`{{{{ {text} }}}}` is used outside the inputs of a step with a loop"),
                     Some("AWSTOE leaves it unreplaced; add a `loop:` to this step".into()),
                 ),
@@ -1000,7 +1000,7 @@ impl<'a> Checker<'a> {
                             };
                             self.error_hint(
                                 path.to_vec(),
-                                "unknown-loop-name",
+                                Code::UnknownLoopName,
                                 format!("`{{{{ {text} }}}}` does not name this step's loop"),
                                 hint,
                             );
@@ -1017,7 +1017,7 @@ impl<'a> Checker<'a> {
             } => self.chain(pi, si, phase, step, *kind, *index, variable, text, path),
             Reference::Foreign => self.warning(
                 path.to_vec(),
-                "unresolved-expression",
+                Code::UnresolvedExpression,
                 format!("`{{{{ {text} }}}}` is not an AWSTOE expression and is left as written"),
                 None,
             ),
@@ -1043,7 +1043,7 @@ impl<'a> Checker<'a> {
             let names: Vec<&str> = doc.phases.iter().map(|p| p.name.as_str()).collect();
             self.error_hint(
                 path.to_vec(),
-                "chaining-unknown-phase",
+                Code::ChainingUnknownPhase,
                 format!(
                     "`{{{{ {text} }}}}` names phase `{phase}`, which this document does not have"
                 ),
@@ -1056,7 +1056,7 @@ impl<'a> Checker<'a> {
             let names: Vec<&str> = target_phase.steps.iter().map(|s| s.name.as_str()).collect();
             self.error_hint(
                 path.to_vec(),
-                "chaining-unknown-step",
+                Code::ChainingUnknownStep,
                 format!(
                     "`{{{{ {text} }}}}` names step `{step}`, which phase `{phase}` does not have"
                 ),
@@ -1075,7 +1075,7 @@ impl<'a> Checker<'a> {
             };
             self.error_hint(
                 path.to_vec(),
-                "chaining-forward-reference",
+                Code::ChainingForwardReference,
                 format!("`{{{{ {text} }}}}` refers to a step that has not run yet: {why}"),
                 Some("chain only from earlier steps".into()),
             );
@@ -1084,7 +1084,7 @@ impl<'a> Checker<'a> {
         if stage(&current.name) != stage(phase) {
             self.error_hint(
                 path.to_vec(),
-                "chaining-across-stages",
+                Code::ChainingAcrossStages,
                 format!(
                     "`{{{{ {text} }}}}` chains from phase `{phase}` into `{}`, which Image Builder runs on a new instance",
                     current.name
@@ -1109,7 +1109,7 @@ impl<'a> Checker<'a> {
                     };
                     self.error_hint(
                         path.to_vec(),
-                        "unknown-chained-output",
+                        Code::UnknownChainedOutput,
                         format!(
                             "Step `{phase}.{step}` (`{}`) has no output `{variable}`",
                             spec.name
@@ -1139,7 +1139,7 @@ impl<'a> Checker<'a> {
                 if let Some(problem) = problem {
                     self.error(
                         path.to_vec(),
-                        "unknown-chained-input",
+                        Code::UnknownChainedInput,
                         format!("`{{{{ {text} }}}}` does not resolve: {problem}"),
                     );
                 }

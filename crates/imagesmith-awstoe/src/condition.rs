@@ -4,7 +4,7 @@
 //! that compare two values, a `value` key (or `path` for the file hash operators). Logical
 //! operators (`and`, `or` take a list, `not` takes one expression) nest at most four levels.
 
-use crate::{PathSegment, Problem};
+use crate::{Code, PathSegment, Problem};
 use serde_json::Value;
 
 /// Comparison operators that take one value.
@@ -99,7 +99,7 @@ pub struct IfConstruct {
     pub otherwise: StepAction,
 }
 
-fn error(path: &[PathSegment], code: &'static str, message: String) -> Problem {
+fn error(path: &[PathSegment], code: Code, message: String) -> Problem {
     Problem {
         path: path.to_vec(),
         code,
@@ -129,7 +129,7 @@ pub fn parse_if(value: &Value) -> Result<IfConstruct, Vec<Problem>> {
         Value::Array(_) => {
             return Err(vec![error(
                 &path,
-                "invalid-condition",
+                Code::InvalidCondition,
                 "An `if` list must hold exactly one expression".into(),
             )])
         }
@@ -138,7 +138,7 @@ pub fn parse_if(value: &Value) -> Result<IfConstruct, Vec<Problem>> {
     let Value::Object(map) = value else {
         return Err(vec![error(
             &path,
-            "invalid-condition",
+            Code::InvalidCondition,
             "An `if` must be a mapping with one operator".into(),
         )]);
     };
@@ -150,7 +150,7 @@ pub fn parse_if(value: &Value) -> Result<IfConstruct, Vec<Problem>> {
             at.push(PathSegment::Key(key.into()));
             errors.push(Problem {
                 path: at,
-                code: "invalid-step-action",
+                code: Code::InvalidStepAction,
                 message: format!("`{text}` is not a step action"),
                 hint: Some("use `Abort`, `Execute` or `Skip`".into()),
             });
@@ -161,7 +161,7 @@ pub fn parse_if(value: &Value) -> Result<IfConstruct, Vec<Problem>> {
             at.push(PathSegment::Key(key.into()));
             errors.push(error(
                 &at,
-                "invalid-step-action",
+                Code::InvalidStepAction,
                 format!("`{key}` must be `Abort`, `Execute` or `Skip`"),
             ));
             default
@@ -207,7 +207,7 @@ fn parse(
         _ => {
             errors.push(error(
                 path,
-                "invalid-condition",
+                Code::InvalidCondition,
                 "A condition must be a mapping with one operator".into(),
             ));
             None
@@ -232,7 +232,7 @@ fn parse_map(
             at.push(PathSegment::Key(key.clone()));
             errors.push(Problem {
                 path: at,
-                code: "unknown-operator",
+                code: Code::UnknownOperator,
                 message: format!("`{key}` is not an AWSTOE operator"),
                 hint: imagesmith_diagnostics::did_you_mean(key, all_operators())
                     .map(|s| format!("did you mean `{s}`?")),
@@ -245,7 +245,7 @@ fn parse_map(
             if errors.is_empty() {
                 errors.push(error(
                     path,
-                    "invalid-condition",
+                    Code::InvalidCondition,
                     "The condition has no operator".into(),
                 ));
             }
@@ -254,7 +254,7 @@ fn parse_map(
         _ => {
             errors.push(error(
                 path,
-                "invalid-condition",
+                Code::InvalidCondition,
                 format!(
                     "The condition has {} operators; combine them with `and` or `or`",
                     operators.len()
@@ -284,7 +284,7 @@ fn parse_logical(
     if depth + 1 > MAX_DEPTH {
         errors.push(error(
             path,
-            "condition-too-deep",
+            Code::ConditionTooDeep,
             format!("Logical operators are nested more than {MAX_DEPTH} levels deep"),
         ));
         return None;
@@ -292,7 +292,7 @@ fn parse_logical(
     if map.len() > 1 {
         errors.push(error(
             path,
-            "invalid-condition",
+            Code::InvalidCondition,
             format!("`{operator}` takes no other keys beside it"),
         ));
     }
@@ -303,7 +303,7 @@ fn parse_logical(
     let Value::Array(items) = operand else {
         errors.push(error(
             path,
-            "invalid-condition",
+            Code::InvalidCondition,
             format!("`{operator}` takes a list of conditions"),
         ));
         return None;
@@ -311,7 +311,7 @@ fn parse_logical(
     if items.is_empty() {
         errors.push(error(
             path,
-            "invalid-condition",
+            Code::InvalidCondition,
             format!("`{operator}` has no conditions"),
         ));
         return None;
@@ -345,7 +345,7 @@ fn parse_comparison(
     if !scalar(operand) {
         errors.push(error(
             path,
-            "invalid-condition",
+            Code::InvalidCondition,
             format!("`{operator}` takes a string or a number"),
         ));
         return None;
@@ -363,7 +363,7 @@ fn parse_comparison(
             at.push(PathSegment::Key(extra.into()));
             errors.push(error(
                 &at,
-                "invalid-condition",
+                Code::InvalidCondition,
                 format!("`{operator}` does not take `{extra}`"),
             ));
         }
@@ -374,7 +374,7 @@ fn parse_comparison(
             Some(_) => {
                 errors.push(error(
                     path,
-                    "invalid-condition",
+                    Code::InvalidCondition,
                     format!("`{key}` of `{operator}` must be a string or a number"),
                 ));
                 return None;
@@ -382,7 +382,7 @@ fn parse_comparison(
             None => {
                 errors.push(Problem {
                     path: path.to_vec(),
-                    code: "condition-missing-value",
+                    code: Code::ConditionMissingValue,
                     message: format!("`{operator}` needs a `{key}` to compare with"),
                     hint: Some(format!("add `{key}:` beside `{operator}:`")),
                 });
@@ -397,7 +397,7 @@ fn parse_comparison(
                 if let Err(e) = regex::Regex::new(pattern) {
                     errors.push(error(
                         path,
-                        "invalid-pattern",
+                        Code::InvalidPattern,
                         format!("`{pattern}` is not a valid regular expression: {e}"),
                     ));
                     return None;
@@ -604,18 +604,18 @@ mod tests {
     #[test]
     fn errors() {
         let e = parse_condition(&json!({"stringEqual": "a", "value": "b"})).unwrap_err();
-        assert_eq!(e[0].code, "unknown-operator");
+        assert_eq!(e[0].code, Code::UnknownOperator);
         assert_eq!(e[0].hint.as_deref(), Some("did you mean `stringEquals`?"));
         let e = parse_condition(&json!({"stringEquals": "a"})).unwrap_err();
-        assert_eq!(e[0].code, "condition-missing-value");
+        assert_eq!(e[0].code, Code::ConditionMissingValue);
         let e = parse_condition(&json!({"fileSHA256Equals": "abc"})).unwrap_err();
-        assert_eq!(e[0].code, "condition-missing-value");
+        assert_eq!(e[0].code, Code::ConditionMissingValue);
         let deep = json!({"not": {"not": {"not": {"not": {"not": {"stringIsEmpty": ""}}}}}});
         let e = parse_condition(&deep).unwrap_err();
-        assert_eq!(e[0].code, "condition-too-deep");
+        assert_eq!(e[0].code, Code::ConditionTooDeep);
         let ok = json!({"not": {"not": {"not": {"not": {"stringIsEmpty": ""}}}}});
         assert!(parse_condition(&ok).is_ok());
         let e = parse_condition(&json!({"patternMatches": "(", "value": "x"})).unwrap_err();
-        assert_eq!(e[0].code, "invalid-pattern");
+        assert_eq!(e[0].code, Code::InvalidPattern);
     }
 }

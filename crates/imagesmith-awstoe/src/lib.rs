@@ -14,7 +14,7 @@
 //! `detailedoutput.json`.
 //!
 //! ```
-//! use imagesmith_awstoe::{check, CheckOptions};
+//! use imagesmith_awstoe::{check, CheckOptions, Code};
 //! use imagesmith_model::AwstoeDocument;
 //!
 //! let doc: AwstoeDocument = serde_json::from_value(serde_json::json!({
@@ -27,7 +27,7 @@
 //!     }]}]
 //! })).unwrap();
 //! let findings = check(&doc, &CheckOptions::default());
-//! assert_eq!(findings[0].code, "unknown-variable");
+//! assert_eq!(findings[0].code, Code::UnknownVariable);
 //! assert_eq!(findings[0].path_string(), "phases/0/steps/0/inputs/commands/0");
 //! ```
 #![deny(missing_docs)]
@@ -41,7 +41,7 @@ pub mod expr;
 pub mod loops;
 
 pub use check::{check, CheckOptions, PHASES};
-pub use imagesmith_diagnostics::Severity;
+pub use imagesmith_diagnostics::{Code, Severity};
 pub use imagesmith_model::{AwstoeDocument, OsFamily};
 
 use std::fmt;
@@ -83,8 +83,8 @@ pub struct Finding {
     pub path: Vec<PathSegment>,
     /// How bad it is.
     pub severity: Severity,
-    /// A stable kebab-case identifier (`unknown-action`).
-    pub code: &'static str,
+    /// What kind of problem (`unknown-action`).
+    pub code: Code,
     /// What is wrong: capitalised, values in backticks, no trailing period.
     pub message: String,
     /// How to fix it.
@@ -129,8 +129,8 @@ impl fmt::Display for Finding {
 pub struct Problem {
     /// Where, below the part.
     pub path: Vec<PathSegment>,
-    /// The finding code.
-    pub code: &'static str,
+    /// What kind of problem.
+    pub code: Code,
     /// What is wrong.
     pub message: String,
     /// How to fix it.

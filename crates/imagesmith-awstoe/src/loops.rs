@@ -1,6 +1,6 @@
 //! Looping constructs: `for` over integers, `forEach` over a list or a delimited string.
 
-use crate::{PathSegment, Problem};
+use crate::{Code, PathSegment, Problem};
 use serde_json::Value;
 
 /// The delimiters a delimited `forEach` list may use (one character).
@@ -41,7 +41,7 @@ pub struct LoopSpec {
     pub kind: LoopKind,
 }
 
-fn problem(path: &[PathSegment], code: &'static str, message: String) -> Problem {
+fn problem(path: &[PathSegment], code: Code, message: String) -> Problem {
     Problem {
         path: path.to_vec(),
         code,
@@ -56,7 +56,7 @@ fn integer(value: &Value, path: &[PathSegment], errors: &mut Vec<Problem>) -> Op
         Value::String(s) if s.contains("{{") => {
             errors.push(problem(
                 path,
-                "expression-not-allowed",
+                Code::ExpressionNotAllowed,
                 format!("`{s}`: `for` bounds do not accept expressions"),
             ));
             None
@@ -66,7 +66,7 @@ fn integer(value: &Value, path: &[PathSegment], errors: &mut Vec<Problem>) -> Op
             Err(_) => {
                 errors.push(problem(
                     path,
-                    "invalid-loop",
+                    Code::InvalidLoop,
                     format!("`{s}` is not an integer"),
                 ));
                 None
@@ -75,7 +75,7 @@ fn integer(value: &Value, path: &[PathSegment], errors: &mut Vec<Problem>) -> Op
         other => {
             errors.push(problem(
                 path,
-                "invalid-loop",
+                Code::InvalidLoop,
                 format!("`{other}` is not an integer"),
             ));
             None
@@ -90,7 +90,7 @@ pub fn parse_loop(value: &Value) -> Result<LoopSpec, Vec<Problem>> {
     let Value::Object(map) = value else {
         return Err(vec![problem(
             &root,
-            "invalid-loop",
+            Code::InvalidLoop,
             "A loop must be a mapping with `for` or `forEach`".into(),
         )]);
     };
@@ -98,7 +98,7 @@ pub fn parse_loop(value: &Value) -> Result<LoopSpec, Vec<Problem>> {
         if !matches!(key.as_str(), "name" | "for" | "forEach") {
             let mut p = Problem {
                 path: vec![PathSegment::Key(key.clone())],
-                code: "invalid-loop",
+                code: Code::InvalidLoop,
                 message: format!("`{key}` is not a loop key"),
                 hint: None,
             };
@@ -115,7 +115,7 @@ pub fn parse_loop(value: &Value) -> Result<LoopSpec, Vec<Problem>> {
         Some(other) => {
             errors.push(Problem {
                 path: vec![PathSegment::Key("name".into())],
-                code: "invalid-loop-name",
+                code: Code::InvalidLoopName,
                 message: format!(
                     "`{}` is not a valid loop name",
                     crate::condition::text(other)
@@ -129,7 +129,7 @@ pub fn parse_loop(value: &Value) -> Result<LoopSpec, Vec<Problem>> {
         (Some(_), Some(_)) => {
             errors.push(problem(
                 &root,
-                "invalid-loop",
+                Code::InvalidLoop,
                 "A loop has either `for` or `forEach`, not both".into(),
             ));
             None
@@ -137,7 +137,7 @@ pub fn parse_loop(value: &Value) -> Result<LoopSpec, Vec<Problem>> {
         (None, None) => {
             errors.push(problem(
                 &root,
-                "invalid-loop",
+                Code::InvalidLoop,
                 "A loop needs `for` or `forEach`".into(),
             ));
             None
@@ -156,7 +156,7 @@ fn parse_for(spec: &Value, errors: &mut Vec<Problem>) -> Option<LoopKind> {
     let Value::Object(map) = spec else {
         errors.push(problem(
             &base,
-            "invalid-loop",
+            Code::InvalidLoop,
             "`for` must be a mapping with `start`, `end` and `updateBy`".into(),
         ));
         return None;
@@ -167,7 +167,7 @@ fn parse_for(spec: &Value, errors: &mut Vec<Problem>) -> Option<LoopKind> {
             path.push(PathSegment::Key(key.clone()));
             errors.push(Problem {
                 path,
-                code: "invalid-loop",
+                code: Code::InvalidLoop,
                 message: format!("`{key}` is not a `for` key"),
                 hint: imagesmith_diagnostics::did_you_mean(key, ["start", "end", "updateBy"])
                     .map(|s| format!("did you mean `{s}`?")),
@@ -182,7 +182,7 @@ fn parse_for(spec: &Value, errors: &mut Vec<Problem>) -> Option<LoopKind> {
             None => {
                 errors.push(problem(
                     &base,
-                    "invalid-loop",
+                    Code::InvalidLoop,
                     format!("`for` needs `{key}`"),
                 ));
                 None
@@ -196,7 +196,7 @@ fn parse_for(spec: &Value, errors: &mut Vec<Problem>) -> Option<LoopKind> {
     if update_by == 0 {
         errors.push(problem(
             &at,
-            "loop-update-by-zero",
+            Code::LoopUpdateByZero,
             "`updateBy` is 0, so the loop never ends".into(),
         ));
         return None;
@@ -204,7 +204,7 @@ fn parse_for(spec: &Value, errors: &mut Vec<Problem>) -> Option<LoopKind> {
     if (end > start && update_by < 0) || (end < start && update_by > 0) {
         errors.push(Problem {
             path: at,
-            code: "loop-infinite",
+            code: Code::LoopInfinite,
             message: format!(
                 "`updateBy` {update_by} moves away from `end` {end} starting at {start}"
             ),
@@ -216,7 +216,7 @@ fn parse_for(spec: &Value, errors: &mut Vec<Problem>) -> Option<LoopKind> {
     if usize::try_from(count).map_or(true, |c| c > MAX_ITERATIONS) {
         errors.push(problem(
             &base,
-            "loop-too-long",
+            Code::LoopTooLong,
             format!("The loop runs {count} times; imagesmith allows {MAX_ITERATIONS}"),
         ));
         return None;
@@ -238,7 +238,7 @@ fn parse_for_each(spec: &Value, errors: &mut Vec<Problem>) -> Option<LoopKind> {
                     path.push(PathSegment::Index(i));
                     errors.push(problem(
                         &path,
-                        "invalid-loop",
+                        Code::InvalidLoop,
                         "`forEach` items must be strings".into(),
                     ));
                 }
@@ -252,7 +252,7 @@ fn parse_for_each(spec: &Value, errors: &mut Vec<Problem>) -> Option<LoopKind> {
                     path.push(PathSegment::Key(key.clone()));
                     errors.push(problem(
                         &path,
-                        "invalid-loop",
+                        Code::InvalidLoop,
                         format!("`{key}` is not a `forEach` key (use `list` and `delimiter`)"),
                     ));
                 }
@@ -262,7 +262,7 @@ fn parse_for_each(spec: &Value, errors: &mut Vec<Problem>) -> Option<LoopKind> {
                 Some(_) => {
                     errors.push(problem(
                         &base,
-                        "invalid-loop",
+                        Code::InvalidLoop,
                         "`list` must be a string".into(),
                     ));
                     return None;
@@ -270,7 +270,7 @@ fn parse_for_each(spec: &Value, errors: &mut Vec<Problem>) -> Option<LoopKind> {
                 None => {
                     errors.push(problem(
                         &base,
-                        "invalid-loop",
+                        Code::InvalidLoop,
                         "`forEach` needs `list`".into(),
                     ));
                     return None;
@@ -287,7 +287,7 @@ fn parse_for_each(spec: &Value, errors: &mut Vec<Problem>) -> Option<LoopKind> {
                             path.push(PathSegment::Key("delimiter".into()));
                             errors.push(Problem {
                                 path,
-                                code: "invalid-loop-delimiter",
+                                code: Code::InvalidLoopDelimiter,
                                 message: format!("`{d}` is not a loop delimiter"),
                                 hint: Some(
                                     "use one of `.` `,` `;` `:` `-` `_`, a space, `\\n` or `\\t`"
@@ -301,7 +301,7 @@ fn parse_for_each(spec: &Value, errors: &mut Vec<Problem>) -> Option<LoopKind> {
                 Some(_) => {
                     errors.push(problem(
                         &base,
-                        "invalid-loop-delimiter",
+                        Code::InvalidLoopDelimiter,
                         "`delimiter` must be one character".into(),
                     ));
                     return None;
@@ -312,7 +312,7 @@ fn parse_for_each(spec: &Value, errors: &mut Vec<Problem>) -> Option<LoopKind> {
         _ => {
             errors.push(problem(
                 &base,
-                "invalid-loop",
+                Code::InvalidLoop,
                 "`forEach` must be a list or a mapping with `list`".into(),
             ));
             None
@@ -392,28 +392,28 @@ mod tests {
         let code = |v| parse_loop(&v).unwrap_err()[0].code;
         assert_eq!(
             code(json!({"for": {"start": 1, "end": 5, "updateBy": 0}})),
-            "loop-update-by-zero"
+            Code::LoopUpdateByZero
         );
         assert_eq!(
             code(json!({"for": {"start": 1, "end": 5, "updateBy": -1}})),
-            "loop-infinite"
+            Code::LoopInfinite
         );
         assert_eq!(
             code(json!({"forEach": {"list": "a", "delimiter": "|"}})),
-            "invalid-loop-delimiter"
+            Code::InvalidLoopDelimiter
         );
-        assert_eq!(code(json!({"name": "x"})), "invalid-loop");
+        assert_eq!(code(json!({"name": "x"})), Code::InvalidLoop);
         assert_eq!(
             code(json!({"name": "a b", "forEach": ["x"]})),
-            "invalid-loop-name"
+            Code::InvalidLoopName
         );
         assert_eq!(
             code(json!({"for": {"start": "{{ n }}", "end": 5, "updateBy": 1}})),
-            "expression-not-allowed"
+            Code::ExpressionNotAllowed
         );
         assert_eq!(
             code(json!({"for": {"start": 0, "end": 1000000, "updateBy": 1}})),
-            "loop-too-long"
+            Code::LoopTooLong
         );
     }
 }

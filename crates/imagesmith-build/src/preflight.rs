@@ -266,7 +266,7 @@ pub fn check_component(
             .join(", ");
         match s3 {
             None => reasons.push(format!(
-                "it downloads from S3 ({listed}) and imagesmith was built without the `aws` feature (rebuild with `cargo install --path crates/imagesmith --features aws`)"
+                "it downloads from S3 ({listed}) and imagesmith was built without the `aws` feature (use an imagesmith built with that feature; README: \"S3 downloads: the `aws` feature\")"
             )),
             Some(s3) => {
                 if let Err(why) = s3.check() {
@@ -404,7 +404,12 @@ mod tests {
             "{}",
             reasons[0]
         );
-        assert!(reasons[0].contains("--features aws"), "{}", reasons[0]);
+        assert!(
+            reasons[0].contains("S3 downloads: the `aws` feature"),
+            "{}",
+            reasons[0]
+        );
+        assert!(!reasons[0].contains("cargo"), "{}", reasons[0]);
         assert_eq!(check(Some(&FakeS3(Ok(())))), Vec::<String>::new());
         let reasons = check(Some(&FakeS3(Err("no profile `ci`".into()))));
         assert_eq!(

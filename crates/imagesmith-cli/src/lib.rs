@@ -35,9 +35,14 @@ impl From<ExitStatus> for ExitCode {
     }
 }
 
-/// An image factory: golden and customized images from one validated model.
+/// imagesmith is a daemonless image factory: it makes golden and customized container images
+/// and AMIs from one validated catalog of components.
+///
+/// It checks the YAML specs, recipes and project files you write, builds OCI images locally in
+/// a sandbox, and renders EC2 Image Builder pipelines, Terraform, Dockerfiles, AWSTOE documents
+/// and GitHub Actions workflows from the same model.
 #[derive(Debug, Parser)]
-#[command(name = "imagesmith", version, about, long_about = None, propagate_version = true)]
+#[command(name = "imagesmith", version, propagate_version = true)]
 pub struct Cli {
     /// The command.
     #[command(subcommand)]

@@ -6,9 +6,11 @@
 //! pipeline reports its problems as a list of diagnostics so that one run shows all of them.
 #![deny(missing_docs)]
 
+mod code;
 mod render;
 mod source;
 
+pub use code::Code;
 pub use render::{render, Format, HumanOptions};
 pub use source::{Position, SourceFile, Span};
 
@@ -37,11 +39,6 @@ impl Severity {
         }
     }
 }
-
-/// A stable, kebab-case identifier of a kind of problem (`unknown-component`).
-///
-/// Codes are part of the interface: CI filters and SARIF rules refer to them.
-pub type Code = &'static str;
 
 /// One problem found in one input.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -100,7 +100,7 @@ fn human(
     for diagnostic in diagnostics {
         let title = level(diagnostic.severity)
             .primary_title(diagnostic.message.as_str())
-            .id(diagnostic.code);
+            .id(diagnostic.code.as_str());
         let mut header = None;
         let group = match (diagnostic.span, sources.get(&diagnostic.path)) {
             (Some(span), Some(source)) => {
@@ -311,7 +311,7 @@ fn json_report(diagnostics: &Diagnostics, files: usize) -> JsonReport<'_> {
                 end_line: d.span.map(|s| s.end.line),
                 end_column: d.span.map(|s| s.end.column),
                 severity: d.severity.as_str(),
-                code: d.code,
+                code: d.code.as_str(),
                 message: &d.message,
                 hint: d.hint.as_deref(),
             })
@@ -336,7 +336,7 @@ fn sarif_value(diagnostics: &Diagnostics) -> Value {
     let mut rules: BTreeMap<&str, usize> = BTreeMap::new();
     for d in diagnostics {
         let next = rules.len();
-        rules.entry(d.code).or_insert(next);
+        rules.entry(d.code.as_str()).or_insert(next);
     }
     let mut rule_list = vec![Value::Null; rules.len()];
     for (code, index) in &rules {
@@ -368,8 +368,8 @@ fn sarif_value(diagnostics: &Diagnostics) -> Value {
                 region.insert("endColumn".into(), json!(end_column));
             }
             json!({
-                "ruleId": d.code,
-                "ruleIndex": rules[d.code],
+                "ruleId": d.code.as_str(),
+                "ruleIndex": rules[d.code.as_str()],
                 "level": sarif_level(d.severity),
                 "message": { "text": text },
                 "locations": [{
@@ -480,7 +480,7 @@ mod tests {
             Diagnostic::error(
                 &path,
                 Some(span),
-                "unknown-component",
+                crate::Code::UnknownComponent,
                 "Unknown component `pythn`",
             )
             .with_hint("did you mean `python`?"),

@@ -5,7 +5,7 @@
 //! with a hint. A field that fails to decode is dropped, so later checks still see the rest.
 
 use crate::types::*;
-use imagesmith_diagnostics::{did_you_mean, Diagnostic, Diagnostics, Span};
+use imagesmith_diagnostics::{did_you_mean, Code, Diagnostic, Diagnostics, Span};
 use imagesmith_yaml::{Node, NodeKind, Style};
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -46,7 +46,7 @@ impl<'n> Fields<'n> {
                 Diagnostic::error(
                     &decoder.path,
                     Some(Span::point(self.span.start)),
-                    "missing-field",
+                    Code::MissingField,
                     format!("{what} has no `{name}`"),
                 )
                 .with_hint(hint),
@@ -99,7 +99,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Reports an error at `span`.
-    pub fn error(&mut self, span: Span, code: &'static str, message: String, hint: Option<String>) {
+    pub fn error(&mut self, span: Span, code: Code, message: String, hint: Option<String>) {
         let d = Diagnostic::error(&self.path, Some(span), code, message).with_hint_opt(hint);
         self.diagnostics.push(d);
     }
@@ -107,7 +107,7 @@ impl<'a> Decoder<'a> {
     fn wrong_type(&mut self, node: &Node, what: &str, expected: &str, hint: Option<String>) {
         self.error(
             node.span,
-            "wrong-type",
+            Code::WrongType,
             format!("{what} must be {expected}, found {}", node.type_name()),
             hint,
         );
@@ -128,7 +128,7 @@ impl<'a> Decoder<'a> {
                 };
                 self.error(
                     key.span,
-                    "unknown-key",
+                    Code::UnknownKey,
                     format!("Unknown key `{name}` in {what}"),
                     Some(hint),
                 );
@@ -146,7 +146,7 @@ impl<'a> Decoder<'a> {
             NodeKind::Scalar(s) if s.is_null() => {
                 self.error(
                     node.span,
-                    "empty-value",
+                    Code::EmptyValue,
                     format!("{what} is empty"),
                     Some("give it a value".into()),
                 );
@@ -200,7 +200,7 @@ impl<'a> Decoder<'a> {
             NodeKind::Scalar(_) => {
                 self.error(
                     node.span,
-                    "empty-value",
+                    Code::EmptyValue,
                     format!("{what} is empty"),
                     Some("give a version such as `1.2.3`".into()),
                 );
@@ -219,7 +219,7 @@ impl<'a> Decoder<'a> {
         if !is_safe_version(text) {
             self.error(
                 node.span,
-                "invalid-version",
+                Code::InvalidVersion,
                 format!("{what} `{}` is not a valid version", truncate(text, 40)),
                 Some(
                     "a version is 1 to 64 letters, digits and `._+~-`, starting with a letter or digit"
@@ -258,7 +258,7 @@ impl<'a> Decoder<'a> {
         match text {
             Some(text) => self.error(
                 node.span,
-                "invalid-value",
+                Code::InvalidValue,
                 format!(
                     "{what} `{}` is not one of {}",
                     truncate(text, 40),
@@ -332,7 +332,7 @@ impl<'a> Decoder<'a> {
         if kind != expected {
             self.error(
                 node.span,
-                "invalid-value",
+                Code::InvalidValue,
                 format!(
                     "`kind` is `{}` but the document is read as a {}",
                     kind.as_str(),
@@ -766,7 +766,7 @@ pub fn component(d: &mut Decoder<'_>, node: &Node) -> Option<Component> {
             if !is_safe_name(&name) {
                 d.error(
                     n.span,
-                    "invalid-name",
+                    Code::InvalidName,
                     format!("Component name `{}` is not valid", truncate(&name, 40)),
                     Some("use lowercase letters, digits and `_`, starting with a letter".into()),
                 );
@@ -893,7 +893,7 @@ fn version_note(d: &mut Decoder<'_>, node: &Node) -> Option<VersionNote> {
         if !is_date(&text) {
             d.error(
                 n.span,
-                "invalid-date",
+                Code::InvalidDate,
                 format!("Date `{}` is not YYYY-MM-DD", truncate(&text, 20)),
                 Some("write dates as `2026-10-31`".into()),
             );
@@ -998,7 +998,7 @@ fn artifact(d: &mut Decoder<'_>, node: &Node) -> Option<Artifact> {
         d.fields(node, "`artifact`", &["type"])?;
         d.error(
             node.span,
-            "missing-field",
+            Code::MissingField,
             "`artifact` has no `type`".into(),
             Some("add `type: package`, `type: download` or `type: vendor_api`".into()),
         );
@@ -1164,7 +1164,7 @@ pub fn document(d: &mut Decoder<'_>, node: &Node) -> Option<AwstoeDocument> {
             if v != "1.0" {
                 d.error(
                     n.span,
-                    "invalid-value",
+                    Code::InvalidValue,
                     format!("`schemaVersion` `{}` is not supported", truncate(&v, 20)),
                     Some("AWSTOE documents use `schemaVersion: 1.0`".into()),
                 );
@@ -1378,10 +1378,10 @@ mod tests {
         let (_, d) =
             decode_spec("image_typ: container\ncomponents:\n  python: \"3.10; rm -rf /\"\n");
         let codes: Vec<_> = d.iter().map(|d| (d.code, d.line())).collect();
-        assert!(codes.contains(&("unknown-key", 1)), "{codes:?}");
-        assert!(codes.contains(&("missing-field", 1)), "{codes:?}");
-        assert!(codes.contains(&("invalid-version", 3)), "{codes:?}");
-        let unknown = d.iter().find(|d| d.code == "unknown-key").unwrap();
+        assert!(codes.contains(&(Code::UnknownKey, 1)), "{codes:?}");
+        assert!(codes.contains(&(Code::MissingField, 1)), "{codes:?}");
+        assert!(codes.contains(&(Code::InvalidVersion, 3)), "{codes:?}");
+        let unknown = d.iter().find(|d| d.code == Code::UnknownKey).unwrap();
         assert_eq!(unknown.hint.as_deref(), Some("did you mean `image_type`?"));
     }
 
@@ -1410,7 +1410,7 @@ mod tests {
         assert_eq!(project.unwrap().network, None);
         let (_, d) = decode_project("name: demo\nnetwork:\n  egres: [x]\n  egress: x\n");
         let codes: Vec<_> = d.iter().map(|d| (d.code, d.line())).collect();
-        assert!(codes.contains(&("unknown-key", 3)), "{codes:?}");
+        assert!(codes.contains(&(Code::UnknownKey, 3)), "{codes:?}");
         assert_eq!(codes.len(), 2, "{codes:?}");
     }
 

@@ -3,7 +3,7 @@
 use crate::versions::{any_matches, newest, syntax_matches};
 use crate::{Context, Document};
 use imagesmith_catalog::Catalog;
-use imagesmith_diagnostics::{did_you_mean, Diagnostic, Diagnostics, Severity, Span};
+use imagesmith_diagnostics::{did_you_mean, Code, Diagnostic, Diagnostics, Severity, Span};
 use imagesmith_model::decode::is_safe_name;
 use imagesmith_model::{
     Component, DefaultVersion, ImageType, Os, OsStatus, PolicyLevel, Project, Recipe, RegistryKind,
@@ -150,7 +150,7 @@ impl<'a> Checker<'a> {
         &mut self,
         severity: Severity,
         span: Option<Span>,
-        code: &'static str,
+        code: Code,
         message: String,
         hint: Option<String>,
     ) {
@@ -158,13 +158,7 @@ impl<'a> Checker<'a> {
             .push(Diagnostic::new(severity, self.path, span, code, message).with_hint_opt(hint));
     }
 
-    fn error(
-        &mut self,
-        span: Option<Span>,
-        code: &'static str,
-        message: String,
-        hint: Option<String>,
-    ) {
+    fn error(&mut self, span: Option<Span>, code: Code, message: String, hint: Option<String>) {
         self.push(Severity::Error, span, code, message, hint);
     }
 
@@ -197,7 +191,7 @@ impl<'a> Checker<'a> {
         if !valid {
             self.error(
                 self.span_of("name"),
-                "invalid-name",
+                Code::InvalidName,
                 format!("Image name `{name}` is not a valid repository name"),
                 Some("use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit".into()),
             );
@@ -223,10 +217,39 @@ impl<'a> Checker<'a> {
             .collect()
     }
 
+    /// An image that orders no component is an error: it would only copy its base.
+    fn some_components(&mut self, what: &str) {
+        let node = self.root.get("components");
+        let empty = node.is_none_or(|n| n.is_null() || n.as_mapping().is_some_and(<[_]>::is_empty));
+        // A misspelt `components:` is already reported as an unknown key with the fix.
+        let misspelt = node.is_none()
+            && self.root.as_mapping().is_some_and(|entries| {
+                entries.iter().any(|(key, _)| {
+                    key.as_str()
+                        .is_some_and(|k| did_you_mean(k, ["components"]).is_some())
+                })
+            });
+        if empty && !misspelt {
+            let span = self
+                .key_span_of("components")
+                .unwrap_or_else(|| Span::point(self.root.span.start));
+            self.error(
+                Some(span),
+                Code::NoComponents,
+                format!("{what} orders no component"),
+                Some(
+                    "list at least one under `components:`, e.g. `python: \"3.12\"`; run `imagesmith catalog` to list them"
+                        .into(),
+                ),
+            );
+        }
+    }
+
     fn spec(&mut self, spec: &Spec) {
         let context: &'a Context = self.context;
         let catalog = &context.catalog;
         self.image_name(spec.name.as_deref());
+        self.some_components("Spec");
         let base_span = self.span_of("base_image");
         let Some(golden) = catalog.recipe(&spec.base_image) else {
             let hint =
@@ -255,7 +278,7 @@ impl<'a> Checker<'a> {
                 };
             self.error(
                 base_span,
-                "unknown-base-image",
+                Code::UnknownBaseImage,
                 format!("Unknown golden image `{}`", spec.base_image),
                 Some(hint),
             );
@@ -272,7 +295,7 @@ impl<'a> Checker<'a> {
         if golden_type != spec.image_type {
             self.error(
                 self.span_of("image_type"),
-                "image-type-mismatch",
+                Code::ImageTypeMismatch,
                 format!(
                     "`image_type` is `{}` but `{}` is a {} image",
                     spec.image_type.as_str(),
@@ -293,7 +316,7 @@ impl<'a> Checker<'a> {
             self.push(
                 Severity::Warning,
                 base_span,
-                "os-planned",
+                Code::OsPlanned,
                 format!(
                     "{} (`{}`) is planned: validated, but not built yet",
                     os.name, os.id
@@ -313,13 +336,14 @@ impl<'a> Checker<'a> {
     fn recipe(&mut self, recipe: &Recipe) {
         let catalog = &self.context.catalog;
         let inferred = recipe_image_type(recipe);
+        self.some_components("Recipe");
         if let Some(name) = &recipe.name {
             self.image_name(Some(name));
             if let Some((kind, os)) = golden_image_parts(name) {
                 if kind != inferred {
                     self.error(
                         self.span_of("name"),
-                        "image-type-mismatch",
+                        Code::ImageTypeMismatch,
                         format!(
                             "Recipe `{name}` is named as a {} image but builds a {} image",
                             kind.as_str(),
@@ -331,7 +355,7 @@ impl<'a> Checker<'a> {
                 if recipe.os.as_deref().is_some_and(|o| o != os) {
                     self.error(
                         self.span_of("os"),
-                        "os-mismatch",
+                        Code::OsMismatch,
                         format!(
                             "Recipe `{name}` is named for `{os}` but `os` is `{}`",
                             recipe.os.as_deref().unwrap_or_default()
@@ -351,7 +375,7 @@ impl<'a> Checker<'a> {
             if written == ImageType::Ami {
                 self.error(
                     self.span_of("image_type"),
-                    "image-type-mismatch",
+                    Code::ImageTypeMismatch,
                     format!("`image_type` is `ami` but `{}` is a container image", recipe.base_image),
                     Some("an AMI recipe starts from an AMI id, an `ssm:` parameter or an Image Builder image ARN".into()),
                 );
@@ -364,7 +388,7 @@ impl<'a> Checker<'a> {
         {
             self.error(
                 self.span_of("base_image"),
-                "invalid-base-image",
+                Code::InvalidBaseImage,
                 format!(
                     "Base image `{}` is not a valid reference",
                     recipe.base_image.escape_debug()
@@ -383,7 +407,7 @@ impl<'a> Checker<'a> {
                         });
                     self.error(
                         self.span_of("os"),
-                        "unknown-os",
+                        Code::UnknownOs,
                         format!("Unknown OS `{id}`"),
                         Some(hint),
                     );
@@ -395,7 +419,7 @@ impl<'a> Checker<'a> {
                 None => {
                     self.error(
                         self.span_of("base_image"),
-                        "unknown-os",
+                        Code::UnknownOs,
                         format!("Cannot tell the OS of base image `{}`", recipe.base_image),
                         Some(format!(
                             "add `os:` with one of {}",
@@ -411,7 +435,7 @@ impl<'a> Checker<'a> {
                 self.push(
                     Severity::Warning,
                     self.span_of("base_image"),
-                    "os-planned",
+                    Code::OsPlanned,
                     format!(
                         "{} (`{}`) is planned: validated, but not built yet",
                         os.name, os.id
@@ -460,7 +484,7 @@ impl<'a> Checker<'a> {
                 };
                 self.error(
                     key_span,
-                    "unknown-component",
+                    Code::UnknownComponent,
                     format!("Unknown component `{}`", wanted.name),
                     Some(hint),
                 );
@@ -470,7 +494,7 @@ impl<'a> Checker<'a> {
             if component.golden_only && !golden {
                 self.error(
                     key_span,
-                    "golden-only",
+                    Code::GoldenOnly,
                     format!("`{}` is installed by golden images only", wanted.name),
                     Some("remove it: every golden image already has the platform's security and observability agents".into()),
                 );
@@ -480,7 +504,7 @@ impl<'a> Checker<'a> {
                 self.push(
                     Severity::Warning,
                     key_span,
-                    "already-in-base",
+                    Code::AlreadyInBase,
                     format!("`{}` is already in the golden base image", wanted.name),
                     Some("remove it; the golden image pins its version".into()),
                 );
@@ -489,7 +513,7 @@ impl<'a> Checker<'a> {
                 let supported: Vec<&str> = component.platforms.keys().map(String::as_str).collect();
                 self.error(
                     key_span,
-                    "unsupported-os",
+                    Code::UnsupportedOs,
                     format!(
                         "`{}` is not available on {} (`{}`)",
                         wanted.name, os.name, os.id
@@ -508,7 +532,7 @@ impl<'a> Checker<'a> {
                 {
                     self.error(
                         value_span,
-                        "invalid-version",
+                        Code::InvalidVersion,
                         format!(
                             "Version `{requested}` of `{}` is not written as {}",
                             wanted.name,
@@ -523,7 +547,7 @@ impl<'a> Checker<'a> {
             else {
                 self.error(
                     key_span,
-                    "no-version",
+                    Code::NoVersion,
                     format!("No version given for `{}` and no default", wanted.name),
                     Some(format!(
                         "write a version, or add `{}` to the project's `defaults`",
@@ -555,7 +579,7 @@ impl<'a> Checker<'a> {
             {
                 self.error(
                     value_span,
-                    "revoked-version",
+                    Code::RevokedVersion,
                     format!(
                         "`{}` {version}{from} is revoked and must never be installed",
                         wanted.name
@@ -577,7 +601,7 @@ impl<'a> Checker<'a> {
                 };
                 self.error(
                     value_span,
-                    "unsupported-version",
+                    Code::UnsupportedVersion,
                     format!(
                         "`{}` {version}{from} is not supported on `{}`",
                         wanted.name, os.id
@@ -606,7 +630,7 @@ impl<'a> Checker<'a> {
                 self.push(
                     severity_of(level),
                     value_span,
-                    "end-of-life",
+                    Code::EndOfLife,
                     format!(
                         "`{}` {version}{from} reached its end of life{when}",
                         wanted.name
@@ -628,7 +652,7 @@ impl<'a> Checker<'a> {
                 self.push(
                     severity_of(level),
                     value_span,
-                    "deprecated-version",
+                    Code::DeprecatedVersion,
                     format!("`{}` {version}{from} is deprecated", wanted.name),
                     note.reason.clone(),
                 );
@@ -652,7 +676,7 @@ impl<'a> Checker<'a> {
                     .unwrap_or_default();
                 self.error(
                     span,
-                    "conflict",
+                    Code::Conflict,
                     format!("`{}` conflicts with `{}`{why}", b.name, a.name),
                     Some(format!("keep one of `{}` and `{}`", a.name, b.name)),
                 );
@@ -672,7 +696,7 @@ impl<'a> Checker<'a> {
             if !components.contains_key(component_name) {
                 self.error(
                     key_span,
-                    "unknown-component",
+                    Code::UnknownComponent,
                     format!(
                         "Parameters given for `{component_name}`, which is not in `components`"
                     ),
@@ -702,7 +726,7 @@ impl<'a> Checker<'a> {
                             });
                         self.error(
                             span,
-                            "unknown-parameter",
+                            Code::UnknownParameter,
                             format!("`{component_name}` has no parameter `{name}`"),
                             Some(hint),
                         );
@@ -715,7 +739,7 @@ impl<'a> Checker<'a> {
                             Diagnostic::error(
                                 self.path,
                                 span,
-                                "secret-literal",
+                                Code::SecretLiteral,
                                 format!("`{name}` of `{component_name}` is a secret and cannot be written in a document"),
                             )
                             .with_hint(format!("remove it; local builds read it from `${env}`, pipelines from AWS Secrets Manager"))
@@ -735,7 +759,7 @@ impl<'a> Checker<'a> {
             if !any_matches(&component.versions.supported, default.as_str()) {
                 self.error(
                     versions_span,
-                    "unsupported-version",
+                    Code::UnsupportedVersion,
                     format!("Default version `{default}` is not in `supported`"),
                     Some("add it to `supported`, or change the default".into()),
                 );
@@ -749,7 +773,7 @@ impl<'a> Checker<'a> {
             {
                 self.error(
                     versions_span,
-                    "invalid-version",
+                    Code::InvalidVersion,
                     format!(
                         "Supported version `{v}` is not written as {}",
                         component.versions.syntax.describe()
@@ -767,7 +791,7 @@ impl<'a> Checker<'a> {
                     .unwrap_or_else(|| format!("known OS ids: {}", backticked(catalog.os.keys())));
                 self.error(
                     key_span,
-                    "unknown-os",
+                    Code::UnknownOs,
                     format!("Unknown OS `{os}`"),
                     Some(hint),
                 );
@@ -780,7 +804,7 @@ impl<'a> Checker<'a> {
                 if !any_matches(supported, default.as_str()) {
                     self.error(
                         key_span,
-                        "unsupported-version",
+                        Code::UnsupportedVersion,
                         format!("Default version `{default}` on `{os}` is not among its versions"),
                         None,
                     );
@@ -822,7 +846,7 @@ impl<'a> Checker<'a> {
                 self.push(
                     Severity::Warning,
                     self.span_of("conflicts"),
-                    "unknown-component",
+                    Code::UnknownComponent,
                     format!("Conflict with unknown component `{name}`"),
                     None,
                 );
@@ -846,7 +870,7 @@ impl<'a> Checker<'a> {
                     Diagnostic::error(
                         self.path,
                         self.span_of("parameters"),
-                        "secret-literal",
+                        Code::SecretLiteral,
                         format!("Secret parameter `{}` has a default value", p.name),
                     )
                     .with_hint("secrets never have literal values; remove `default`")
@@ -861,7 +885,7 @@ impl<'a> Checker<'a> {
         if !is_safe_name(&project.name.replace('-', "_")) {
             self.error(
                 self.span_of("name"),
-                "invalid-name",
+                Code::InvalidName,
                 format!("Project name `{}` is not valid", project.name),
                 Some("use lowercase letters, digits, `-` and `_`".into()),
             );
@@ -876,7 +900,12 @@ impl<'a> Checker<'a> {
                 let hint = did_you_mean(os, catalog.os.keys().map(String::as_str))
                     .map(|b| format!("did you mean `{b}`?"))
                     .unwrap_or_else(|| format!("known OS ids: {}", backticked(catalog.os.keys())));
-                self.error(span, "unknown-os", format!("Unknown OS `{os}`"), Some(hint));
+                self.error(
+                    span,
+                    Code::UnknownOs,
+                    format!("Unknown OS `{os}`"),
+                    Some(hint),
+                );
             }
         }
         let defaults_node = self.root.get("defaults");
@@ -890,7 +919,7 @@ impl<'a> Checker<'a> {
                     .unwrap_or_else(|| "run `imagesmith catalog` to list the components".into());
                 self.error(
                     key_span,
-                    "unknown-component",
+                    Code::UnknownComponent,
                     format!("Unknown component `{name}`"),
                     Some(hint),
                 );
@@ -919,7 +948,7 @@ impl<'a> Checker<'a> {
                 if !syntax_matches(component.versions.syntax, version.as_str()) {
                     self.error(
                         value_span,
-                        "invalid-version",
+                        Code::InvalidVersion,
                         format!(
                             "Default `{name}` {version} is not written as {}",
                             component.versions.syntax.describe()
@@ -948,7 +977,7 @@ impl<'a> Checker<'a> {
                     Some(true) => {}
                     Some(false) => self.error(
                         value_span,
-                        "unsupported-version",
+                        Code::UnsupportedVersion,
                         format!(
                             "Default `{name}` {version} is not supported{}",
                             os.map(|o| format!(" on `{o}`")).unwrap_or_default()
@@ -966,7 +995,7 @@ impl<'a> Checker<'a> {
                     ),
                     None => self.error(
                         value_span,
-                        "unsupported-os",
+                        Code::UnsupportedOs,
                         format!("`{name}` is not available on `{}`", os.unwrap_or_default()),
                         None,
                     ),
@@ -984,20 +1013,20 @@ impl<'a> Checker<'a> {
                 RegistryKind::Ecr => {
                     match &registry.account_id {
                         Some(id) if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) => {}
-                        Some(id) => self.error(span("account_id"), "invalid-value", format!("AWS account id `{id}` is not 12 digits"), Some("quote it so leading zeros are kept: `account_id: \"012345678901\"`".into())),
-                        None => self.error(span("type"), "missing-field", "An `ecr` registry has no `account_id`".into(), Some("add `account_id: \"123456789012\"`".into())),
+                        Some(id) => self.error(span("account_id"), Code::InvalidValue, format!("AWS account id `{id}` is not 12 digits"), Some("quote it so leading zeros are kept: `account_id: \"012345678901\"`".into())),
+                        None => self.error(span("type"), Code::MissingField, "An `ecr` registry has no `account_id`".into(), Some("add `account_id: \"123456789012\"`".into())),
                     }
                     match &registry.region {
                         Some(region) if is_region(region) => {}
                         Some(region) => self.error(
                             span("region"),
-                            "invalid-value",
+                            Code::InvalidValue,
                             format!("`{region}` is not an AWS region"),
                             Some("e.g. `us-east-1`".into()),
                         ),
                         None => self.error(
                             span("type"),
-                            "missing-field",
+                            Code::MissingField,
                             "An `ecr` registry has no `region`".into(),
                             Some("add `region: us-east-1`".into()),
                         ),
@@ -1007,7 +1036,7 @@ impl<'a> Checker<'a> {
                     if registry.url.is_none() {
                         self.error(
                             span("type"),
-                            "missing-field",
+                            Code::MissingField,
                             "An `oci` registry has no `url`".into(),
                             Some("add `url: registry.example.com/platform`".into()),
                         );
@@ -1030,7 +1059,7 @@ impl<'a> Checker<'a> {
                     .map(|n| n.span);
                 self.error(
                     span,
-                    "invalid-cron",
+                    Code::InvalidCron,
                     format!(
                         "Cron expression `{}` has {fields} fields; Image Builder needs 6",
                         schedule.cron
@@ -1049,7 +1078,7 @@ impl<'a> Checker<'a> {
                     let span = mirrors.and_then(|n| n.get_entry(from)).map(|(k, _)| k.span);
                     self.error(
                         span,
-                        "invalid-value",
+                        Code::InvalidValue,
                         format!("Mirror `{url}` is not an http(s) URL"),
                         None,
                     );
@@ -1069,7 +1098,7 @@ impl<'a> Checker<'a> {
                     .map(|n| n.span);
                 self.error(
                     span,
-                    "invalid-value",
+                    Code::InvalidValue,
                     format!("Egress entry {problem}"),
                     Some(
                         "a host (`deb.debian.org`), `*.` and a domain (`*.amazonaws.com`), optionally with `:port`"

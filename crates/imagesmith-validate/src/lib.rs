@@ -27,7 +27,7 @@ pub use project::{
 };
 
 use imagesmith_catalog::Catalog;
-use imagesmith_diagnostics::{Diagnostic, Diagnostics, SourceFile};
+use imagesmith_diagnostics::{Code, Diagnostic, Diagnostics, SourceFile};
 use imagesmith_model::{decode, Component, DocumentKind, Os, Project, Recipe, Spec};
 use imagesmith_yaml::{load_bytes, Limits, Node};
 use std::sync::Arc;
@@ -191,7 +191,7 @@ pub fn check_bytes(
                     Diagnostic::error(
                         &path,
                         Some(node.span),
-                        "invalid-value",
+                        Code::InvalidValue,
                         format!("Unknown document kind `{written}`"),
                     )
                     .with_hint(hint),
@@ -213,7 +213,7 @@ pub fn check_bytes(
                 Diagnostic::error(
                     &path,
                     Some(root.span),
-                    "unknown-document",
+                    Code::UnknownDocument,
                     format!(
                         "Expected a mapping at the top of the file, found {}",
                         root.type_name()
@@ -224,7 +224,7 @@ pub fn check_bytes(
                 Diagnostic::error(
                     &path,
                     Some(imagesmith_diagnostics::Span::point(root.span.start)),
-                    "unknown-document",
+                    Code::UnknownDocument,
                     "Cannot tell what kind of document this is",
                 )
                 .with_hint(
@@ -277,19 +277,6 @@ pub fn validate_spec(
     let report = check_bytes(path, text.as_bytes(), Some(DocumentKind::Spec), context);
     match report.document.map(Validated::into_inner) {
         Some(Document::Spec(spec)) => Ok((Validated(spec), report.diagnostics)),
-        _ => Err(report.diagnostics),
-    }
-}
-
-/// Checks a recipe already known to be one, returning it validated or its diagnostics.
-pub fn validate_recipe(
-    path: impl Into<Arc<str>>,
-    text: &str,
-    context: &Context,
-) -> Result<(Validated<Recipe>, Diagnostics), Diagnostics> {
-    let report = check_bytes(path, text.as_bytes(), Some(DocumentKind::Recipe), context);
-    match report.document.map(Validated::into_inner) {
-        Some(Document::Recipe(recipe)) => Ok((Validated(recipe), report.diagnostics)),
         _ => Err(report.diagnostics),
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::{check_bytes, Context, Document, FileReport};
 use imagesmith_catalog::file_stem;
+use imagesmith_diagnostics::Code;
 use imagesmith_model::{decode, DocumentKind, Project};
 use imagesmith_yaml::{load_bytes, open_regular, Limits, ReadError};
 use std::path::{Path, PathBuf};
@@ -268,14 +269,14 @@ pub fn check_file(
         Err(error) => {
             let (code, message) = match &error {
                 ReadError::Io { source, .. } => {
-                    ("io-error", format!("Cannot read `{name}`: {source}"))
+                    (Code::IoError, format!("Cannot read `{name}`: {source}"))
                 }
                 ReadError::NotRegular { kind, .. } => (
-                    "not-a-regular-file",
+                    Code::NotARegularFile,
                     format!("`{name}` is {kind}, not a regular file; it was not read"),
                 ),
                 ReadError::TooLarge { size, limit, .. } => (
-                    "file-too-large",
+                    Code::FileTooLarge,
                     format!("File is {size} bytes, larger than the limit of {limit} bytes"),
                 ),
             };

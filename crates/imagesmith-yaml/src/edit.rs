@@ -31,7 +31,7 @@
 //! loader, keeps one reading of the file, with no new dependency.
 
 use crate::{load_str, Limits, Node, NodeKind, Scalar, Style};
-use imagesmith_diagnostics::{Position, SourceFile, Span};
+use imagesmith_diagnostics::{Code, Position, SourceFile, Span};
 use saphyr_parser::{Event, Parser, ScalarStyle};
 
 /// The result of an edit.
@@ -276,8 +276,8 @@ fn checked_load(text: &str, shown: &str) -> Result<Node, EditError> {
     if let Some(first) = loaded.diagnostics.iter().find(|d| d.is_error()) {
         let path = shown.to_string();
         return Err(match first.code {
-            "yaml-multiple-documents" => EditError::MultipleDocuments { path },
-            "duplicate-key" => EditError::DuplicateKey {
+            Code::YamlMultipleDocuments => EditError::MultipleDocuments { path },
+            Code::DuplicateKey => EditError::DuplicateKey {
                 path,
                 line: first.line(),
                 message: first.message.clone(),

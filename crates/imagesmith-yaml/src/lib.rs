@@ -10,7 +10,7 @@
 //! flow style kept), for `imagesmith bump`.
 #![deny(missing_docs)]
 
-use imagesmith_diagnostics::{Diagnostic, Diagnostics, Position, SourceFile, Span};
+use imagesmith_diagnostics::{Code, Diagnostic, Diagnostics, Position, SourceFile, Span};
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -201,7 +201,7 @@ pub fn load_bytes(name: impl Into<Arc<str>>, bytes: &[u8], limits: Limits) -> Lo
                 Diagnostic::error(
                     &name,
                     Some(Span::point(position)),
-                    "invalid-utf8",
+                    Code::InvalidUtf8,
                     format!("File is not valid UTF-8 (byte {} is invalid)", valid.len()),
                 )
                 .with_hint("save the file as UTF-8"),
@@ -222,7 +222,7 @@ pub fn too_large(name: Arc<str>, size: usize, limits: Limits) -> Loaded {
         Diagnostic::error(
             &name,
             None,
-            "file-too-large",
+            Code::FileTooLarge,
             format!(
                 "File is {} bytes, larger than the limit of {} bytes",
                 size, limits.max_bytes
@@ -372,7 +372,7 @@ impl Builder<'_> {
             Diagnostic::error(
                 self.name,
                 Some(Span::point(position)),
-                "yaml-syntax",
+                Code::YamlSyntax,
                 message,
             )
             .with_hint_opt(hint),
@@ -386,7 +386,7 @@ impl Builder<'_> {
                 Diagnostic::error(
                     self.name,
                     Some(span),
-                    "yaml-too-many-nodes",
+                    Code::YamlTooManyNodes,
                     format!(
                         "Document expands to more than {} nodes",
                         self.limits.max_nodes
@@ -420,7 +420,7 @@ impl Builder<'_> {
                             Diagnostic::error(
                                 self.name,
                                 Some(span),
-                                "yaml-multiple-documents",
+                                Code::YamlMultipleDocuments,
                                 "File holds more than one YAML document",
                             )
                             .with_hint("put each document in its own file"),
@@ -434,7 +434,7 @@ impl Builder<'_> {
                         self.diagnostics.push(Diagnostic::error(
                             self.name,
                             Some(span),
-                            "yaml-syntax",
+                            Code::YamlSyntax,
                             "Alias refers to an unknown anchor",
                         ));
                         return Err(Stop::Limit);
@@ -458,7 +458,7 @@ impl Builder<'_> {
                                 Diagnostic::error(
                                     self.name,
                                     Some(span),
-                                    "yaml-unsupported-tag",
+                                    Code::YamlUnsupportedTag,
                                     format!("Tag `{tag}` is not supported"),
                                 )
                                 .with_hint("remove the tag; quote the value to make it text"),
@@ -491,7 +491,7 @@ impl Builder<'_> {
                             Diagnostic::error(
                                 self.name,
                                 Some(span),
-                                "yaml-too-deep",
+                                Code::YamlTooDeep,
                                 format!(
                                     "Document nests deeper than {} levels",
                                     self.limits.max_depth
@@ -508,7 +508,7 @@ impl Builder<'_> {
                                 Diagnostic::error(
                                     self.name,
                                     Some(span),
-                                    "yaml-unsupported-tag",
+                                    Code::YamlUnsupportedTag,
                                     format!("Tag `{tag}` is not supported"),
                                 )
                                 .with_hint("remove the tag"),
@@ -588,7 +588,7 @@ impl Builder<'_> {
                                 Diagnostic::error(
                                     self.name,
                                     Some(node.span),
-                                    "yaml-complex-key",
+                                    Code::YamlComplexKey,
                                     "Mapping key is not a scalar",
                                 )
                                 .with_hint("keys must be plain names"),
@@ -653,7 +653,7 @@ impl Builder<'_> {
                     Diagnostic::error(
                         self.name,
                         Some(key.span),
-                        "duplicate-key",
+                        Code::DuplicateKey,
                         format!(
                             "Key `{text}` appears twice (first at line {})",
                             first.span.start.line
@@ -742,7 +742,7 @@ mod tests {
         let l = load("a: 1\nb: 2\na: 3\n");
         let d: Vec<_> = l.diagnostics.iter().collect();
         assert_eq!(d.len(), 1);
-        assert_eq!(d[0].code, "duplicate-key");
+        assert_eq!(d[0].code, Code::DuplicateKey);
         assert_eq!(d[0].line(), 3);
         assert!(d[0].message.contains("line 1"));
     }
@@ -760,7 +760,7 @@ mod tests {
         assert!(l.root.is_none());
         assert_eq!(
             l.diagnostics.iter().next().unwrap().code,
-            "yaml-too-many-nodes"
+            Code::YamlTooManyNodes
         );
     }
 
@@ -768,7 +768,7 @@ mod tests {
     fn tabs_get_a_hint() {
         let l = load("components:\n\tpython: 3.10\n");
         let d = l.diagnostics.iter().next().unwrap();
-        assert_eq!(d.code, "yaml-syntax");
+        assert_eq!(d.code, Code::YamlSyntax);
         assert_eq!(d.line(), 2);
         assert!(d.message.contains("Tab"), "{}", d.message);
     }
@@ -777,21 +777,24 @@ mod tests {
     fn invalid_utf8_is_located() {
         let l = load_bytes("t.yaml", b"a: 1\nb: \xff\n", Limits::DEFAULT);
         let d = l.diagnostics.iter().next().unwrap();
-        assert_eq!(d.code, "invalid-utf8");
+        assert_eq!(d.code, Code::InvalidUtf8);
         assert_eq!(d.line(), 2);
     }
 
     #[test]
     fn too_large_is_rejected_before_parsing() {
         let l = load_bytes("t.yaml", &vec![b'a'; 2 * 1024 * 1024], Limits::DEFAULT);
-        assert_eq!(l.diagnostics.iter().next().unwrap().code, "file-too-large");
+        assert_eq!(
+            l.diagnostics.iter().next().unwrap().code,
+            Code::FileTooLarge
+        );
     }
 
     #[test]
     fn deep_nesting_is_bounded() {
         let text = "[".repeat(200) + &"]".repeat(200);
         let l = load(&text);
-        assert_eq!(l.diagnostics.iter().next().unwrap().code, "yaml-too-deep");
+        assert_eq!(l.diagnostics.iter().next().unwrap().code, Code::YamlTooDeep);
     }
 
     #[test]

@@ -31,12 +31,12 @@ fn findings(document: &AwstoeDocument) -> Vec<Finding> {
     findings_with(document, &CheckOptions::default())
 }
 
-fn codes(document: &AwstoeDocument) -> Vec<&'static str> {
+fn codes(document: &AwstoeDocument) -> Vec<Code> {
     findings(document).into_iter().map(|f| f.code).collect()
 }
 
 /// The only finding, which must have `code`.
-fn only(document: &AwstoeDocument, code: &str) -> Finding {
+fn only(document: &AwstoeDocument, code: Code) -> Finding {
     let found = findings(document);
     assert_eq!(
         found.iter().map(|f| f.code).collect::<Vec<_>>(),
@@ -98,14 +98,14 @@ fn schema_version() {
     let mut document = steps(json!([bash("A", "true")]));
     clean(&document);
     document.schema_version = "2.0".into();
-    let finding = only(&document, "schema-version");
+    let finding = only(&document, Code::SchemaVersion);
     assert_eq!(finding.path_string(), "schemaVersion");
     assert_eq!(finding.message, "Schema version `2.0` is not supported");
 }
 
 #[test]
 fn phases_must_exist() {
-    let finding = only(&phases(json!([])), "no-phases");
+    let finding = only(&phases(json!([])), Code::NoPhases);
     assert_eq!(finding.path_string(), "phases");
 }
 
@@ -113,7 +113,7 @@ fn phases_must_exist() {
 fn unknown_phase_suggests() {
     let finding = only(
         &phases(json!([{"name": "biuld", "steps": [bash("A", "true")]}])),
-        "unknown-phase",
+        Code::UnknownPhase,
     );
     assert_eq!(finding.path_string(), "phases/0/name");
     assert_eq!(finding.hint.as_deref(), Some("did you mean `build`?"));
@@ -129,7 +129,7 @@ fn duplicate_phase() {
             {"name": "build", "steps": [bash("A", "true")]},
             {"name": "build", "steps": [bash("B", "true")]}
         ])),
-        "duplicate-phase",
+        Code::DuplicatePhase,
     );
     assert_eq!(finding.path_string(), "phases/1/name");
 }
@@ -138,7 +138,7 @@ fn duplicate_phase() {
 fn empty_phase() {
     let finding = only(
         &phases(json!([{"name": "build", "steps": []}])),
-        "empty-phase",
+        Code::EmptyPhase,
     );
     assert_eq!(finding.path_string(), "phases/0/steps");
 }
@@ -149,7 +149,7 @@ fn phase_order_is_a_warning() {
         {"name": "test", "steps": [bash("A", "true")]},
         {"name": "build", "steps": [bash("B", "true")]}
     ]));
-    let finding = only(&document, "phase-order");
+    let finding = only(&document, Code::PhaseOrder);
     assert_eq!(finding.severity, Severity::Warning);
 }
 
@@ -157,13 +157,13 @@ fn phase_order_is_a_warning() {
 fn step_names() {
     let finding = only(
         &steps(json!([bash("my step", "true")])),
-        "invalid-step-name",
+        Code::InvalidStepName,
     );
     assert_eq!(finding.path_string(), "phases/0/steps/0/name");
     clean(&steps(json!([bash("My-Step_2", "true")])));
     let finding = only(
         &steps(json!([bash("A", "true"), bash("A", "false")])),
-        "duplicate-step-name",
+        Code::DuplicateStepName,
     );
     assert_eq!(finding.path_string(), "phases/0/steps/1/name");
     // The same name in two phases is fine.
@@ -173,7 +173,7 @@ fn step_names() {
     ])));
     only(
         &steps(json!([bash("{{ X }}", "true")])),
-        "expression-not-allowed",
+        Code::ExpressionNotAllowed,
     );
 }
 
@@ -181,13 +181,13 @@ fn step_names() {
 fn unknown_action_suggests() {
     let finding = only(
         &step("ExecuteBsh", json!({"commands": ["x"]})),
-        "unknown-action",
+        Code::UnknownAction,
     );
     assert_eq!(finding.path_string(), "phases/0/steps/0/action");
     assert_eq!(finding.hint.as_deref(), Some("did you mean `ExecuteBash`?"));
     let finding = only(
         &step("executebash", json!({"commands": ["x"]})),
-        "unknown-action",
+        Code::UnknownAction,
     );
     assert_eq!(
         finding.hint.as_deref(),
@@ -207,7 +207,7 @@ fn windows_only_actions_in_linux_documents() {
         ),
     ] {
         let document = step(action, inputs);
-        let finding = only(&document, "windows-only-action");
+        let finding = only(&document, Code::WindowsOnlyAction);
         assert_eq!(finding.path_string(), "phases/0/steps/0/action");
         assert!(findings_with(&document, &windows()).is_empty());
     }
@@ -217,12 +217,12 @@ fn windows_only_actions_in_linux_documents() {
 fn linux_only_actions_in_windows_documents() {
     let document = step("ExecuteBash", json!({"commands": ["echo"]}));
     let found = findings_with(&document, &windows());
-    assert_eq!(found[0].code, "linux-only-action");
+    assert_eq!(found[0].code, Code::LinuxOnlyAction);
     assert_eq!(found[0].hint.as_deref(), Some("use `ExecutePowerShell`"));
     let document = step("CreateSymlink", json!([{"path": "/a", "target": "/b"}]));
     assert_eq!(
         findings_with(&document, &windows())[0].code,
-        "linux-only-action"
+        Code::LinuxOnlyAction
     );
     clean(&document);
 }
@@ -232,16 +232,16 @@ fn options_not_on_windows() {
     let document = step("CreateFile", json!([{"path": "C:\\a.txt", "owner": "x"}]));
     let found = findings_with(&document, &windows());
     assert_eq!(found.len(), 1);
-    assert_eq!(found[0].code, "option-not-on-windows");
+    assert_eq!(found[0].code, Code::OptionNotOnWindows);
     assert_eq!(found[0].path_string(), "phases/0/steps/0/inputs/0/owner");
 }
 
 #[test]
 fn missing_inputs() {
     let document = steps(json!([{"name": "A", "action": "ExecuteBash"}]));
-    let finding = only(&document, "missing-inputs");
+    let finding = only(&document, Code::MissingInputs);
     assert_eq!(finding.hint.as_deref(), Some("give `commands`"));
-    only(&step("CopyFile", json!([])), "missing-inputs");
+    only(&step("CopyFile", json!([])), Code::MissingInputs);
     // UpdateOS and Reboot need no inputs.
     clean(&steps(
         json!([{"name": "A", "action": "UpdateOS"}, {"name": "B", "action": "Reboot"}]),
@@ -250,10 +250,13 @@ fn missing_inputs() {
 
 #[test]
 fn inputs_shape() {
-    let finding = only(&step("CreateFile", json!({"path": "/a"})), "inputs-shape");
+    let finding = only(
+        &step("CreateFile", json!({"path": "/a"})),
+        Code::InputsShape,
+    );
     assert_eq!(finding.message, "`CreateFile` takes a list of inputs");
-    only(&step("ExecuteBash", json!(["echo"])), "inputs-shape");
-    only(&step("DeleteFile", json!(["/a"])), "inputs-shape");
+    only(&step("ExecuteBash", json!(["echo"])), Code::InputsShape);
+    only(&step("DeleteFile", json!(["/a"])), Code::InputsShape);
 }
 
 #[test]
@@ -262,7 +265,7 @@ fn unknown_input_suggests() {
     // `commands` is then missing, too.
     assert_eq!(
         found.iter().map(|f| f.code).collect::<Vec<_>>(),
-        ["unknown-input", "missing-input"]
+        [Code::UnknownInput, Code::MissingInput]
     );
     assert_eq!(found[0].path_string(), "phases/0/steps/0/inputs/comands");
     assert_eq!(found[0].hint.as_deref(), Some("did you mean `commands`?"));
@@ -271,7 +274,7 @@ fn unknown_input_suggests() {
             "CopyFile",
             json!([{"source": "/a", "destination": "/b", "overwrit": true}]),
         ),
-        "unknown-input",
+        Code::UnknownInput,
     );
     assert_eq!(finding.hint.as_deref(), Some("did you mean `overwrite`?"));
 }
@@ -280,7 +283,7 @@ fn unknown_input_suggests() {
 fn missing_required_input() {
     let finding = only(
         &step("CopyFile", json!([{"source": "/a"}])),
-        "missing-input",
+        Code::MissingInput,
     );
     assert_eq!(finding.path_string(), "phases/0/steps/0/inputs/0");
     assert_eq!(finding.message, "`CopyFile` needs `destination`");
@@ -294,7 +297,7 @@ fn missing_required_input() {
 fn input_types() {
     let finding = only(
         &step("ExecuteBash", json!({"commands": "echo hi"})),
-        "input-type",
+        Code::InputType,
     );
     assert_eq!(
         finding.message,
@@ -302,7 +305,7 @@ fn input_types() {
     );
     only(
         &step("DeleteFolder", json!([{"path": "/a", "force": "yes"}])),
-        "input-type",
+        Code::InputType,
     );
     clean(&step(
         "DeleteFolder",
@@ -310,7 +313,7 @@ fn input_types() {
     ));
     only(
         &step("Reboot", json!({"delaySeconds": "soon"})),
-        "input-type",
+        Code::InputType,
     );
     clean(&step("Reboot", json!({"delaySeconds": 60})));
     // A plain integer is accepted where a string is expected, as in AWSTOE's examples.
@@ -326,11 +329,11 @@ fn input_values() {
         "WebDownload",
         json!([{"source": "https://x/a", "destination": "/a", "checksum": "1", "algorithm": "SHA-256"}]),
     );
-    let finding = only(&document, "invalid-input-value");
+    let finding = only(&document, Code::InvalidInputValue);
     assert_eq!(finding.hint.as_deref(), Some("did you mean `SHA256`?"));
     only(
         &step("ReadFile", json!([{"path": "/a", "encoding": "latin1"}])),
-        "invalid-input-value",
+        Code::InvalidInputValue,
     );
     clean(&step(
         "ReadFile",
@@ -341,21 +344,21 @@ fn input_values() {
             "SetFilePermissions",
             json!([{"path": "/a", "permissions": "999"}]),
         ),
-        "invalid-input-value",
+        Code::InvalidInputValue,
     );
     only(
         &step(
             "S3Download",
             json!([{"source": "https://x", "destination": "/a"}]),
         ),
-        "invalid-input-value",
+        Code::InvalidInputValue,
     );
     only(
         &step(
             "WebDownload",
             json!([{"source": "ftp://x/a", "destination": "/a"}]),
         ),
-        "invalid-input-value",
+        Code::InvalidInputValue,
     );
 }
 
@@ -366,14 +369,14 @@ fn web_download_verification() {
             "WebDownload",
             json!([{"source": "https://x/a", "destination": "/a", "checksum": "1"}]),
         ),
-        "checksum-incomplete",
+        Code::ChecksumIncomplete,
     );
     let finding = only(
         &step(
             "WebDownload",
             json!([{"source": "http://x/a", "destination": "/a"}]),
         ),
-        "insecure-download",
+        Code::InsecureDownload,
     );
     assert_eq!(finding.severity, Severity::Warning);
     clean(&step(
@@ -389,9 +392,15 @@ fn powershell_commands_or_file() {
         "ExecutePowerShell",
         json!({"commands": ["x"], "file": "C:\\a.ps1"}),
     );
-    assert_eq!(findings_with(&both, &options)[0].code, "conflicting-inputs");
+    assert_eq!(
+        findings_with(&both, &options)[0].code,
+        Code::ConflictingInputs
+    );
     let neither = step("ExecutePowerShell", json!({}));
-    assert_eq!(findings_with(&neither, &options)[0].code, "missing-input");
+    assert_eq!(
+        findings_with(&neither, &options)[0].code,
+        Code::MissingInput
+    );
     let one = step("ExecutePowerShell", json!({"file": "C:\\a.ps1"}));
     assert!(findings_with(&one, &options).is_empty());
 }
@@ -400,7 +409,7 @@ fn powershell_commands_or_file() {
 fn empty_commands_warn() {
     let finding = only(
         &step("ExecuteBash", json!({"commands": []})),
-        "empty-commands",
+        Code::EmptyCommands,
     );
     assert_eq!(finding.severity, Severity::Warning);
 }
@@ -409,7 +418,7 @@ fn empty_commands_warn() {
 fn on_failure_values() {
     let mut a = bash("A", "true");
     a["onFailure"] = json!("abort");
-    let finding = only(&steps(json!([a])), "invalid-on-failure");
+    let finding = only(&steps(json!([a])), Code::InvalidOnFailure);
     assert_eq!(
         finding.hint.as_deref(),
         Some("values are case-sensitive: use `Abort`")
@@ -426,7 +435,7 @@ fn timeouts() {
     for bad in [0, -2] {
         let mut a = bash("A", "true");
         a["timeoutSeconds"] = json!(bad);
-        let finding = only(&steps(json!([a])), "invalid-timeout");
+        let finding = only(&steps(json!([a])), Code::InvalidTimeout);
         assert_eq!(finding.path_string(), "phases/0/steps/0/timeoutSeconds");
     }
     for good in [-1, 1, 43200, 86400] {
@@ -435,14 +444,17 @@ fn timeouts() {
         clean(&steps(json!([a])));
     }
     let reboot = steps(json!([{"name": "R", "action": "Reboot", "timeoutSeconds": 60}]));
-    assert_eq!(only(&reboot, "timeout-ignored").severity, Severity::Warning);
+    assert_eq!(
+        only(&reboot, Code::TimeoutIgnored).severity,
+        Severity::Warning
+    );
 }
 
 #[test]
 fn max_attempts() {
     let mut a = bash("A", "true");
     a["maxAttempts"] = json!(0);
-    only(&steps(json!([a])), "invalid-max-attempts");
+    only(&steps(json!([a])), Code::InvalidMaxAttempts);
     let mut a = bash("A", "true");
     a["maxAttempts"] = json!(5);
     clean(&steps(json!([a])));
@@ -461,8 +473,8 @@ fn execute_document_restrictions() {
     assert_eq!(
         codes(&retried),
         [
-            "execute-document-restriction",
-            "execute-document-restriction"
+            Code::ExecuteDocumentRestriction,
+            Code::ExecuteDocumentRestriction
         ]
     );
     only(
@@ -470,7 +482,7 @@ fn execute_document_restrictions() {
             "ExecuteDocument",
             json!({"document": "a", "parameters": [{"name": "p"}]}),
         ),
-        "input-type",
+        Code::InputType,
     );
 }
 
@@ -483,14 +495,14 @@ fn loops_for_each() {
     let document = steps(json!([{"name": "A", "action": "ExecuteBash",
         "loop": {"forEach": {"list": "a;b", "delimiter": "|"}},
         "inputs": {"commands": ["echo {{ loop.value }}"]}}]));
-    let finding = only(&document, "invalid-loop-delimiter");
+    let finding = only(&document, Code::InvalidLoopDelimiter);
     assert_eq!(
         finding.path_string(),
         "phases/0/steps/0/loop/forEach/delimiter"
     );
     let empty = steps(json!([{"name": "A", "action": "ExecuteBash",
         "loop": {"forEach": []}, "inputs": {"commands": ["echo {{ loop.value }}"]}}]));
-    assert_eq!(only(&empty, "empty-loop").severity, Severity::Warning);
+    assert_eq!(only(&empty, Code::EmptyLoop).severity, Severity::Warning);
 }
 
 #[test]
@@ -505,15 +517,15 @@ fn loops_for() {
     clean(&with(json!({"start": 3, "end": 1, "updateBy": -1})));
     let finding = only(
         &with(json!({"start": 1, "end": 3, "updateBy": 0})),
-        "loop-update-by-zero",
+        Code::LoopUpdateByZero,
     );
     assert_eq!(finding.path_string(), "phases/0/steps/0/loop/for/updateBy");
     let finding = only(
         &with(json!({"start": 1, "end": 3, "updateBy": -1})),
-        "loop-infinite",
+        Code::LoopInfinite,
     );
     assert_eq!(finding.hint.as_deref(), Some("use `updateBy: 1`"));
-    only(&with(json!({"start": 1, "end": 3})), "invalid-loop");
+    only(&with(json!({"start": 1, "end": 3})), Code::InvalidLoop);
 }
 
 #[test]
@@ -524,7 +536,7 @@ fn loop_names() {
     };
     let finding = only(
         &steps(json!([looped("A"), looped("B")])),
-        "duplicate-loop-name",
+        Code::DuplicateLoopName,
     );
     assert_eq!(finding.path_string(), "phases/0/steps/1/loop/name");
     only(
@@ -532,7 +544,7 @@ fn loop_names() {
             json!([{"name": "A", "action": "ExecuteBash", "loop": {"name": "has space", "forEach": ["a"]},
             "inputs": {"commands": ["echo"]}}]),
         ),
-        "invalid-loop-name",
+        Code::InvalidLoopName,
     );
 }
 
@@ -540,18 +552,18 @@ fn loop_names() {
 fn loop_variables_only_inside_their_loop() {
     let finding = only(
         &steps(json!([bash("A", "echo {{ loop.value }}")])),
-        "loop-reference-outside-loop",
+        Code::LoopReferenceOutsideLoop,
     );
     assert_eq!(finding.path_string(), "phases/0/steps/0/inputs/commands/0");
     let document = steps(json!([{"name": "A", "action": "ExecuteBash",
         "loop": {"name": "first", "forEach": ["a"]},
         "inputs": {"commands": ["echo {{ other.value }}"]}}]));
-    let finding = only(&document, "unknown-loop-name");
+    let finding = only(&document, Code::UnknownLoopName);
     assert!(finding.hint.unwrap().contains("`first`"));
     // A loop's own list cannot use its iteration variables.
     let document = steps(json!([{"name": "A", "action": "ExecuteBash",
         "loop": {"forEach": ["{{ loop.index }}"]}, "inputs": {"commands": ["echo {{ loop.value }}"]}}]));
-    only(&document, "loop-reference-outside-loop");
+    only(&document, Code::LoopReferenceOutsideLoop);
 }
 
 #[test]
@@ -571,7 +583,7 @@ fn conditions() {
     ));
     let finding = only(
         &with(json!({"stringEqual": "x", "value": "y"})),
-        "unknown-operator",
+        Code::UnknownOperator,
     );
     assert_eq!(finding.path_string(), "phases/0/steps/0/if/stringEqual");
     assert_eq!(
@@ -580,24 +592,24 @@ fn conditions() {
     );
     let finding = only(
         &with(json!({"stringEquals": "x"})),
-        "condition-missing-value",
+        Code::ConditionMissingValue,
     );
     assert_eq!(finding.path_string(), "phases/0/steps/0/if/stringEquals");
     only(
         &with(json!({"not": {"not": {"not": {"not": {"not": {"stringIsEmpty": ""}}}}}})),
-        "condition-too-deep",
+        Code::ConditionTooDeep,
     );
     only(
         &with(json!({"stringIsEmpty": "", "then": "run"})),
-        "invalid-step-action",
+        Code::InvalidStepAction,
     );
     only(
         &with(json!({"stringIsEmpty": "", "stringEquals": "a", "value": "b"})),
-        "invalid-condition",
+        Code::InvalidCondition,
     );
     only(
         &with(json!({"patternMatches": "[", "value": "b"})),
-        "invalid-pattern",
+        Code::InvalidPattern,
     );
 }
 
@@ -609,11 +621,11 @@ fn assert_inputs_are_a_condition() {
     ));
     only(
         &step("Assert", json!({"stringEquals": "2.1.1"})),
-        "condition-missing-value",
+        Code::ConditionMissingValue,
     );
     only(
         &steps(json!([{"name": "A", "action": "Assert"}])),
-        "missing-inputs",
+        Code::MissingInputs,
     );
 }
 
@@ -623,34 +635,37 @@ fn unknown_variables_suggest() {
         "parameters": [{"Version": {"type": "string"}}],
         "phases": [{"name": "build", "steps": [bash("A", "echo {{ Verson }}")]}]}));
     let found = findings(&document);
-    assert_eq!(found[0].code, "unknown-variable");
+    assert_eq!(found[0].code, Code::UnknownVariable);
     assert_eq!(
         found[0].message,
         "`{{ Verson }}` is not a parameter or constant of this document"
     );
     assert_eq!(found[0].hint.as_deref(), Some("did you mean `Version`?"));
-    assert_eq!(found[1].code, "unused-parameter");
+    assert_eq!(found[1].code, Code::UnusedParameter);
 }
 
 #[test]
 fn malformed_braces() {
     let finding = only(
         &steps(json!([bash("A", "echo {{ Version")])),
-        "unclosed-expression",
+        Code::UnclosedExpression,
     );
     assert_eq!(finding.path_string(), "phases/0/steps/0/inputs/commands/0");
-    only(&steps(json!([bash("A", "echo {{ }}")])), "empty-expression");
+    only(
+        &steps(json!([bash("A", "echo {{ }}")])),
+        Code::EmptyExpression,
+    );
     only(
         &steps(json!([bash("A", "echo {{ a.b.c }}")])),
-        "malformed-expression",
+        Code::MalformedExpression,
     );
     only(
         &steps(json!([bash("A", "echo {{ build.A.result.stdout }}")])),
-        "malformed-expression",
+        Code::MalformedExpression,
     );
     let finding = only(
         &steps(json!([bash("A", "docker inspect -f '{{ .Id }}' x")])),
-        "unresolved-expression",
+        Code::UnresolvedExpression,
     );
     assert_eq!(finding.severity, Severity::Warning);
 }
@@ -674,12 +689,12 @@ fn chaining_forward_or_self() {
             bash("A", "echo {{ build.B.outputs.stdout }}"),
             bash("B", "echo hi")
         ])),
-        "chaining-forward-reference",
+        Code::ChainingForwardReference,
     );
     assert_eq!(finding.path_string(), "phases/0/steps/0/inputs/commands/0");
     let finding = only(
         &steps(json!([bash("A", "echo {{ build.A.outputs.stdout }}")])),
-        "chaining-forward-reference",
+        Code::ChainingForwardReference,
     );
     assert!(finding.message.contains("cannot chain from itself"));
     only(
@@ -687,7 +702,7 @@ fn chaining_forward_or_self() {
             {"name": "build", "steps": [bash("A", "echo {{ validate.B.outputs.stdout }}")]},
             {"name": "validate", "steps": [bash("B", "echo hi")]}
         ])),
-        "chaining-forward-reference",
+        Code::ChainingForwardReference,
     );
 }
 
@@ -698,7 +713,7 @@ fn chaining_unknown_phase_or_step() {
             bash("A", "echo"),
             bash("B", "echo {{ biuld.A.outputs.stdout }}")
         ])),
-        "chaining-unknown-phase",
+        Code::ChainingUnknownPhase,
     );
     assert_eq!(finding.hint.as_deref(), Some("did you mean `build`?"));
     let finding = only(
@@ -706,7 +721,7 @@ fn chaining_unknown_phase_or_step() {
             bash("Install", "echo"),
             bash("B", "echo {{ build.Instal.outputs.stdout }}")
         ])),
-        "chaining-unknown-step",
+        Code::ChainingUnknownStep,
     );
     assert_eq!(finding.hint.as_deref(), Some("did you mean `Install`?"));
 }
@@ -718,7 +733,7 @@ fn chaining_across_stages() {
             {"name": "build", "steps": [bash("A", "echo hi")]},
             {"name": "test", "steps": [bash("B", "echo {{ build.A.outputs.stdout }}")]}
         ])),
-        "chaining-across-stages",
+        Code::ChainingAcrossStages,
     );
     assert_eq!(finding.path_string(), "phases/1/steps/0/inputs/commands/0");
 }
@@ -730,7 +745,7 @@ fn chaining_outputs_exist() {
             bash("A", "echo"),
             bash("B", "echo {{ build.A.outputs.content }}")
         ])),
-        "unknown-chained-output",
+        Code::UnknownChainedOutput,
     );
     assert_eq!(finding.hint.as_deref(), Some("its outputs: `stdout`"));
     let finding = only(
@@ -738,7 +753,7 @@ fn chaining_outputs_exist() {
             {"name": "A", "action": "CreateFolder", "inputs": [{"path": "/a"}]},
             bash("B", "echo {{ build.A.outputs.stdout }}")
         ])),
-        "unknown-chained-output",
+        Code::UnknownChainedOutput,
     );
     assert_eq!(
         finding.hint.as_deref(),
@@ -764,7 +779,7 @@ fn chaining_inputs_exist() {
             download.clone(),
             bash("B", "echo {{ build.D.inputs.destination }}")
         ])),
-        "unknown-chained-input",
+        Code::UnknownChainedInput,
     );
     assert!(finding.message.contains("give an index"));
     only(
@@ -772,14 +787,14 @@ fn chaining_inputs_exist() {
             download.clone(),
             bash("B", "echo {{ build.D.inputs[1].destination }}")
         ])),
-        "unknown-chained-input",
+        Code::UnknownChainedInput,
     );
     only(
         &steps(json!([
             download,
             bash("B", "echo {{ build.D.inputs[0].target }}")
         ])),
-        "unknown-chained-input",
+        Code::UnknownChainedInput,
     );
     clean(&steps(json!([
         bash("A", "x"),
@@ -811,12 +826,12 @@ fn parameter_names() {
         json!([{"ab": {"type": "string"}}, {"Good-Name_1": {"type": "string"}}]),
     ));
     assert_eq!(found.len(), 1, "{found:#?}");
-    assert_eq!(found[0].code, "invalid-variable-name");
+    assert_eq!(found[0].code, Code::InvalidVariableName);
     assert_eq!(found[0].path_string(), "parameters/0/ab");
     let found = findings(&with(json!([
         {"ab": {"type": "string"}, "Good-Name_1": {"type": "string"}}
     ])));
-    assert!(found.iter().any(|f| f.code == "invalid-variable-entry"));
+    assert!(found.iter().any(|f| f.code == Code::InvalidVariableEntry));
 }
 
 #[test]
@@ -827,7 +842,7 @@ fn parameter_types_and_duplicates() {
         "phases": [{"name": "build", "steps": [bash("A", "echo {{ Count }}")]}]}));
     assert_eq!(
         codes(&document),
-        ["invalid-variable-type", "duplicate-variable"]
+        [Code::InvalidVariableType, Code::DuplicateVariable]
     );
 }
 
@@ -843,7 +858,7 @@ fn secrets_are_never_parameters() {
         "phases": [{"name": "build", "steps": [bash("A", "echo {{ FalconCID }} {{ falcon-cid }}")]}]}));
     let found = findings_with(&document, &options);
     let codes: Vec<_> = found.iter().map(|f| f.code).collect();
-    assert_eq!(codes, ["secret-as-parameter", "secret-as-constant"]);
+    assert_eq!(codes, [Code::SecretAsParameter, Code::SecretAsConstant]);
     assert_eq!(
         found[0].hint.as_deref(),
         Some("remove it and read the secret from the file `/run/secrets/falcon_cid` in the step")
@@ -851,7 +866,7 @@ fn secrets_are_never_parameters() {
     // Referring to the secret by name without declaring it is also caught.
     let document = steps(json!([bash("A", "echo {{ falcon_cid }}")]));
     let found = findings_with(&document, &options);
-    assert_eq!(found[0].code, "secret-reference");
+    assert_eq!(found[0].code, Code::SecretReference);
     // Reading the file is the way.
     let document = steps(json!([bash("A", "CID=$(cat /run/secrets/falcon_cid)")]));
     assert!(findings_with(&document, &options).is_empty());
@@ -870,8 +885,8 @@ fn unused_variables_warn() {
             .map(|f| (f.code, f.severity))
             .collect::<Vec<_>>(),
         [
-            ("unused-parameter", Severity::Warning),
-            ("unused-constant", Severity::Warning)
+            (Code::UnusedParameter, Severity::Warning),
+            (Code::UnusedConstant, Severity::Warning)
         ]
     );
     let quiet = CheckOptions {

@@ -157,7 +157,7 @@ pub enum HostError {
 /// The hint of a host with no S3 client: imagesmith's S3 support is the `aws` feature.
 pub fn aws_feature_hint(target: &str) -> String {
     format!(
-        "imagesmith was built without the `aws` feature, so `{target}` cannot be reached through the AWS SDK\nhint: rebuild with `cargo install --path crates/imagesmith --features aws`"
+        "imagesmith was built without the `aws` feature, so `{target}` cannot be reached through the AWS SDK\nhint: use an imagesmith built with the `aws` feature (README: \"S3 downloads: the `aws` feature\")"
     )
 }
 

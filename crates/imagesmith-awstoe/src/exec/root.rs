@@ -57,11 +57,6 @@ impl ImageRoot {
         }
     }
 
-    /// The root on the host.
-    pub fn host_root(&self) -> &Path {
-        &self.root
-    }
-
     /// The absolute in-image form of `path` (relative paths start at the working directory),
     /// with `.` and `..` removed; an error when `..` climbs above `/`.
     pub fn absolute(&self, path: &str) -> Result<String, PathError> {

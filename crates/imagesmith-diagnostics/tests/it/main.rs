@@ -1,4 +1,5 @@
 //! Integration tests of the diagnostics crate, one module per area.
 
+mod codes;
 mod render;
 mod source;

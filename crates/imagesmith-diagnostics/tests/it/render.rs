@@ -1,6 +1,8 @@
 //! Renderers: a redacted span (a secret written in a document) never appears in any format.
 
-use imagesmith_diagnostics::{render, Diagnostic, Diagnostics, Format, HumanOptions, SourceFile};
+use imagesmith_diagnostics::{
+    render, Code, Diagnostic, Diagnostics, Format, HumanOptions, SourceFile,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -22,7 +24,7 @@ fn report() -> (Diagnostics, HashMap<Arc<str>, SourceFile>) {
         Diagnostic::error(
             &path,
             Some(imagesmith_diagnostics::Span::new(key.start, key.end)),
-            "secret-literal",
+            Code::SecretLiteral,
             "`snyk_token` of `snyk` is a secret and cannot be written in a document",
         )
         .with_hint("remove it")
@@ -35,7 +37,7 @@ fn report() -> (Diagnostics, HashMap<Arc<str>, SourceFile>) {
     diagnostics.push(Diagnostic::warning(
         &path,
         Some(imagesmith_diagnostics::Span::new(value.start, value.end)),
-        "other",
+        Code::DeprecatedVersion,
         "Something else on that line",
     ));
     let mut sources = HashMap::new();
@@ -98,7 +100,12 @@ fn a_long_line_is_shown_as_a_window_with_the_real_column() {
     let column = line[..line.find("k19999").unwrap()].chars().count() + 1;
     assert_eq!(span.start.column as usize, column);
     let mut diagnostics = Diagnostics::new();
-    diagnostics.push(Diagnostic::error(&path, Some(span), "code", "Problem"));
+    diagnostics.push(Diagnostic::error(
+        &path,
+        Some(span),
+        Code::InvalidValue,
+        "Problem",
+    ));
     let mut sources = HashMap::new();
     sources.insert(path, source);
     let out = render(

@@ -5,6 +5,7 @@ mod inputs;
 mod kill;
 mod lock;
 mod schema;
+mod text;
 mod validate;
 
 use std::path::{Path, PathBuf};

@@ -137,7 +137,9 @@ fn python_310_means_310() {
     let float = text.replace("3.10", "3.1");
     let diagnostics = imagesmith_validate::validate_spec("s.yaml", &float, &context).unwrap_err();
     assert!(
-        diagnostics.iter().any(|d| d.code == "unsupported-version"),
+        diagnostics
+            .iter()
+            .any(|d| d.code.as_str() == "unsupported-version"),
         "{diagnostics:?}"
     );
 }
