@@ -60,16 +60,20 @@ pub enum Command {
     Catalog(commands::catalog::Args),
     /// Write a starter project: imagesmith.yaml, golden recipes and example specs.
     Init(commands::init::Args),
-    /// Lock the project: write `imagesmith.lock`, the exact versions, artifacts and documents
-    /// of every image, which `build` and `render` require.
+    /// Write `imagesmith.lock`, which `build` and `render` require
+    ///
+    /// The lock holds every image's exact component versions, artifacts and checksums,
+    /// document digests, parameters, parent, version and tags.
     Lock(commands::lock::LockArgs),
-    /// Show the build order and which images change against the lock, why, and their next
-    /// versions and tags.
+    /// Show which images change against the lock, why, and their next versions
+    ///
+    /// Images are listed in build order (golden images first), each with its tags.
     Plan(commands::lock::PlanArgs),
-    /// Change the one version that decides a component (no other byte of the file), re-lock,
-    /// and print the images that change.
+    /// Change the one version that decides a component, re-lock, print what changes
+    ///
+    /// Only that scalar of the file changes: comments, quoting, order and flow style are kept.
     Bump(commands::bump::Args),
-    /// The changelog between two locks (files or git revisions).
+    /// The changelog between two locks (files or git revisions) or two built images
     Diff(commands::diff::Args),
     /// Build images locally, without a daemon, into OCI image layouts.
     Build(commands::build::Args),

@@ -67,7 +67,13 @@ impl Relocked {
         let root = self.project.root.clone();
         let base = self.project.base.clone();
         let locate = move |place: &DecidedBy| locate(root.as_deref(), &base, place);
-        changes(self.on_disk.as_ref(), &self.fresh_file(), &order, &locate)
+        let fresh = self.fresh_file();
+        // The built-in catalog is locked with the binary: nothing of it changes.
+        let old = match &self.project.root {
+            None => Some(&fresh),
+            Some(_) => self.on_disk.as_ref(),
+        };
+        changes(old, &fresh, &order, &locate)
     }
 }
 

@@ -138,7 +138,9 @@ pub fn run_plan(args: PlanArgs) -> anyhow::Result<ExitStatus> {
             let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(&json)?);
         }
         PlanFormat::Human => {
-            if relocked.project.root.is_some() && relocked.on_disk.is_none() {
+            if relocked.project.root.is_none() {
+                eprintln!("note: no project here: the built-in catalog's golden images, locked with imagesmith itself");
+            } else if relocked.on_disk.is_none() {
                 eprintln!("note: no `{LOCK_FILE}` yet: every image is new");
             }
             for change in &changes {
