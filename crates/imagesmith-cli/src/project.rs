@@ -107,6 +107,15 @@ fn pathdiff(path: &Path, base: &Path) -> String {
 
 /// Validates and locks the project at or above `cwd` against its lock file.
 pub fn relock(cwd: &Path) -> anyhow::Result<Result<Relocked, ExitStatus>> {
+    relock_with(cwd, false)
+}
+
+/// As [`relock`]; with `replace_invalid`, a lock file that cannot be read as one (a merge
+/// conflict, a truncated file) is set aside with a warning and the project locked afresh.
+pub fn relock_with(
+    cwd: &Path,
+    replace_invalid: bool,
+) -> anyhow::Result<Result<Relocked, ExitStatus>> {
     let project = match validated(cwd)? {
         Ok(project) => project,
         Err(status) => return Ok(Err(status)),
@@ -114,6 +123,11 @@ pub fn relock(cwd: &Path) -> anyhow::Result<Result<Relocked, ExitStatus>> {
     let on_disk = match lock_path(&project) {
         Some(path) => match LockFile::read(&path) {
             Ok(lock) => lock,
+            Err(error @ imagesmith_plan::LockError::Invalid { .. }) if replace_invalid => {
+                eprintln!("warning: {error}");
+                eprintln!("hint: it is locked afresh: image versions start again from the documents (1.0.0 or their declared version); restore the lock from version control to keep them");
+                None
+            }
             Err(error) => {
                 eprintln!("error: {error}\nhint: {}", error.hint());
                 return Ok(Err(ExitStatus::Invalid));

@@ -1,6 +1,6 @@
 //! `imagesmith lock [--check]` and `imagesmith plan [NAME...]`.
 
-use crate::project::{lock_path, relock, Relocked};
+use crate::project::{lock_path, relock, relock_with, Relocked};
 use crate::{current_dir, ExitStatus};
 use imagesmith_plan::{ImageChange, LOCK_FILE};
 use std::io::Write;
@@ -43,7 +43,7 @@ fn no_project() -> ExitStatus {
 /// Runs `lock`.
 pub fn run_lock(args: LockArgs) -> anyhow::Result<ExitStatus> {
     let cwd = current_dir()?;
-    let relocked = match relock(&cwd)? {
+    let relocked = match relock_with(&cwd, !args.check)? {
         Ok(relocked) => relocked,
         Err(status) => return Ok(status),
     };

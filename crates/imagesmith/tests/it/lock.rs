@@ -390,3 +390,36 @@ fn bump_adds_a_project_default_when_images_follow_the_catalog() {
     let after = std::fs::read_to_string(root.join("imagesmith.yaml")).unwrap();
     assert_eq!(after, format!("{PROJECT}  aws_cli: 2.9.19\n"));
 }
+
+#[test]
+fn a_broken_lock_is_refused_by_build_and_render_and_replaced_by_lock() {
+    let dir = project();
+    let root = dir.path();
+    ok(&["lock"], root);
+    let good = std::fs::read_to_string(root.join("imagesmith.lock")).unwrap();
+    // A merge left its markers in the lock.
+    write(
+        root,
+        "imagesmith.lock",
+        &format!("<<<<<<< HEAD\n{good}=======\n{good}>>>>>>> other\n"),
+    );
+    for args in [&["render", "--out", "out"][..], &["lock", "--check"][..]] {
+        let output = imagesmith(args, root);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&output).contains("is not a valid lock file"),
+            "{}",
+            stderr(&output)
+        );
+    }
+    let output = ok(&["lock"], root);
+    assert!(
+        stderr(&output).contains("locked afresh"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("imagesmith.lock")).unwrap(),
+        good
+    );
+}
