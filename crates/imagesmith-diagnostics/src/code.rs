@@ -187,6 +187,12 @@ codes! {
         /// A version the catalog does not support on this OS, or a default outside the supported list.
         UnsupportedVersion = "unsupported-version", Error,
             "Use one of the supported versions listed in the hint.";
+        /// A version the vendor never released (not in the version index for this OS and architecture).
+        UnknownRelease = "unknown-release", Error,
+            "Use one of the nearest real releases in the hint, or refresh the index with `imagesmith index update` if the release is newer than the index.";
+        /// An artifact whose checksum cannot be pinned at lock time.
+        Unpinnable = "unpinnable", Error,
+            "Give the vendor's checksum (index, checksum file or the catalog's `checksum.values`), or a mirror that serves the artifact.";
         /// A version past its end of life (an error or a warning by the project's policy).
         EndOfLife = "end-of-life", Warning,
             "Upgrade to a supported version (the hint names the newest).";

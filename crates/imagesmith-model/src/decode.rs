@@ -963,8 +963,12 @@ fn platform(d: &mut Decoder<'_>, os: &str, node: &Node) -> Option<Platform> {
     let f = d.fields(
         node,
         &what,
-        &["versions", "default", "artifact", "notes", "document"],
+        &["versions", "default", "artifact", "notes", "document", "otherwise"],
     )?;
+    let otherwise = f
+        .get("otherwise")
+        .and_then(|n| platform(d, &format!("{os}` `otherwise"), n))
+        .map(Box::new);
     let artifact = f
         .require(
             d,
@@ -989,6 +993,7 @@ fn platform(d: &mut Decoder<'_>, os: &str, node: &Node) -> Option<Platform> {
         notes: d.string_list(f.get("notes"), "`notes`"),
         artifact: artifact?,
         document: document?,
+        otherwise,
     })
 }
 

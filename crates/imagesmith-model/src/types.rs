@@ -695,6 +695,37 @@ pub struct Platform {
     pub notes: Vec<String>,
     /// The AWSTOE document that installs, validates and tests it.
     pub document: AwstoeDocument,
+    /// The method used for versions `versions` does not list: the vendor's (or the de-facto)
+    /// install where the OS package cannot give what is ordered (Node.js tarballs for an exact
+    /// release, a newer Python than the distribution ships).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otherwise: Option<Box<Platform>>,
+}
+
+impl Platform {
+    /// Whether this method installs `version`: it lists it in `versions`, or lists none.
+    pub fn serves(&self, version: &str) -> bool {
+        match &self.versions {
+            None => true,
+            Some(patterns) => patterns.iter().any(|p| match p.as_str().strip_suffix('*') {
+                Some(prefix) => version.starts_with(prefix),
+                None => p.as_str() == version,
+            }),
+        }
+    }
+
+    /// The method installing `version`: this one when it serves it, else the first of its
+    /// `otherwise` chain that does, else the last of the chain (whose `versions` then reject it).
+    pub fn method_for(&self, version: &str) -> &Platform {
+        let mut method = self;
+        while !method.serves(version) {
+            match &method.otherwise {
+                Some(next) => method = next,
+                None => break,
+            }
+        }
+        method
+    }
 }
 
 /// Where a component's bits come from.
@@ -915,6 +946,16 @@ pub enum OsFamily {
     Linux,
     /// Windows.
     Windows,
+}
+
+impl OsFamily {
+    /// The name as written (`linux`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OsFamily::Linux => "linux",
+            OsFamily::Windows => "windows",
+        }
+    }
 }
 
 /// Whether imagesmith builds an OS yet.

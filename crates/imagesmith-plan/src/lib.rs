@@ -494,6 +494,40 @@ pub fn lock(
     validated: &ValidatedProject,
     previous: Option<&LockFile>,
 ) -> Result<LockedProject, PlanError> {
+    lock_with(validated, previous, &Pins::new())
+}
+
+/// Checksums pinned at lock time (`sha256:<hex>`), by the download's URL (before mirrors).
+pub type Pins = std::collections::BTreeMap<String, String>;
+
+/// The checksums a lock file pinned, by URL: what a re-lock in memory carries over so it
+/// agrees with the file byte for byte.
+pub fn pins_of(lock: &LockFile) -> Pins {
+    let mut pins = Pins::new();
+    for image in lock.images.values() {
+        for component in image.components.values() {
+            if let ArtifactEntry::Download {
+                url,
+                checksum: Some(checksum),
+                ..
+            } = &component.artifact
+            {
+                pins.insert(url.clone(), checksum.clone());
+            }
+        }
+    }
+    pins
+}
+
+/// [`lock`] with checksums pinned beyond the index and the previous lock (fetched by
+/// `imagesmith lock` from the vendors' checksum files, or by hashing a download).
+pub fn lock_with(
+    validated: &ValidatedProject,
+    previous: Option<&LockFile>,
+    extra: &Pins,
+) -> Result<LockedProject, PlanError> {
+    let mut pins = previous.map(pins_of).unwrap_or_default();
+    pins.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
     let context = &validated.context;
     let catalog = &context.catalog;
     let project = context.project.as_ref();
@@ -514,6 +548,7 @@ pub fn lock(
     let mut locker = Locker {
         validated,
         previous,
+        pins,
         architecture: &architecture,
         images: Vec::new(),
         levels: IndexMap::new(),
@@ -572,6 +607,8 @@ struct Draft {
 struct Locker<'a> {
     validated: &'a ValidatedProject,
     previous: Option<&'a LockFile>,
+    /// Checksums pinned at lock time, by download URL.
+    pins: Pins,
     architecture: &'a str,
     images: Vec<LockedImage>,
     /// How much each locked image changed against the previous lock.
@@ -779,14 +816,18 @@ impl Locker<'_> {
                 os: os.id.clone(),
             };
             let component = context.catalog.component(name).ok_or_else(unavailable)?;
-            let platform = component.platforms.get(&os.id).ok_or_else(unavailable)?;
+            let declared_platform = component.platforms.get(&os.id).ok_or_else(unavailable)?;
             let resolution = resolve_version(
                 component,
-                &os.id,
+                os,
                 requested.as_ref(),
                 context.project.as_ref(),
+                &context.index,
+                self.architecture,
             )
-            .ok_or_else(unavailable)?;
+            .map_err(|_| unavailable())?;
+            // The install method serving the version (the platform or one of its `otherwise`).
+            let platform = resolution.method;
             let source = context
                 .catalog
                 .sources
@@ -816,7 +857,7 @@ impl Locker<'_> {
                 }
                 VersionSource::CatalogDefault => DecidedBy {
                     file: source.clone(),
-                    keys: if platform.default.is_some() {
+                    keys: if declared_platform.default.is_some() {
                         vec!["platforms".into(), os.id.clone(), "default".into()]
                     } else {
                         vec!["versions".into(), "default".into()]
@@ -854,8 +895,34 @@ impl Locker<'_> {
                 .filter(|p| p.secret)
                 .map(|p| p.name.clone())
                 .collect();
-            let (artifact, resolved_at_build) =
+            let declares = |param: &str| component.parameters.iter().any(|p| p.name == param);
+            if let Some(build) = resolution.release.as_ref().and_then(|r| r.build.as_ref()) {
+                // The vendor's build id from the index (Splunk's download names carry one).
+                if declares("build") && parameters.get("build").is_none_or(|b| b.is_empty()) {
+                    parameters.insert("build".to_string(), build.clone());
+                }
+            }
+            let (mut artifact, mut resolved_at_build) =
                 lockfile::artifact_entry(&platform.artifact, &parameters, arch_token.as_deref());
+            if let ArtifactEntry::Download { url, checksum, .. } = &mut artifact {
+                if checksum.is_none() {
+                    let from_index = resolution
+                        .artifact
+                        .as_ref()
+                        .filter(|a| file_name(&a.url) == file_name(url))
+                        .and_then(|a| a.sha256.as_ref())
+                        .map(|hex| format!("sha256:{hex}"));
+                    if let Some(pinned) = from_index.or_else(|| self.pins.get(url.as_str()).cloned()) {
+                        *checksum = Some(pinned);
+                        resolved_at_build = None;
+                    }
+                }
+                if let Some(hex) = checksum.as_deref().and_then(|c| c.strip_prefix("sha256:")) {
+                    if declares("sha256") && parameters.get("sha256").is_none_or(|v| v.is_empty()) {
+                        parameters.insert("sha256".to_string(), hex.to_string());
+                    }
+                }
+            }
             let resolved_at_build = match (resolved_at_build, version.is_latest()) {
                 (Some(why), _) => Some(why),
                 (None, true) => Some("`latest`: the newest release when the image is built".into()),
@@ -887,6 +954,12 @@ impl Locker<'_> {
         }
         Ok(out)
     }
+}
+
+/// The last path segment of a URL, without a query.
+fn file_name(url: &str) -> &str {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 fn image_digest(

@@ -5,9 +5,10 @@ use crate::{Context, Document};
 use imagesmith_catalog::Catalog;
 use imagesmith_diagnostics::{did_you_mean, Code, Diagnostic, Diagnostics, Severity, Span};
 use imagesmith_model::decode::is_safe_name;
+use imagesmith_index::{artifact_of, ArtifactRef, Index, Release, Target};
 use imagesmith_model::{
-    Component, DefaultVersion, ImageType, Os, OsStatus, PolicyLevel, Project, Recipe, RegistryKind,
-    Spec, VersionText,
+    Component, DefaultVersion, ImageType, Os, OsStatus, Platform, PolicyLevel, Project, Recipe,
+    RegistryKind, Spec, VersionText,
 };
 use imagesmith_yaml::Node;
 use indexmap::IndexMap;
@@ -28,46 +29,159 @@ pub enum VersionSource {
 }
 
 /// A component version resolved for one OS.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolution {
-    /// The version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution<'c> {
+    /// The version installed: the exact release the index resolves the request to (`20` →
+    /// `20.19.5`), or the request itself where the install method takes a line (an OS
+    /// package of a major version) or the component has no index.
     pub version: VersionText,
+    /// The version as written, or the default taken.
+    pub requested: VersionText,
     /// Where it came from.
     pub source: VersionSource,
+    /// The install method chosen for it on this OS (the platform, or one of its `otherwise`).
+    pub method: &'c Platform,
+    /// How the version was judged.
+    pub judged: Judged,
+    /// The index's release, when the index resolved it.
+    pub release: Option<Release>,
+    /// The index's artifact of that release on this OS and architecture.
+    pub artifact: Option<ArtifactRef>,
+}
+
+/// What decided that a version exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judged {
+    /// The version index: a real upstream release.
+    Index,
+    /// The install method's own `versions` (an OS package line).
+    Method,
+    /// The component's `supported` patterns (it has no index).
+    Supported,
+}
+
+/// Why a version could not be resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unresolved {
+    /// The component has no install method for the OS.
+    NoPlatform,
+    /// Nothing gave a version.
+    NoVersion,
+    /// The index has no such release on the OS and architecture.
+    NotReleased {
+        /// The version asked for.
+        requested: VersionText,
+        /// Where it came from.
+        source: VersionSource,
+        /// The nearest real versions.
+        nearest: Vec<String>,
+        /// When the index was gathered.
+        updated: String,
+    },
 }
 
 /// Resolves the version of `component` on `os`: the document's, else the project default,
-/// else the catalog default; `latest` becomes the newest supported version.
-pub fn resolve_version(
-    component: &Component,
-    os: &str,
+/// else the catalog default; then picks the install method serving it and, when the component
+/// has an index, the exact release (`latest` is the newest release, or the newest the method
+/// lists).
+pub fn resolve_version<'c>(
+    component: &'c Component,
+    os: &Os,
     requested: Option<&VersionText>,
     project: Option<&Project>,
-) -> Option<Resolution> {
-    let platform = component.platforms.get(os);
-    let supported = platform
-        .and_then(|p| p.versions.as_ref())
-        .unwrap_or(&component.versions.supported);
+    index: &Index,
+    arch: &str,
+) -> Result<Resolution<'c>, Unresolved> {
+    let platform = component
+        .platforms
+        .get(&os.id)
+        .ok_or(Unresolved::NoPlatform)?;
     let (version, source) = match requested {
         Some(v) => (v.clone(), VersionSource::Document),
-        None => match project.and_then(|p| project_default(p, &component.name, os)) {
+        None => match project.and_then(|p| project_default(p, &component.name, &os.id)) {
             Some(v) => (v, VersionSource::ProjectDefault),
             None => (
                 platform
-                    .and_then(|p| p.default.clone())
+                    .default
+                    .clone()
                     .or_else(|| component.versions.default.clone())
-                    .or_else(|| newest(supported).cloned())?,
+                    .or_else(|| newest(platform.versions.as_ref().unwrap_or(&component.versions.supported)).cloned())
+                    .ok_or(Unresolved::NoVersion)?,
                 VersionSource::CatalogDefault,
             ),
         },
     };
+    let target = Target {
+        os: &os.id,
+        family: os.family.as_str(),
+        arch,
+    };
+    let entry = index.get(&component.name);
+    let resolution = |version: VersionText, method: &'c Platform, judged| Resolution {
+        requested: version.clone(),
+        version,
+        source,
+        method,
+        judged,
+        release: None,
+        artifact: None,
+    };
     if version.is_latest() {
-        return Some(Resolution {
-            version: newest(supported).cloned().unwrap_or(version),
-            source: VersionSource::Latest,
+        let source = VersionSource::Latest;
+        return Ok(match (&platform.versions, entry) {
+            (None, Some(entry)) => match entry.newest(target, None) {
+                Some(release) => Resolution {
+                    version: VersionText::from(release.version.as_str()),
+                    requested: version.clone(),
+                    source,
+                    method: platform,
+                    judged: Judged::Index,
+                    artifact: artifact_of(release, target).cloned(),
+                    release: Some(release.clone()),
+                },
+                None => Resolution { source, ..resolution(version.clone(), platform, Judged::Supported) },
+            },
+            (narrow, _) => {
+                let patterns = narrow.as_ref().unwrap_or(&component.versions.supported);
+                let judged = if narrow.is_some() { Judged::Method } else { Judged::Supported };
+                Resolution {
+                    requested: version.clone(),
+                    source,
+                    ..resolution(newest(patterns).cloned().unwrap_or(version), platform, judged)
+                }
+            }
         });
     }
-    Some(Resolution { version, source })
+    let method = platform.method_for(version.as_str());
+    if method.versions.is_some() {
+        // The method lists what it installs (an OS package line); the last of the chain
+        // rejecting it is reported against its list.
+        return Ok(resolution(version, method, Judged::Method));
+    }
+    let Some(entry) = entry else {
+        return Ok(resolution(version, method, Judged::Supported));
+    };
+    match entry.resolve(version.as_str(), target) {
+        Some(found) => Ok(Resolution {
+            version: VersionText::from(found.release.version.as_str()),
+            requested: version,
+            source,
+            method,
+            judged: Judged::Index,
+            artifact: found.artifact.cloned(),
+            release: Some(found.release.clone()),
+        }),
+        None => Err(Unresolved::NotReleased {
+            nearest: entry
+                .nearest(version.as_str(), target, 4)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            requested: version,
+            source,
+            updated: entry.updated.clone(),
+        }),
+    }
 }
 
 fn project_default(project: &Project, component: &str, os: &str) -> Option<VersionText> {
@@ -509,7 +623,7 @@ impl<'a> Checker<'a> {
                     Some("remove it; the golden image pins its version".into()),
                 );
             }
-            let Some(platform) = component.platforms.get(&os.id) else {
+            if !component.platforms.contains_key(&os.id) {
                 let supported: Vec<&str> = component.platforms.keys().map(String::as_str).collect();
                 self.error(
                     key_span,
@@ -526,8 +640,11 @@ impl<'a> Checker<'a> {
                 continue;
             };
             present.push((Arc::clone(&component), key_span));
+            let index = &self.context.index;
+            let indexed = index.get(&component.name).is_some();
             if let Some(requested) = wanted.requested {
                 if !requested.is_latest()
+                    && !indexed
                     && !syntax_matches(component.versions.syntax, requested.as_str())
                 {
                     self.error(
@@ -543,56 +660,104 @@ impl<'a> Checker<'a> {
                     continue;
                 }
             }
-            let Some(resolution) = resolve_version(&component, &os.id, wanted.requested, project)
-            else {
-                self.error(
-                    key_span,
-                    Code::NoVersion,
-                    format!("No version given for `{}` and no default", wanted.name),
-                    Some(format!(
-                        "write a version, or add `{}` to the project's `defaults`",
-                        wanted.name
-                    )),
-                );
-                continue;
+            let from_of = |source: VersionSource| match source {
+                VersionSource::ProjectDefault => " (the project default)",
+                VersionSource::CatalogDefault => " (the catalog default)",
+                _ => "",
+            };
+            let resolution = match resolve_version(
+                &component,
+                os,
+                wanted.requested,
+                project,
+                index,
+                imagesmith_index::DEFAULT_ARCH,
+            ) {
+                Ok(resolution) => resolution,
+                Err(Unresolved::NoPlatform) => continue,
+                Err(Unresolved::NoVersion) => {
+                    self.error(
+                        key_span,
+                        Code::NoVersion,
+                        format!("No version given for `{}` and no default", wanted.name),
+                        Some(format!(
+                            "write a version, or add `{}` to the project's `defaults`",
+                            wanted.name
+                        )),
+                    );
+                    continue;
+                }
+                Err(Unresolved::NotReleased {
+                    requested,
+                    source,
+                    nearest,
+                    updated,
+                }) => {
+                    let nearest = if nearest.is_empty() {
+                        "the index lists no release there".to_string()
+                    } else {
+                        format!("nearest real releases: {}", nearest.join(", "))
+                    };
+                    self.error(
+                        value_span,
+                        Code::UnknownRelease,
+                        format!(
+                            "`{}` {requested}{} is not a release of {} on `{}` ({})",
+                            wanted.name,
+                            from_of(source),
+                            wanted.name,
+                            os.id,
+                            imagesmith_index::DEFAULT_ARCH
+                        ),
+                        Some(format!(
+                            "{nearest} (version index of {updated}; `imagesmith index update` refreshes it)"
+                        )),
+                    );
+                    continue;
+                }
             };
             let version = resolution.version.as_str();
-            let supported = platform
-                .versions
-                .as_ref()
-                .unwrap_or(&component.versions.supported);
+            let requested = resolution.requested.as_str();
             if resolution.version.is_latest() {
                 // Only patterns are listed (`7.*`): the exact build is chosen at lock time
                 // from what the vendor publishes.
                 continue;
             }
-            let from = match resolution.source {
-                VersionSource::ProjectDefault => " (the project default)",
-                VersionSource::CatalogDefault => " (the catalog default)",
-                _ => "",
+            let from = from_of(resolution.source);
+            let shown = if version == requested {
+                version.to_string()
+            } else {
+                format!("{requested} (release {version})")
             };
-            if let Some(note) = component
+            let revoked_in_index = resolution
+                .release
+                .as_ref()
+                .and_then(|r| r.revoked.clone());
+            if let Some(reason) = component
                 .versions
                 .revoked
                 .iter()
-                .find(|n| crate::versions::pattern_matches(n.version.as_str(), version))
+                .find(|n| note_matches(n.version.as_str(), version))
+                .map(|n| n.reason.clone())
+                .or(revoked_in_index.map(Some))
             {
                 self.error(
                     value_span,
                     Code::RevokedVersion,
                     format!(
-                        "`{}` {version}{from} is revoked and must never be installed",
+                        "`{}` {shown}{from} is revoked and must never be installed",
                         wanted.name
                     ),
-                    Some(
-                        note.reason
-                            .clone()
-                            .unwrap_or_else(|| "choose another version".into()),
-                    ),
+                    Some(reason.unwrap_or_else(|| "choose another version".into())),
                 );
                 continue;
             }
-            if !any_matches(supported, version) {
+            let listed = match resolution.judged {
+                Judged::Index => None,
+                Judged::Method => resolution.method.versions.as_ref(),
+                Judged::Supported => Some(&component.versions.supported),
+            };
+            if let Some(supported) = listed.filter(|s| !any_matches(s, version)) {
                 let mut exact: Vec<&str> = supported.iter().map(VersionText::as_str).collect();
                 let shown = if exact.len() > 8 {
                     exact.split_off(exact.len() - 8)
@@ -610,9 +775,20 @@ impl<'a> Checker<'a> {
                 );
                 continue;
             }
+            let target = imagesmith_index::Target {
+                os: &os.id,
+                family: os.family.as_str(),
+                arch: imagesmith_index::DEFAULT_ARCH,
+            };
+            let newest_version = match (resolution.judged, index.get(&component.name)) {
+                (Judged::Index, Some(entry)) => entry.newest(target, None).map(|r| r.version.clone()),
+                _ => newest(listed.unwrap_or(&component.versions.supported))
+                    .map(|v| v.as_str().to_string()),
+            };
             let policy = project.and_then(|p| p.policy.as_ref());
             if let Some(note) = component.versions.end_of_life.iter().find(|n| {
-                crate::versions::pattern_matches(n.version.as_str(), version)
+                (note_matches(n.version.as_str(), version)
+                    || note_matches(n.version.as_str(), requested))
                     && n.date.as_deref().is_none_or(|d| d <= today)
             }) {
                 let level = policy
@@ -623,8 +799,8 @@ impl<'a> Checker<'a> {
                     .as_deref()
                     .map(|d| format!(" on {d}"))
                     .unwrap_or_default();
-                let newest = newest(supported)
-                    .filter(|v| crate::versions::compare(v.as_str(), version).is_gt())
+                let newest = newest_version
+                    .filter(|v| crate::versions::compare(v, version).is_gt())
                     .map(|v| format!("upgrade to {v}"))
                     .unwrap_or_default();
                 self.push(
@@ -632,7 +808,7 @@ impl<'a> Checker<'a> {
                     value_span,
                     Code::EndOfLife,
                     format!(
-                        "`{}` {version}{from} reached its end of life{when}",
+                        "`{}` {shown}{from} reached its end of life{when}",
                         wanted.name
                     ),
                     Some(match &note.reason {
@@ -643,7 +819,8 @@ impl<'a> Checker<'a> {
                     .filter(|h| !h.is_empty()),
                 );
             } else if let Some(note) = component.versions.deprecated.iter().find(|n| {
-                crate::versions::pattern_matches(n.version.as_str(), version)
+                (note_matches(n.version.as_str(), version)
+                    || note_matches(n.version.as_str(), requested))
                     && n.date.as_deref().is_none_or(|d| d <= today)
             }) {
                 let level = policy
@@ -653,7 +830,7 @@ impl<'a> Checker<'a> {
                     severity_of(level),
                     value_span,
                     Code::DeprecatedVersion,
-                    format!("`{}` {version}{from} is deprecated", wanted.name),
+                    format!("`{}` {shown}{from} is deprecated", wanted.name),
                     note.reason.clone(),
                 );
             }
@@ -1109,6 +1286,13 @@ impl<'a> Checker<'a> {
         }
         let _ = self.key_span_of("name");
     }
+}
+
+/// Whether a note's pattern covers `version`: the pattern (`3.8.*`, `3.10`), or a line it
+/// names (`20` covers `20.11.1`).
+fn note_matches(pattern: &str, version: &str) -> bool {
+    crate::versions::pattern_matches(pattern, version)
+        || imagesmith_index::prefix_matches(pattern, version)
 }
 
 fn severity_of(level: PolicyLevel) -> Severity {

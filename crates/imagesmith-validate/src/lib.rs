@@ -18,7 +18,8 @@ pub use bundle::{
     ValidatedProject,
 };
 pub use checks::{
-    golden_image_parts, recipe_image_type, recipe_os, resolve_version, Resolution, VersionSource,
+    golden_image_parts, recipe_image_type, recipe_os, resolve_version, Judged, Resolution, Unresolved,
+    VersionSource,
 };
 pub use date::today;
 pub use project::{
@@ -102,6 +103,8 @@ pub struct Context {
     pub project: Option<Project>,
     /// Today's date, `YYYY-MM-DD`, for end-of-life checks.
     pub today: String,
+    /// The version index: the built-in snapshot with the project's `index/` on top.
+    pub index: imagesmith_index::Index,
 }
 
 impl Context {
@@ -111,6 +114,7 @@ impl Context {
             catalog: imagesmith_catalog::builtin().0.clone(),
             project: None,
             today: today(),
+            index: imagesmith_index::Index::builtin().clone(),
         }
     }
 }

@@ -26,6 +26,9 @@ pub enum ProjectError {
     /// A file of the project is not a regular file, or could not be read.
     #[error(transparent)]
     File(#[from] ReadError),
+    /// A file of the project's version index is not valid.
+    #[error(transparent)]
+    Index(#[from] imagesmith_index::IndexError),
 }
 
 /// A project read from disk and the context its documents are checked in.
@@ -227,10 +230,12 @@ pub fn load_project(root: &Path, base: &Path, today: &str) -> Result<LoadedProje
         }
     }
     let catalog = catalog.with_recipes(recipes);
+    let index = imagesmith_index::Index::for_project(root)?;
     let mut context = Context {
         catalog,
         project: None,
         today: today.to_string(),
+        index,
     };
     let project_report = check_bytes(
         project_name,
