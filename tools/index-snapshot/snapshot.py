@@ -1,0 +1,329 @@
+#!/usr/bin/env python3
+"""Build the built-in version index snapshot from vendors' own release lists.
+
+Python 3.11 standard library only. Reads bare git snapshots of the vendors' public
+repositories (directory given with --mirror, one `<owner>+<name>/repo` per repository),
+text files saved beside it (--saved, for sources read another way) and writes
+crates/imagesmith-catalog/catalog/index/<component>.json. See README.md for how it was run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+UPDATED = "2026-12-02"
+FINAL = re.compile(r"^\d+(\.\d+)+$")
+MONTHS = "January February March April May June July August September October November December".split()
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+class Snapshot:
+    def __init__(self, mirror: Path, saved: Path) -> None:
+        self.mirror = mirror
+        self.saved = saved
+
+    def git(self, repo: str, *args: str) -> str:
+        git_dir = self.mirror / repo.replace("/", "+") / "repo"
+        result = subprocess.run(
+            ["git", f"--git-dir={git_dir}", *args], capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"git {' '.join(args)} in {repo} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def show(self, repo: str, ref: str, path: str) -> str:
+        return self.git(repo, "show", f"{ref}:{path}")
+
+    def refs(self, repo: str, prefix: str) -> list[str]:
+        out = self.git(repo, "for-each-ref", "--format=%(refname)", prefix)
+        return [line for line in out.splitlines() if line]
+
+    def tags(self, repo: str, prefix: str = "v") -> dict[str, str | None]:
+        """Final-release tags `<prefix>X.Y.Z` -> tagger date of an annotated tag (None if lightweight)."""
+        out = self.git(
+            repo, "for-each-ref", "--format=%(refname:short)\t%(objecttype)\t%(taggerdate:short)", "refs/tags"
+        )
+        found: dict[str, str | None] = {}
+        for line in out.splitlines():
+            name, kind, date = line.split("\t")
+            if not name.startswith(prefix):
+                continue
+            version = name[len(prefix):]
+            if FINAL.match(version):
+                found[version] = date if kind == "tag" and date else None
+        return found
+
+    def read_saved(self, name: str) -> str:
+        return (self.saved / name).read_text(encoding="utf-8")
+
+
+def long_date(text: str) -> str:
+    """`August 19, 2026` / `Aug 19, 2026` -> `2026-08-19`."""
+    text = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", text.strip().replace("Sept ", "Sep "))
+    for fmt in ("%B %d, %Y", "%b %d, %Y", "%B %d %Y", "%b %d %Y", "%d %B %Y"):
+        try:
+            return datetime.strptime(text, fmt).strftime("%Y-%m-%d")
+        except ValueError:
+            pass
+    raise ValueError(f"unparsed date `{text}`")
+
+
+def iso(text: str) -> str:
+    return datetime.strptime(text, "%Y-%m-%d").strftime("%Y-%m-%d")
+
+
+def merge(into: dict[str, str | None], version: str, date: str | None) -> None:
+    if not FINAL.match(version):
+        return
+    if into.get(version) is None:
+        into[version] = date
+
+
+# --- one function per component: each returns (source, cited, {version: date|None}) ---
+
+
+def terraform(s: Snapshot):
+    repo = "hashicorp/terraform"
+    releases: dict[str, str | None] = {}
+    heading = re.compile(r"^## (\d+\.\d+\.\d+) \(([^)]*)\)", re.M)
+    branches = sorted(
+        (r for r in s.refs(repo, "refs/heads") if re.search(r"/v\d+\.\d+$", r)),
+        key=lambda r: version_key(r.rsplit("/v", 1)[1]),
+    )
+    cited = []
+    # A minor's own branch first, so its dates win over copies in older files.
+    for ref in reversed(branches):
+        minor = ref.rsplit("/v", 1)[1]
+        for version, when in heading.findall(s.show(repo, ref, "CHANGELOG.md")):
+            if when.lower() in ("unreleased", "never released", "not released"):
+                continue
+            merge(releases, version, long_date(when))
+        cited.append(minor)
+    cite = [
+        "HashiCorp Terraform CHANGELOG.md (https://github.com/hashicorp/terraform/blob/main/CHANGELOG.md)",
+        "and the per-minor changelogs it links, "
+        + ", ".join(f"v{m}" for m in reversed(cited))
+        + " (https://github.com/hashicorp/terraform/blob/v<minor>/CHANGELOG.md)",
+    ]
+    return {"kind": "hashicorp", "product": "terraform"}, [" ".join(cite)], releases
+
+
+def trivy(s: Snapshot):
+    repo = "aquasecurity/trivy"
+    heading = re.compile(r"^## \[(\d+\.\d+\.\d+)\]\([^)]*\) \((\d{4}-\d{2}-\d{2})\)", re.M)
+    releases: dict[str, str | None] = {}
+    for ref in ["HEAD", *s.refs(repo, "refs/heads/release")]:
+        for version, when in heading.findall(s.show(repo, ref, "CHANGELOG.md")):
+            merge(releases, version, iso(when))
+    for version in s.tags(repo):
+        merge(releases, version, None)
+    return (
+        {"kind": "github_releases", "repository": repo, "checksum_asset": "trivy_{version}_checksums.txt"},
+        [
+            "Trivy CHANGELOG.md on main and the release/v0.NN branches, dates from 0.52.0 on "
+            "(https://github.com/aquasecurity/trivy/blob/main/CHANGELOG.md)",
+            "Trivy release tags vX.Y.Z (https://github.com/aquasecurity/trivy/tags): versions before 0.52.0 have no date",
+        ],
+        releases,
+    )
+
+
+def tflint(s: Snapshot):
+    repo = "terraform-linters/tflint"
+    releases: dict[str, str | None] = {}
+    for version, when in re.findall(r"^## (\d+\.\d+\.\d+) \((\d{4}-\d{2}-\d{2})\)", s.show(repo, "HEAD", "CHANGELOG.md"), re.M):
+        merge(releases, version, iso(when))
+    for version in s.tags(repo):
+        merge(releases, version, None)
+    return (
+        {"kind": "github_releases", "repository": repo, "checksum_asset": "checksums.txt"},
+        [
+            "TFLint CHANGELOG.md, releases up to 0.47.0 with dates (https://github.com/terraform-linters/tflint/blob/master/CHANGELOG.md)",
+            "TFLint release tags vX.Y.Z (https://github.com/terraform-linters/tflint/tags): later releases, no date",
+        ],
+        releases,
+    )
+
+
+def node_exporter(s: Snapshot):
+    repo = "prometheus/node_exporter"
+    releases: dict[str, str | None] = {}
+    text = s.show(repo, "HEAD", "CHANGELOG.md")
+    for version, when in re.findall(r"^## (\d+\.\d+\.\d+) / (\d{4}-\d{2}-\d{2})", text, re.M):
+        merge(releases, version, iso(when))
+    for version in s.tags(repo):
+        merge(releases, version, None)
+    return (
+        {"kind": "github_releases", "repository": repo, "checksum_asset": "sha256sums.txt"},
+        ["Prometheus node_exporter CHANGELOG.md (https://github.com/prometheus/node_exporter/blob/master/CHANGELOG.md)"],
+        releases,
+    )
+
+
+def cloudwatch_agent(s: Snapshot):
+    repo = "aws/amazon-cloudwatch-agent"
+    releases: dict[str, str | None] = {}
+    text = s.show(repo, "HEAD", "RELEASE_NOTES")
+    for version, when in re.findall(r"^Amazon CloudWatch Agent (\d+\.\d+\.\d+) \((\d{4}-\d{2}-\d{2})\)", text, re.M):
+        merge(releases, version, iso(when))
+    return (
+        {"kind": "github_releases", "repository": repo},
+        ["Amazon CloudWatch Agent RELEASE_NOTES (https://github.com/aws/amazon-cloudwatch-agent/blob/main/RELEASE_NOTES)"],
+        releases,
+    )
+
+
+def tags_only(repo: str, component: str, extra: dict | None = None, prefix: str = "v"):
+    def build(s: Snapshot):
+        releases = dict(s.tags(repo, prefix))
+        annotated = any(d for d in releases.values())
+        note = (
+            "a date is the tagger date of an annotated release tag; lightweight tags have none"
+            if annotated
+            else "lightweight tags, so no dates"
+        )
+        source = {"kind": "github_releases", "repository": repo, **(extra or {})}
+        cited = [f"{component} release tags vX.Y.Z of https://github.com/{repo} (https://github.com/{repo}/tags): {note}"]
+        return source, cited, releases
+
+    return build
+
+
+def aws_cli(s: Snapshot):
+    repo = "aws/aws-cli"
+    text = s.show(repo, "refs/heads/v2", "CHANGELOG.rst")
+    releases: dict[str, str | None] = {}
+    for version in re.findall(r"^(\d+\.\d+\.\d+)\n=+\n", text, re.M):
+        if version.startswith("2."):
+            merge(releases, version, None)
+    return (
+        {"kind": "aws_cli"},
+        ["AWS CLI v2 CHANGELOG.rst on the v2 branch, which has no dates (https://github.com/aws/aws-cli/blob/v2/CHANGELOG.rst)"],
+        releases,
+    )
+
+
+def corretto_changelog(text: str, releases: dict[str, str | None]) -> None:
+    pattern = re.compile(r"^## Corretto version:?\s*([0-9.]+)\s*\n+(?:Release Date:\s*([A-Za-z]+\.? \d{1,2},? \d{4}))?", re.M)
+    for version, when in pattern.findall(text):
+        version = version.rstrip(".")
+        date = None
+        if when:
+            try:
+                date = long_date(when.replace(".", "").replace(",", ", ").replace(",  ", ", "))
+            except ValueError:
+                date = None
+        merge(releases, version, date)
+
+
+def java(s: Snapshot):
+    releases: dict[str, str | None] = {}
+    cited = []
+    for major in ("8", "11", "17", "21", "25"):
+        name = f"corretto-{major}-CHANGELOG.md"
+        repo = f"corretto/corretto-{major}"
+        try:
+            text = s.show(repo, "HEAD", "CHANGELOG.md")
+        except RuntimeError:
+            path = s.saved / name
+            if not path.exists():
+                continue
+            text = path.read_text(encoding="utf-8")
+        corretto_changelog(text, releases)
+        cited.append(f"Amazon Corretto {major} CHANGELOG.md (https://github.com/{repo}/blob/develop/CHANGELOG.md)")
+    return {"kind": "vendor", "description": "Amazon Corretto releases: one GitHub repository per LTS major (corretto/corretto-8, -11, -17, -21), each with a CHANGELOG.md and GitHub releases; customers order the major (`java: 21`)"}, cited, releases
+
+
+def python(s: Snapshot):
+    text = s.show("endoflife-date/endoflife.date", "HEAD", "products/python.md")
+    releases: dict[str, str | None] = {}
+    blocks = re.split(r"\n\s*-\s+releaseCycle:", text)
+    for block in blocks[1:]:
+        cycle = re.match(r'\s*"?([0-9.]+)"?', block)
+        date = re.search(r"\breleaseDate:\s*(\d{4}-\d{2}-\d{2})", block)
+        if cycle and version_key(cycle.group(1)) >= (3, 8):
+            merge(releases, cycle.group(1), date.group(1) if date else None)
+    return (
+        {"kind": "vendor", "description": "Python minor lines (customers order `python: 3.12`), each installed from the OS's own packages; the lines and their first-release dates are python.org's, as collected by endoflife.date (products/python.md)"},
+        ["endoflife.date, Python (https://endoflife.date/python; source products/python.md in https://github.com/endoflife-date/endoflife.date)"],
+        releases,
+    )
+
+
+def snyk(s: Snapshot):
+    data = json.loads(s.read_saved("npm-snyk-time.json"))
+    releases: dict[str, str | None] = {}
+    for version, stamp in data.items():
+        if version in ("created", "modified"):
+            continue
+        merge(releases, version, stamp[:10])
+    return (
+        {"kind": "npm", "package": "snyk"},
+        ["npm registry, package snyk (https://www.npmjs.com/package/snyk), `npm view snyk time --json`"],
+        releases,
+    )
+
+
+COMPONENTS = {
+    "terraform": terraform,
+    "trivy": trivy,
+    "tflint": tflint,
+    "node_exporter": node_exporter,
+    "cloudwatch_agent": cloudwatch_agent,
+    "grype": tags_only("anchore/grype", "Grype", {"checksum_asset": "grype_{version}_checksums.txt"}),
+    "terragrunt": tags_only("gruntwork-io/terragrunt", "Terragrunt", {"checksum_asset": "SHA256SUMS"}),
+    "terratest": tags_only("gruntwork-io/terratest", "Terratest"),
+    "process_exporter": tags_only("ncabatoff/process-exporter", "process-exporter", {"checksum_asset": "checksums.txt"}),
+    "windows_exporter": tags_only("prometheus-community/windows_exporter", "windows_exporter", {"checksum_asset": "sha256sums.txt"}),
+    "aws_cli": aws_cli,
+    "java": java,
+    "python": python,
+    "snyk": snyk,
+}
+
+
+def render(component: str, source: dict, cited: list[str], releases: dict) -> str:
+    ordered = sorted(releases.items(), key=lambda item: version_key(item[0]))
+    lines = []
+    for version, date in ordered:
+        entry: dict = {"version": version}
+        if isinstance(date, dict):
+            entry.update(date)
+        elif date:
+            entry["date"] = date
+        lines.append("    " + json.dumps(entry, ensure_ascii=False))
+    head = {"format": 1, "component": component, "source": source, "cited": cited, "updated": UPDATED}
+    text = json.dumps(head, indent=2, ensure_ascii=False)[:-2]
+    body = ",\n".join(lines)
+    if lines:
+        return text + ',\n  "releases": [\n' + body + "\n  ]\n}\n"
+    return text + ',\n  "releases": []\n}\n'
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mirror", type=Path, required=True, help="directory of bare git snapshots")
+    parser.add_argument("--saved", type=Path, required=True, help="directory of saved source files")
+    parser.add_argument("--out", type=Path, required=True, help="catalog/index directory")
+    parser.add_argument("components", nargs="*", help="components to build (default: all)")
+    args = parser.parse_args()
+    snapshot = Snapshot(args.mirror, args.saved)
+    for name in args.components or sorted(COMPONENTS):
+        source, cited, releases = COMPONENTS[name](snapshot)
+        (args.out / f"{name}.json").write_text(render(name, source, cited, releases), encoding="utf-8")
+        dated = sum(1 for d in releases.values() if d)
+        print(f"{name}: {len(releases)} releases, {dated} dated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
