@@ -47,8 +47,10 @@ class Snapshot:
         out = self.git(repo, "for-each-ref", "--format=%(refname)", prefix)
         return [line for line in out.splitlines() if line]
 
-    def tags(self, repo: str, prefix: str = "v") -> dict[str, str | None]:
-        """Final-release tags `<prefix>X.Y.Z` -> tagger date of an annotated tag (None if lightweight)."""
+    def tags(self, repo: str, prefix: str = "v", single: bool = False) -> dict[str, str | None]:
+        """Final-release tags `<prefix>X.Y.Z` -> tagger date of an annotated tag (None if lightweight).
+
+        `single` also accepts one-number versions (systemd's `v252`)."""
         out = self.git(
             repo, "for-each-ref", "--format=%(refname:short)\t%(objecttype)\t%(taggerdate:short)", "refs/tags"
         )
@@ -58,7 +60,7 @@ class Snapshot:
             if not name.startswith(prefix):
                 continue
             version = name[len(prefix):]
-            if FINAL.match(version):
+            if FINAL.match(version) or (single and version.isdigit()):
                 found[version] = date if kind == "tag" and date else None
         return found
 
@@ -82,7 +84,7 @@ def iso(text: str) -> str:
 
 
 def merge(into: dict[str, str | None], version: str, date: str | None) -> None:
-    if not FINAL.match(version):
+    if not FINAL.match(version) and not version.isdigit():
         return
     if into.get(version) is None:
         into[version] = date
@@ -240,7 +242,100 @@ def java(s: Snapshot):
             text = path.read_text(encoding="utf-8")
         corretto_changelog(text, releases)
         cited.append(f"Amazon Corretto {major} CHANGELOG.md (https://github.com/{repo}/blob/develop/CHANGELOG.md)")
+    # Versions of the other LTS lines (and later 8/11 ones) from endoflife.date's collection of the
+    # corretto/corretto-N GitHub releases. endoflife.date notes those release dates are often wrong,
+    # so these versions carry no date.
+    for version in release_data(s, "amazon-corretto"):
+        if version.split(".")[0] in ("8", "11", "17", "21", "25"):
+            merge(releases, version, None)
+    cited.append(
+        "Amazon Corretto GitHub releases of corretto/corretto-8, -11, -17, -21 and -25 as collected by endoflife.date "
+        "release-data, versions only (https://github.com/endoflife-date/release-data/blob/main/releases/amazon-corretto.json)"
+    )
     return {"kind": "vendor", "description": "Amazon Corretto releases: one GitHub repository per LTS major (corretto/corretto-8, -11, -17, -21), each with a CHANGELOG.md and GitHub releases; customers order the major (`java: 21`)"}, cited, releases
+
+
+def release_data(s: Snapshot, product: str) -> dict[str, str]:
+    """endoflife.date release-data: every version of a product with its date."""
+    data = json.loads(s.show("endoflife-date/release-data", "HEAD", f"releases/{product}.json"))
+    return {version: entry.get("date") for version, entry in data["versions"].items()}
+
+
+def nodejs(s: Snapshot):
+    releases: dict[str, str | None] = {}
+    for version, when in release_data(s, "nodejs").items():
+        major = int(version.split(".")[0])
+        # 1.x-3.x are io.js releases, not Node.js.
+        if major == 0 or major >= 4:
+            merge(releases, version, iso(when) if when else None)
+    return (
+        {"kind": "nodejs_dist"},
+        [
+            "Node.js release tags of https://github.com/nodejs/node with their dates, as collected by endoflife.date "
+            "release-data (https://github.com/endoflife-date/release-data/blob/main/releases/nodejs.json)",
+            "Node.js changelogs, dates of 20.18.1, 20.18.2, 24.0.0 and 24.0.1 checked against them "
+            "(https://github.com/nodejs/node/blob/main/doc/changelogs/CHANGELOG_V20.md, https://github.com/nodejs/node/blob/main/doc/changelogs/CHANGELOG_V24.md)",
+        ],
+        releases,
+    )
+
+
+def docker(s: Snapshot):
+    releases: dict[str, str | None] = {}
+    for version, when in release_data(s, "docker-engine").items():
+        # Static archives are named docker-<version>.tgz from 18.09 on (earlier ones carry -ce).
+        if version_key(version) >= (18, 9):
+            merge(releases, version, iso(when) if when else None)
+    return (
+        {
+            "kind": "vendor",
+            "description": "Docker Engine releases (Docker docs, Engine release notes; moby/moby tags); static archives at download.docker.com/linux/static/stable/<arch>/docker-<version>.tgz with no published checksum file",
+        },
+        [
+            "Docker Engine release tags of https://github.com/moby/moby with their dates, as collected by endoflife.date "
+            "release-data (https://github.com/endoflife-date/release-data/blob/main/releases/docker-engine.json)",
+            "Docker Engine version 27 release notes, dates of 27.1.0 to 27.3.1 checked against them "
+            "(https://docs.docker.com/engine/release-notes/27/, source https://github.com/docker/docs/blob/main/content/manuals/engine/release-notes/27.md)",
+        ],
+        releases,
+    )
+
+
+def chrony(s: Snapshot):
+    releases = dict(s.tags("mlichvar/chrony", prefix=""))
+    return (
+        {"kind": "github_releases", "repository": "mlichvar/chrony"},
+        [
+            "chrony release tags (annotated, signed) of the maintainer's repository https://github.com/mlichvar/chrony "
+            "(https://github.com/mlichvar/chrony/tags) and its NEWS file; chrony's home is https://chrony-project.org/",
+            "Debian 12 archive, package chrony 4.3-2+deb12u3 (https://packages.debian.org/bookworm/chrony)",
+        ],
+        releases,
+    )
+
+
+def systemd_timesyncd(s: Snapshot):
+    releases = dict(s.tags("systemd/systemd-stable", single=True))
+    # Debian 12's current stable updates, newer than the archived systemd-stable repository.
+    for debian in s.read_saved("apt-madison-systemd-timesyncd.txt").splitlines():
+        version = debian.split("|")[1].strip().split("-")[0]
+        merge(releases, version, None)
+    return (
+        {"kind": "github_releases", "repository": "systemd/systemd-stable"},
+        [
+            "systemd release tags vN and vN.M of https://github.com/systemd/systemd-stable (https://github.com/systemd/systemd-stable/tags), "
+            "archived in October 2024 at v252.31 (later stable tags are in https://github.com/systemd/systemd)",
+            "Debian 12 archive, package systemd-timesyncd 252.38-1~deb12u1 and 252.39-1~deb12u2 (https://packages.debian.org/bookworm/systemd-timesyncd)",
+        ],
+        releases,
+    )
+
+
+def vendor(description: str, cited: list[str]):
+    def build(s: Snapshot):
+        return {"kind": "vendor", "description": description}, cited, {}
+
+    return build
 
 
 def python(s: Snapshot):
@@ -273,6 +368,16 @@ def snyk(s: Snapshot):
     )
 
 
+def vendor_placeholder_opa(s: Snapshot):
+    # The OPA repository snapshot is over the fetch limit and the indexed CHANGELOG.md is from the
+    # 0.50 era, so no release list could be confirmed here: `imagesmith index update` fills it.
+    return (
+        {"kind": "github_releases", "repository": "open-policy-agent/opa"},
+        ["Open Policy Agent CHANGELOG.md (https://github.com/open-policy-agent/opa/blob/main/CHANGELOG.md): not read, see README.md"],
+        {},
+    )
+
+
 COMPONENTS = {
     "terraform": terraform,
     "trivy": trivy,
@@ -288,6 +393,27 @@ COMPONENTS = {
     "java": java,
     "python": python,
     "snyk": snyk,
+    "nodejs": nodejs,
+    "docker": docker,
+    "chrony": chrony,
+    "systemd_timesyncd": systemd_timesyncd,
+    "opa": vendor_placeholder_opa,
+    "falcon_sensor": vendor(
+        "CrowdStrike publishes sensor versions only through the Falcon API (sensor installers endpoint, with the customer's OAuth2 API client, scope Sensor Download read); the API lists versions, their release dates and SHA-256 per OS",
+        ["CrowdStrike falcon-scripts, bash/install/falcon-linux-install.sh (https://github.com/CrowdStrike/falcon-scripts)"],
+    ),
+    "wiz": vendor(
+        "Wiz publishes its sensor and CLI versions to customers only (Wiz documentation and registry behind the customer's tenant credentials); no open release list",
+        ["Wiz documentation is behind the customer's login (https://docs.wiz.io/)"],
+    ),
+    "splunk_forwarder": vendor(
+        "Splunk Universal Forwarder: Splunk's download page lists each version with its build hash in the file name (splunkforwarder-<version>-<build>-linux-amd64.tgz) and a .sha512 beside it; the list is behind splunk.com's anti-bot protection",
+        ["Splunk Universal Forwarder download page (https://www.splunk.com/en_us/download/universal-forwarder.html)"],
+    ),
+    "splunk_indexer": vendor(
+        "Splunk Enterprise: Splunk's download page lists each version with its build hash in the file name (splunk-<version>-<build>-linux-amd64.tgz) and a .sha512 beside it; the list is behind splunk.com's anti-bot protection",
+        ["Splunk Enterprise download page (https://www.splunk.com/en_us/download/splunk-enterprise.html)"],
+    ),
 }
 
 
