@@ -175,7 +175,7 @@ def cloudwatch_agent(s: Snapshot):
     repo = "aws/amazon-cloudwatch-agent"
     releases: dict[str, str | None] = {}
     text = s.show(repo, "HEAD", "RELEASE_NOTES")
-    for version, when in re.findall(r"^Amazon CloudWatch Agent (\d+\.\d+\.\d+) \((\d{4}-\d{2}-\d{2})\)", text, re.M):
+    for version, when in re.findall(r"^Amazon CloudWatch Agent (\d+\.\d+\.\d+) \((\d{4}-\d{1,2}-\d{1,2})\)", text, re.M):
         merge(releases, version, iso(when))
     return (
         {"kind": "github_releases", "repository": repo},
@@ -355,15 +355,14 @@ def python(s: Snapshot):
 
 
 def snyk(s: Snapshot):
-    data = json.loads(s.read_saved("npm-snyk-time.json"))
+    # `npm view snyk time` as served here gave publish times that cannot be right (0.5.0, a 2015
+    # release, in 2026; 526 versions on one day), so only the version list is kept.
     releases: dict[str, str | None] = {}
-    for version, stamp in data.items():
-        if version in ("created", "modified"):
-            continue
-        merge(releases, version, stamp[:10])
+    for version in json.loads(s.read_saved("npm-snyk-versions.json")):
+        merge(releases, version, None)
     return (
         {"kind": "npm", "package": "snyk"},
-        ["npm registry, package snyk (https://www.npmjs.com/package/snyk), `npm view snyk time --json`"],
+        ["npm registry, package snyk (https://www.npmjs.com/package/snyk), `npm view snyk versions --json`"],
         releases,
     )
 
@@ -403,16 +402,16 @@ COMPONENTS = {
         ["CrowdStrike falcon-scripts, bash/install/falcon-linux-install.sh (https://github.com/CrowdStrike/falcon-scripts)"],
     ),
     "wiz": vendor(
-        "Wiz publishes its sensor and CLI versions to customers only (Wiz documentation and registry behind the customer's tenant credentials); no open release list",
-        ["Wiz documentation is behind the customer's login (https://docs.wiz.io/)"],
+        "Wiz publishes sensor package versions only in its signed package repositories and documentation for customers (tenant credentials); no open release list was found",
+        ["Wiz sensor installer, which pins sensor versions such as its own 1.0.3045 (https://downloads.wiz.io/sensor/sensor_install.sh)"],
     ),
     "splunk_forwarder": vendor(
-        "Splunk Universal Forwarder: Splunk's download page lists each version with its build hash in the file name (splunkforwarder-<version>-<build>-linux-amd64.tgz) and a .sha512 beside it; the list is behind splunk.com's anti-bot protection",
-        ["Splunk Universal Forwarder download page (https://www.splunk.com/en_us/download/universal-forwarder.html)"],
+        "Splunk Universal Forwarder: Splunk's downloads give each version with its build hash in the file name (splunkforwarder-<version>-<build>-linux-amd64.tgz) and a .sha512 beside it; no open machine-readable list of versions",
+        ["Splunk downloads, per-version directories with the build hash in the file name (https://download.splunk.com/products/universalforwarder/releases/)"],
     ),
     "splunk_indexer": vendor(
-        "Splunk Enterprise: Splunk's download page lists each version with its build hash in the file name (splunk-<version>-<build>-linux-amd64.tgz) and a .sha512 beside it; the list is behind splunk.com's anti-bot protection",
-        ["Splunk Enterprise download page (https://www.splunk.com/en_us/download/splunk-enterprise.html)"],
+        "Splunk Enterprise: Splunk's downloads give each version with its build hash in the file name (splunk-<version>-<build>-linux-amd64.tgz) and a .sha512 beside it; no open machine-readable list of versions",
+        ["Splunk downloads, per-version directories with the build hash in the file name (https://download.splunk.com/products/splunk/releases/)"],
     ),
 }
 
@@ -435,13 +434,32 @@ def render(component: str, source: dict, cited: list[str], releases: dict) -> st
     return text + ',\n  "releases": []\n}\n'
 
 
+def print_table(out: Path) -> None:
+    print("| Component | Source kind | What was read | Releases (dated) | Newest |")
+    print("| --- | --- | --- | --- | --- |")
+    for path in sorted(out.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        releases = data["releases"]
+        source = data["source"]
+        detail = source.get("repository") or source.get("product") or source.get("package") or ""
+        kind = f"`{source['kind']}`" + (f" `{detail}`" if detail else "")
+        dated = sum(1 for r in releases if "date" in r)
+        newest = f"{releases[-1]['version']} ({releases[-1].get('date', 'no date')})" if releases else "none"
+        cited = "; ".join(data["cited"]).replace("|", "\\|")
+        print(f"| `{data['component']}` | {kind} | {cited} | {len(releases)} ({dated}) | {newest} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mirror", type=Path, required=True, help="directory of bare git snapshots")
     parser.add_argument("--saved", type=Path, required=True, help="directory of saved source files")
     parser.add_argument("--out", type=Path, required=True, help="catalog/index directory")
+    parser.add_argument("--table", action="store_true", help="print the README table of the files in --out")
     parser.add_argument("components", nargs="*", help="components to build (default: all)")
     args = parser.parse_args()
+    if args.table:
+        print_table(args.out)
+        return 0
     snapshot = Snapshot(args.mirror, args.saved)
     for name in args.components or sorted(COMPONENTS):
         source, cited, releases = COMPONENTS[name](snapshot)
