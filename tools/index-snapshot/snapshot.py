@@ -215,16 +215,32 @@ def aws_cli(s: Snapshot):
 
 
 def corretto_changelog(text: str, releases: dict[str, str | None]) -> None:
-    pattern = re.compile(r"^## Corretto version:?\s*([0-9.]+)\s*\n+(?:Release Date:\s*([A-Za-z]+\.? \d{1,2},? \d{4}))?", re.M)
-    for version, when in pattern.findall(text):
-        version = version.rstrip(".")
+    """Corretto CHANGELOG.md headings (several wordings over the years) and their `Release Date:`.
+
+    Previews, release candidates and per-platform re-spins (`-1`, `(macOS)`) are left out; a
+    version listed twice (`GA release: …` after a critical patch update) keeps its earliest date.
+    """
+    skip = re.compile(r"preview|candidate|macos|windows|aarch64|linux 2", re.I)
+    version_at = re.compile(r"(?:Corretto version:?\s*|Corretto-|^## (?:GA release: )?)(\d+\.\d+(?:\.\d+)+)(?=\s*$|:)")
+    sections = re.split(r"^(?=## )", text, flags=re.M)
+    for section in sections:
+        heading, _, body = section.partition("\n")
+        if not heading.startswith("## ") or skip.search(heading):
+            continue
+        match = version_at.search(heading.rstrip())
+        if not match:
+            continue
+        version = match.group(1)
+        when = re.search(r"^Release Date:\s*(.+?)\s*$", body, re.M)
         date = None
         if when:
             try:
-                date = long_date(when.replace(".", "").replace(",", ", ").replace(",  ", ", "))
+                date = long_date(when.group(1))
             except ValueError:
                 date = None
-        merge(releases, version, date)
+        if FINAL.match(version):
+            known = releases.get(version)
+            releases[version] = min(d for d in (known, date) if d) if (known or date) else None
 
 
 def java(s: Snapshot):
