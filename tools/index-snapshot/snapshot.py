@@ -320,7 +320,10 @@ def docker(s: Snapshot):
 def chrony(s: Snapshot):
     releases = dict(s.tags("mlichvar/chrony", prefix=""))
     return (
-        {"kind": "github_releases", "repository": "mlichvar/chrony"},
+        {
+            "kind": "vendor",
+            "description": "chrony releases are announced on https://chrony-project.org/ (news and download pages, tarballs with signatures) and tagged in chrony's git repository; the GitHub copy has tags but no GitHub releases",
+        },
         [
             "chrony release tags (annotated, signed) of the maintainer's repository https://github.com/mlichvar/chrony "
             "(https://github.com/mlichvar/chrony/tags) and its NEWS file; chrony's home is https://chrony-project.org/",
@@ -337,7 +340,8 @@ def systemd_timesyncd(s: Snapshot):
         version = debian.split("|")[1].strip().split("-")[0]
         merge(releases, version, None)
     return (
-        {"kind": "github_releases", "repository": "systemd/systemd-stable"},
+        # Live: systemd/systemd, where stable releases have been tagged since systemd-stable was archived.
+        {"kind": "github_releases", "repository": "systemd/systemd"},
         [
             "systemd release tags vN and vN.M of https://github.com/systemd/systemd-stable (https://github.com/systemd/systemd-stable/tags), "
             "archived in October 2024 at v252.31 (later stable tags are in https://github.com/systemd/systemd)",
