@@ -112,7 +112,9 @@ impl VersionSource for GithubReleases<'_> {
                 let Some(asset) = gh.assets.iter().find(|a| a.name == name) else {
                     continue;
                 };
-                let answer = http.get(ctx, &asset.browser_download_url, None)?;
+                let Some(answer) = http.get_optional(ctx, &asset.browser_download_url)? else {
+                    continue;
+                };
                 let sums = parse_checksums(answer.text()?);
                 fill(&mut release.artifacts, &sums);
             }

@@ -86,7 +86,10 @@ impl VersionSource for Hashicorp<'_> {
                 continue;
             }
             let url = format!("{base}/{}/{}/{shasums}", self.product, entries[i].version);
-            let sums = parse_checksums(http.get(ctx, &url, None)?.text()?);
+            let Some(answer) = http.get_optional(ctx, &url)? else {
+                continue;
+            };
+            let sums = parse_checksums(answer.text()?);
             fill(&mut releases[i].artifacts, &sums);
         }
         Ok(releases)

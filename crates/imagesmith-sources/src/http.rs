@@ -115,6 +115,24 @@ impl Http {
         Err(status_error(&answer))
     }
 
+    /// Like [`Http::get`], but a 404 is `None` (a checksum file a vendor did not publish), told
+    /// to the progress hook.
+    pub(crate) fn get_optional(
+        &self,
+        ctx: &Context<'_>,
+        url: &str,
+    ) -> Result<Option<Answer>, SourceError> {
+        let answer = self.get_answer(ctx, url, None)?;
+        match answer.status {
+            200..=299 => Ok(Some(answer)),
+            404 => {
+                (ctx.progress)(&format!("{} is not there (HTTP 404); skipped", answer.url));
+                Ok(None)
+            }
+            _ => Err(status_error(&answer)),
+        }
+    }
+
     /// GETs `url` through the mirrors with the host's credential, returning 4xx answers.
     pub(crate) fn get_answer(
         &self,

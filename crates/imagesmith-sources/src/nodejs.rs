@@ -83,7 +83,10 @@ impl VersionSource for NodejsDist<'_> {
             }
             *seen += 1;
             let url = format!("{base}/v{}/SHASUMS256.txt", refs[i]);
-            let sums = parse_checksums(http.get(ctx, &url, None)?.text()?);
+            let Some(answer) = http.get_optional(ctx, &url)? else {
+                continue;
+            };
+            let sums = parse_checksums(answer.text()?);
             fill(&mut releases[i].artifacts, &sums);
         }
         Ok(releases)

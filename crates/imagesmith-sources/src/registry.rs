@@ -62,10 +62,10 @@ impl VersionSource for Registry<'_> {
         } else {
             format!("https://{registry}")
         };
-        let mut url = rewrite(
-            &ctx.mirrors,
-            &format!("{registry}/v2/{}/tags/list", self.repository),
-        );
+        // Registries page with a `Link` relative to themselves (`/v2/…`): it is resolved
+        // against the vendor's URL, then mirrored, so a mirror under a path prefix works.
+        let mut vendor_url = format!("{registry}/v2/{}/tags/list", self.repository);
+        let mut url = rewrite(&ctx.mirrors, &vendor_url);
         let mut authorization = host_of(&url).and_then(|h| ctx.credentials.authorization(h));
         let mut tags = Vec::new();
         for _ in 0..MAX_PAGES {
@@ -84,7 +84,10 @@ impl VersionSource for Registry<'_> {
             let list: TagList = answer.json()?;
             tags.extend(list.tags.unwrap_or_default());
             match answer.next_link() {
-                Some(next) => url = rewrite(&ctx.mirrors, &join(&url, &next)),
+                Some(next) => {
+                    vendor_url = join(&vendor_url, &next);
+                    url = rewrite(&ctx.mirrors, &vendor_url);
+                }
                 None => break,
             }
         }
