@@ -1,5 +1,5 @@
 use crate::server::{Response, Server};
-use crate::{context, credentials, BASIC};
+use crate::{context, BASIC};
 use imagesmith_index::Source;
 use imagesmith_sources::{fetch, Http, HttpOptions, SourceError};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -142,5 +142,4 @@ fn github_token_is_only_for_api_github_com() {
         .unwrap()
         .is_empty());
     assert_eq!(server.requests()[0].header("authorization"), None);
-    let _ = credentials();
 }
