@@ -324,7 +324,7 @@ impl ComponentIndex {
         out.push_str(&head[..open]);
         out.push_str("\"releases\": [");
         for (i, release) in self.releases.iter().enumerate() {
-            let line = serde_json::to_string(release).unwrap_or_default();
+            let line = one_line(release);
             let _ = write!(
                 out,
                 "\n    {}{}",
@@ -415,6 +415,47 @@ impl ComponentIndex {
 /// The artifact of `release` on `target`: for its OS first, then its family.
 pub fn artifact_of<'i>(release: &'i Release, target: Target<'_>) -> Option<&'i ArtifactRef> {
     target.keys().iter().find_map(|k| release.artifacts.get(k))
+}
+
+/// `value` as JSON on one line with a space after `:` and `,` (`{"version": "1.6.6"}`).
+fn one_line<T: Serialize>(value: &T) -> String {
+    struct Spaced;
+    impl serde_json::ser::Formatter for Spaced {
+        fn begin_object_key<W: ?Sized + std::io::Write>(
+            &mut self,
+            writer: &mut W,
+            first: bool,
+        ) -> std::io::Result<()> {
+            if first {
+                Ok(())
+            } else {
+                writer.write_all(b", ")
+            }
+        }
+        fn begin_object_value<W: ?Sized + std::io::Write>(
+            &mut self,
+            writer: &mut W,
+        ) -> std::io::Result<()> {
+            writer.write_all(b": ")
+        }
+        fn begin_array_value<W: ?Sized + std::io::Write>(
+            &mut self,
+            writer: &mut W,
+            first: bool,
+        ) -> std::io::Result<()> {
+            if first {
+                Ok(())
+            } else {
+                writer.write_all(b", ")
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, Spaced);
+    if value.serialize(&mut serializer).is_err() {
+        return String::new();
+    }
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn is_date(text: &str) -> bool {

@@ -114,7 +114,16 @@ fn every_builtin_file_parses_and_is_canonical() {
             .find(|f| path.ends_with(f.path))
             .unwrap()
             .text;
-        assert_eq!(index.to_text(), text, "{path} is not in canonical form");
+        let canonical = index.to_text();
+        if canonical != text {
+            let first = canonical
+                .lines()
+                .zip(text.lines())
+                .find(|(a, b)| a != b)
+                .map(|(a, b)| format!("canonical `{a}`, file `{b}`"))
+                .unwrap_or_else(|| "lengths differ".into());
+            panic!("{path} is not in canonical form: {first}");
+        }
     }
 }
 
