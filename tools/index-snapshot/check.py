@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 TOP = {"format", "component", "source", "cited", "updated", "releases"}
+OPTIONAL_TOP = {"partial"}
 RELEASE = {"version", "date", "artifacts", "build", "revoked"}
 SOURCES = {
     "github_releases": ({"repository"}, {"checksum_asset"}),
@@ -53,8 +54,9 @@ def check_file(path: Path) -> list[str]:
         return [f"{path}: not JSON: {error}"]
     if not isinstance(data, dict):
         return [f"{path}: top level is not an object"]
-    if set(data) != TOP:
-        problems.append(f"{path}: fields {sorted(set(data) ^ TOP)} missing or unknown")
+    if not TOP <= set(data) <= TOP | OPTIONAL_TOP:
+        problems.append(f"{path}: fields {sorted((set(data) ^ TOP) - OPTIONAL_TOP)} missing or unknown")
+
     if data.get("format") != 1:
         problems.append(f"{path}: `format` is not 1")
     if data.get("component") != path.stem:
@@ -116,7 +118,7 @@ def check_file(path: Path) -> list[str]:
 
 
 def render(data: dict) -> str:
-    head = {k: data[k] for k in ("format", "component", "source", "cited", "updated")}
+    head = {k: data[k] for k in ("format", "component", "source", "cited", "updated", "partial") if k in data}
     text = json.dumps(head, indent=2, ensure_ascii=False)[:-2]
     lines = ["    " + json.dumps(r, ensure_ascii=False) for r in data["releases"]]
     if not lines:

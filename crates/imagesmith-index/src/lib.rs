@@ -46,6 +46,10 @@ pub struct ComponentIndex {
     pub cited: Vec<String>,
     /// When the releases were gathered, `YYYY-MM-DD`.
     pub updated: String,
+    /// The list is known to be incomplete (the vendor publishes no full list): a version it
+    /// lacks is judged by the catalog's `supported` patterns instead of being rejected.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
     /// Final releases, oldest first.
     pub releases: Vec<Release>,
 }

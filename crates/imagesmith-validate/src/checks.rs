@@ -162,6 +162,7 @@ pub fn resolve_version<'c>(
         return Ok(resolution(version, method, Judged::Supported));
     };
     match entry.resolve(version.as_str(), target) {
+        None if entry.partial => Ok(resolution(version, method, Judged::Supported)),
         Some(found) => Ok(Resolution {
             version: VersionText::from(found.release.version.as_str()),
             requested: version,
