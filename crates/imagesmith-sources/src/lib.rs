@@ -36,6 +36,7 @@ mod http;
 mod merge;
 mod nodejs;
 mod npm;
+mod pin;
 mod pypi;
 mod registry;
 mod util;
@@ -44,6 +45,7 @@ mod vendor;
 pub use auth::Credentials;
 pub use http::{rewrite, Http, HttpOptions};
 pub use merge::update;
+pub use pin::{checksum_in, pin, PinnedBy};
 
 use imagesmith_index::{Release, Source};
 use indexmap::IndexMap;
