@@ -8,7 +8,7 @@ use imagesmith_model::decode::is_safe_name;
 use imagesmith_index::{artifact_of, ArtifactRef, Index, Release, Target};
 use imagesmith_model::{
     Component, DefaultVersion, ImageType, Os, OsStatus, Platform, PolicyLevel, Project, Recipe,
-    RegistryKind, Spec, VersionText,
+    RegistryKind, Spec, VersionSyntax, VersionText,
 };
 use imagesmith_yaml::Node;
 use indexmap::IndexMap;
@@ -644,19 +644,54 @@ impl<'a> Checker<'a> {
             let index = &self.context.index;
             let indexed = index.get(&component.name).is_some();
             if let Some(requested) = wanted.requested {
-                if !requested.is_latest()
-                    && !indexed
-                    && !syntax_matches(component.versions.syntax, requested.as_str())
-                {
+                // Where the index holds exact releases, a release or a prefix of one is
+                // ordered (`20.11.1`, `20`, `1.7`); lines (`3.12`) and package versions keep
+                // their own form.
+                let syntax = match component.versions.syntax {
+                    VersionSyntax::Semver | VersionSyntax::Major | VersionSyntax::Dotted
+                        if indexed =>
+                    {
+                        VersionSyntax::Dotted
+                    }
+                    other => other,
+                };
+                if !requested.is_latest() && !syntax_matches(syntax, requested.as_str()) {
+                    let form = if syntax == component.versions.syntax {
+                        syntax.describe()
+                    } else {
+                        "a release (`1.8.2`) or a prefix of one (`1.8`)"
+                    };
                     self.error(
                         value_span,
                         Code::InvalidVersion,
                         format!(
-                            "Version `{requested}` of `{}` is not written as {}",
+                            "Version `{requested}` of `{}` is not written as {form}",
                             wanted.name,
-                            component.versions.syntax.describe()
                         ),
                         None,
+                    );
+                    continue;
+                }
+                // A revoked release is refused whether or not the vendor still lists it
+                // (compromised releases are usually deleted upstream).
+                if let Some(note) = component
+                    .versions
+                    .revoked
+                    .iter()
+                    .find(|n| note_matches(n.version.as_str(), requested.as_str()))
+                {
+                    self.error(
+                        value_span,
+                        Code::RevokedVersion,
+                        format!(
+                            "`{}` {requested} is revoked and must never be installed",
+                            wanted.name
+                        ),
+                        Some(
+                            note.reason
+                                .clone()
+                                .unwrap_or_else(|| "choose another version".into()),
+                        ),
                     );
                     continue;
                 }
