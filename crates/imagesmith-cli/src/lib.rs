@@ -75,6 +75,12 @@ pub enum Command {
     Bump(commands::bump::Args),
     /// The changelog between two locks (files or git revisions) or two built images
     Diff(commands::diff::Args),
+    /// Fetch or list the version index: every real upstream release of each component
+    Index(commands::index::Args),
+    /// List pins with newer releases, and those deprecated, end-of-life or revoked
+    ///
+    /// Exit 1 when a pin is revoked or past its end of life.
+    Outdated(commands::outdated::Args),
     /// Build images locally, without a daemon, into OCI image layouts.
     Build(commands::build::Args),
     /// Render Image Builder stacks, Terraform, Dockerfiles, AWSTOE documents and workflows.
@@ -121,6 +127,8 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Plan(args) => commands::lock::run_plan(args),
         Command::Bump(args) => commands::bump::run(args),
         Command::Diff(args) => commands::diff::run(args),
+        Command::Index(args) => commands::index::run(args),
+        Command::Outdated(args) => commands::outdated::run(args),
         Command::Build(args) => commands::build::run(args),
         Command::Render(args) => commands::render::run(args),
     };

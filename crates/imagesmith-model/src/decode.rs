@@ -963,7 +963,14 @@ fn platform(d: &mut Decoder<'_>, os: &str, node: &Node) -> Option<Platform> {
     let f = d.fields(
         node,
         &what,
-        &["versions", "default", "artifact", "notes", "document", "otherwise"],
+        &[
+            "versions",
+            "default",
+            "artifact",
+            "notes",
+            "document",
+            "otherwise",
+        ],
     )?;
     let otherwise = f
         .get("otherwise")

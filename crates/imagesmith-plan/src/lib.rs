@@ -904,7 +904,35 @@ impl Locker<'_> {
             }
             let (mut artifact, mut resolved_at_build) =
                 lockfile::artifact_entry(&platform.artifact, &parameters, arch_token.as_deref());
-            if let ArtifactEntry::Download { url, checksum, .. } = &mut artifact {
+            if let ArtifactEntry::Download {
+                url,
+                checksum,
+                checksum_url,
+                ..
+            } = &mut artifact
+            {
+                // The index names the release's real file where the vendor's naming changed
+                // between releases (Splunk's `Linux-x86_64.tgz` up to 9.3): it wins, and a
+                // checksum file beside the artifact follows it.
+                if let Some(indexed) = resolution.artifact.as_ref() {
+                    if file_name(&indexed.url) != file_name(url) {
+                        if let Some(suffix) = checksum_url
+                            .as_deref()
+                            .and_then(|c| c.strip_prefix(url.as_str()))
+                            .map(str::to_string)
+                        {
+                            *checksum_url = Some(format!("{}{suffix}", indexed.url));
+                        }
+                        *url = indexed.url.clone();
+                        if checksum.is_none() {
+                            if let Some(file) = checksum_url.as_deref() {
+                                resolved_at_build = Some(format!(
+                                    "the checksum is read from the vendor's `{file}` when the image is built"
+                                ));
+                            }
+                        }
+                    }
+                }
                 if checksum.is_none() {
                     let from_index = resolution
                         .artifact
@@ -912,7 +940,9 @@ impl Locker<'_> {
                         .filter(|a| file_name(&a.url) == file_name(url))
                         .and_then(|a| a.sha256.as_ref())
                         .map(|hex| format!("sha256:{hex}"));
-                    if let Some(pinned) = from_index.or_else(|| self.pins.get(url.as_str()).cloned()) {
+                    if let Some(pinned) =
+                        from_index.or_else(|| self.pins.get(url.as_str()).cloned())
+                    {
                         *checksum = Some(pinned);
                         resolved_at_build = None;
                     }

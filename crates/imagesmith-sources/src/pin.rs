@@ -37,7 +37,10 @@ pub fn pin(
     }
     let answer = http.get(ctx, url, None)?;
     let hex = hex::encode(Sha256::digest(&answer.body));
-    Ok((format!("sha256:{hex}"), PinnedBy::Download(answer.body.len() as u64)))
+    Ok((
+        format!("sha256:{hex}"),
+        PinnedBy::Download(answer.body.len() as u64),
+    ))
 }
 
 /// The checksum of `file` in a checksum file's text: the line naming it (`<hex>  <file>`,
@@ -99,17 +102,33 @@ mod tests {
 
     #[test]
     fn finds_the_named_file_in_every_layout() {
-        let list = format!("{A}  node-v20.11.1-linux-arm64.tar.gz\n{B}  node-v20.11.1-linux-x64.tar.gz\n");
+        let list =
+            format!("{A}  node-v20.11.1-linux-arm64.tar.gz\n{B}  node-v20.11.1-linux-x64.tar.gz\n");
         assert_eq!(
             checksum_in(&list, "node-v20.11.1-linux-x64.tar.gz"),
             Some(format!("sha256:{B}"))
         );
-        assert_eq!(checksum_in(&format!("{A} *opa_linux_amd64_static\n"), "opa_linux_amd64_static"), Some(format!("sha256:{A}")));
+        assert_eq!(
+            checksum_in(
+                &format!("{A} *opa_linux_amd64_static\n"),
+                "opa_linux_amd64_static"
+            ),
+            Some(format!("sha256:{A}"))
+        );
         // A per-file checksum holding only the hash.
-        assert_eq!(checksum_in(&format!("{A}\n"), "x.tgz"), Some(format!("sha256:{A}")));
-        assert_eq!(checksum_in(&format!("SHA256 (x.tgz) = {B}\n"), "x.tgz"), Some(format!("sha256:{B}")));
+        assert_eq!(
+            checksum_in(&format!("{A}\n"), "x.tgz"),
+            Some(format!("sha256:{A}"))
+        );
+        assert_eq!(
+            checksum_in(&format!("SHA256 (x.tgz) = {B}\n"), "x.tgz"),
+            Some(format!("sha256:{B}"))
+        );
         let long = "c".repeat(128);
-        assert_eq!(checksum_in(&format!("SHA512 (s.tgz) = {long}"), "s.tgz"), Some(format!("sha512:{long}")));
+        assert_eq!(
+            checksum_in(&format!("SHA512 (s.tgz) = {long}"), "s.tgz"),
+            Some(format!("sha512:{long}"))
+        );
         // Two other files and not ours: nothing is guessed.
         assert_eq!(checksum_in(&list, "node-v20.11.1-darwin-x64.tar.gz"), None);
     }

@@ -4,8 +4,8 @@ use crate::versions::{any_matches, newest, syntax_matches};
 use crate::{Context, Document};
 use imagesmith_catalog::Catalog;
 use imagesmith_diagnostics::{did_you_mean, Code, Diagnostic, Diagnostics, Severity, Span};
-use imagesmith_model::decode::is_safe_name;
 use imagesmith_index::{artifact_of, ArtifactRef, Index, Release, Target};
+use imagesmith_model::decode::is_safe_name;
 use imagesmith_model::{
     Component, DefaultVersion, ImageType, Os, OsStatus, Platform, PolicyLevel, Project, Recipe,
     RegistryKind, Spec, VersionSyntax, VersionText,
@@ -105,7 +105,15 @@ pub fn resolve_version<'c>(
                     .default
                     .clone()
                     .or_else(|| component.versions.default.clone())
-                    .or_else(|| newest(platform.versions.as_ref().unwrap_or(&component.versions.supported)).cloned())
+                    .or_else(|| {
+                        newest(
+                            platform
+                                .versions
+                                .as_ref()
+                                .unwrap_or(&component.versions.supported),
+                        )
+                        .cloned()
+                    })
                     .ok_or(Unresolved::NoVersion)?,
                 VersionSource::CatalogDefault,
             ),
@@ -139,15 +147,26 @@ pub fn resolve_version<'c>(
                     artifact: artifact_of(release, target).cloned(),
                     release: Some(release.clone()),
                 },
-                None => Resolution { source, ..resolution(version.clone(), platform, Judged::Supported) },
+                None => Resolution {
+                    source,
+                    ..resolution(version.clone(), platform, Judged::Supported)
+                },
             },
             (narrow, _) => {
                 let patterns = narrow.as_ref().unwrap_or(&component.versions.supported);
-                let judged = if narrow.is_some() { Judged::Method } else { Judged::Supported };
+                let judged = if narrow.is_some() {
+                    Judged::Method
+                } else {
+                    Judged::Supported
+                };
                 Resolution {
                     requested: version.clone(),
                     source,
-                    ..resolution(newest(patterns).cloned().unwrap_or(version), platform, judged)
+                    ..resolution(
+                        newest(patterns).cloned().unwrap_or(version),
+                        platform,
+                        judged,
+                    )
                 }
             }
         });
@@ -765,10 +784,7 @@ impl<'a> Checker<'a> {
             } else {
                 format!("{requested} (release {version})")
             };
-            let revoked_in_index = resolution
-                .release
-                .as_ref()
-                .and_then(|r| r.revoked.clone());
+            let revoked_in_index = resolution.release.as_ref().and_then(|r| r.revoked.clone());
             if let Some(reason) = component
                 .versions
                 .revoked
@@ -811,13 +827,31 @@ impl<'a> Checker<'a> {
                 );
                 continue;
             }
+            if let Some(missing) = unpinnable(&component, &resolution, parameters.get(wanted.name))
+            {
+                self.error(
+                    value_span,
+                    Code::Unpinnable,
+                    format!(
+                        "`{}` {shown}{from} cannot be pinned: its download URL needs `{missing}`, which neither the version index nor the document gives",
+                        wanted.name
+                    ),
+                    Some(format!(
+                        "set `parameters: {{{}: {{{missing}: ...}}}}` (the vendor's download page shows it in the file name), or choose a release the index knows it for",
+                        wanted.name
+                    )),
+                );
+                continue;
+            }
             let target = imagesmith_index::Target {
                 os: &os.id,
                 family: os.family.as_str(),
                 arch: imagesmith_index::DEFAULT_ARCH,
             };
             let newest_version = match (resolution.judged, index.get(&component.name)) {
-                (Judged::Index, Some(entry)) => entry.newest(target, None).map(|r| r.version.clone()),
+                (Judged::Index, Some(entry)) => {
+                    entry.newest(target, None).map(|r| r.version.clone())
+                }
                 _ => newest(listed.unwrap_or(&component.versions.supported))
                     .map(|v| v.as_str().to_string()),
             };
@@ -1322,6 +1356,43 @@ impl<'a> Checker<'a> {
         }
         let _ = self.key_span_of("name");
     }
+}
+
+/// The parameter a download URL needs that nothing gives: not the spec, not the parameter's
+/// default, not the index (a release's `build`).
+fn unpinnable(
+    component: &Component,
+    resolution: &Resolution<'_>,
+    given: Option<&IndexMap<String, String>>,
+) -> Option<String> {
+    let imagesmith_model::Artifact::Download { url, .. } = &resolution.method.artifact else {
+        return None;
+    };
+    let mut rest = url.as_str();
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let end = after.find("}}")?;
+        let name = after[..end].trim();
+        rest = &after[end + 2..];
+        if matches!(name, "version" | "arch") {
+            continue;
+        }
+        let Some(parameter) = component.parameters.iter().find(|p| p.name == name) else {
+            continue;
+        };
+        let non_empty = |v: &String| !v.trim().is_empty();
+        let from_spec = given.and_then(|g| g.get(name)).is_some_and(non_empty);
+        let from_default = parameter.default.as_ref().is_some_and(non_empty);
+        let from_index = name == "build"
+            && resolution
+                .release
+                .as_ref()
+                .is_some_and(|r| r.build.is_some());
+        if !(from_spec || from_default || from_index) {
+            return Some(name.to_string());
+        }
+    }
+    None
 }
 
 /// Whether a note's pattern covers `version`: the pattern (`3.8.*`, `3.10`), or a line it

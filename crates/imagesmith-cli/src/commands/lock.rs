@@ -2,8 +2,11 @@
 
 use crate::project::{lock_path, relock, relock_with, Relocked};
 use crate::{current_dir, ExitStatus};
-use imagesmith_plan::{ImageChange, LOCK_FILE};
+use imagesmith_plan::{lock_with, ArtifactEntry, ImageChange, LockedProject, Pins, LOCK_FILE};
+use imagesmith_sources::{pin, Context, Credentials, Http, HttpOptions, PinnedBy};
+use std::collections::BTreeSet;
 use std::io::Write;
+use std::time::Duration;
 
 /// Arguments of `lock`.
 #[derive(Debug, clap::Args)]
@@ -11,6 +14,9 @@ pub struct LockArgs {
     /// Write nothing; exit 1 when `imagesmith.lock` is missing or would change (for CI).
     #[arg(long)]
     pub check: bool,
+    /// Pin only what the index and the previous lock give; fetch no checksum file or artifact.
+    #[arg(long, env = "IMAGESMITH_OFFLINE")]
+    pub offline: bool,
 }
 
 /// Arguments of `plan`.
@@ -43,10 +49,27 @@ fn no_project() -> ExitStatus {
 /// Runs `lock`.
 pub fn run_lock(args: LockArgs) -> anyhow::Result<ExitStatus> {
     let cwd = current_dir()?;
-    let relocked = match relock_with(&cwd, !args.check)? {
+    let mut relocked = match relock_with(&cwd, !args.check)? {
         Ok(relocked) => relocked,
         Err(status) => return Ok(status),
     };
+    if !args.check && lock_path(&relocked.project).is_some() {
+        let pins = if args.offline {
+            report_unpinned(&unpinned(&relocked.fresh), "`--offline`");
+            Pins::new()
+        } else {
+            pin_downloads(&relocked.fresh)
+        };
+        if !pins.is_empty() {
+            match lock_with(&relocked.project, relocked.on_disk.as_ref(), &pins) {
+                Ok(fresh) => relocked.fresh = fresh,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return Ok(ExitStatus::Invalid);
+                }
+            }
+        }
+    }
     let Some(path) = lock_path(&relocked.project) else {
         if args.check {
             // Nothing can be stale: the built-in catalog is locked with the binary.
@@ -88,6 +111,106 @@ pub fn run_lock(args: LockArgs) -> anyhow::Result<ExitStatus> {
         changed.len()
     );
     Ok(ExitStatus::Success)
+}
+
+/// Downloads whose checksum nothing pinned yet: (component, version, URL, checksum file).
+fn unpinned(locked: &LockedProject) -> Vec<(String, String, String, Option<String>)> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for image in &locked.images {
+        for component in &image.components {
+            if let ArtifactEntry::Download {
+                url,
+                checksum: None,
+                checksum_url,
+                ..
+            } = &component.artifact
+            {
+                if seen.insert(url.clone()) {
+                    out.push((
+                        component.name.clone(),
+                        component.version.to_string(),
+                        url.clone(),
+                        checksum_url.clone(),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn report_unpinned(missing: &[(String, String, String, Option<String>)], why: &str) {
+    for (name, version, url, _) in missing {
+        eprintln!("  not pinned: {name} {version} `{url}` ({why}); the build checks it against the vendor's checksum file, or treats the component as unavailable");
+    }
+}
+
+/// Pins every download the index and the previous lock left open: from the vendor's checksum
+/// file, else by downloading the artifact once, both through the project's mirrors. A host that
+/// cannot be reached is tried once; what stays open is named with why.
+fn pin_downloads(locked: &LockedProject) -> Pins {
+    let missing = unpinned(locked);
+    let mut pins = Pins::new();
+    if missing.is_empty() {
+        return pins;
+    }
+    let http = Http::new(HttpOptions {
+        connect_timeout: Duration::from_secs(10),
+        timeout: Duration::from_secs(300),
+        attempts: 2,
+        max_body: 2 << 30,
+        ..HttpOptions::default()
+    });
+    let mut context = Context::new(&imagesmith_validate::today(), Credentials::from_process());
+    context.mirrors = locked.mirrors.clone();
+    let mut dead_hosts: BTreeSet<String> = BTreeSet::new();
+    let mut left = Vec::new();
+    for (name, version, url, checksum_url) in missing {
+        let fetched = checksum_url.as_deref().unwrap_or(&url);
+        let host = host_of(&locked.mirror(fetched));
+        if dead_hosts.contains(&host) {
+            left.push((
+                name,
+                version,
+                url,
+                checksum_url,
+                format!("`{host}` is not reachable"),
+            ));
+            continue;
+        }
+        match pin(&http, &context, &url, checksum_url.as_deref()) {
+            Ok((checksum, by)) => {
+                let from = match by {
+                    PinnedBy::ChecksumFile(file) => format!("from `{file}`"),
+                    PinnedBy::Download(bytes) => format!("by hashing the download ({bytes} bytes)"),
+                };
+                eprintln!("  pinned {name} {version}: {checksum} {from}");
+                pins.insert(url, checksum);
+            }
+            Err(error) => {
+                if matches!(error, imagesmith_sources::SourceError::Transport { .. }) {
+                    dead_hosts.insert(host);
+                }
+                left.push((name, version, url, checksum_url, error.to_string()));
+            }
+        }
+    }
+    for (name, version, url, _, why) in &left {
+        eprintln!("  not pinned: {name} {version} `{url}`: {why}");
+    }
+    if !left.is_empty() {
+        eprintln!("hint: {} downloads stay unpinned: the build checks them against the vendor's checksum file, or treats them as unavailable; set a mirror in the project's `mirrors` (credentials as `IMAGESMITH_AUTH_<HOST>`) and lock again", left.len());
+    }
+    pins
+}
+
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    rest.split(['/', '?', '#'])
+        .next()
+        .unwrap_or(rest)
+        .to_string()
 }
 
 /// Prints changed images to stderr, a line each and their reasons below.

@@ -1,9 +1,11 @@
 //! Integration tests of the `imagesmith` binary, one module per area.
 
+mod index;
 mod init;
 mod inputs;
 mod kill;
 mod lock;
+mod mirror;
 mod schema;
 mod text;
 mod validate;
