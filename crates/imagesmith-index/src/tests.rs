@@ -82,9 +82,10 @@ fn text_round_trips_one_release_per_line() {
 #[test]
 fn rejects_unsorted_bad_dates_and_unknown_fields() {
     let bad = |releases: &str| {
-        let text = format!(
-            r#"{{"format": 1, "component": "x", "source": {{"kind": "vendor", "description": "d"}}, "updated": "2026-12-02", "releases": [{releases}]}}"#
-        );
+        let text = String::from(
+            r#"{"format": 1, "component": "x", "source": {"kind": "vendor", "description": "d"}, "updated": "2026-12-02", "releases": ["#,
+        ) + releases
+            + "]}";
         ComponentIndex::parse("x.json", &text)
             .unwrap_err()
             .to_string()

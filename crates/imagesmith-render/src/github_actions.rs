@@ -120,10 +120,25 @@ fn validate(input: &Input<'_>, rendered: &mut Rendered) {
         "name": "validate",
         "on": {
             "pull_request": { "paths": paths },
+            // Weekly: which pins have newer releases, and which fell out of support.
+            "schedule": [{ "cron": "23 6 * * 1" }],
             "workflow_dispatch": {},
         },
         "permissions": { "contents": "read" },
         "jobs": {
+            "outdated": {
+                "name": "Newer releases, end-of-life and revoked pins",
+                "if": "github.event_name != 'pull_request'",
+                "runs-on": "ubuntu-latest",
+                "steps": [
+                    { "uses": CHECKOUT },
+                    install_imagesmith(),
+                    {
+                        "name": "Outdated pins (fails when one is revoked or past its end of life)",
+                        "run": "imagesmith outdated",
+                    },
+                ],
+            },
             "validate": {
                 "name": "Validate specs, recipes and components",
                 "runs-on": "ubuntu-latest",

@@ -27,6 +27,10 @@ pub fn update(
     let fetched = fetch(&index.source, http, ctx)?;
     let mut merged = merge(index, fetched)?;
     merged.updated = ctx.today.clone();
+    // A source read whole lists every release; a vendor source reads nothing.
+    if !matches!(index.source, imagesmith_index::Source::Vendor { .. }) {
+        merged.partial = false;
+    }
     Ok(merged)
 }
 
@@ -65,6 +69,14 @@ pub(crate) fn merge(
                     (Some(known), None) => artifact.sha256 = Some(known.clone()),
                     _ => {}
                 }
+            }
+            // Artifacts the index knew and the source does not give (a URL recorded by hand,
+            // another OS) stay.
+            for (key, artifact) in &old.artifacts {
+                release
+                    .artifacts
+                    .entry(key.clone())
+                    .or_insert_with(|| artifact.clone());
             }
             if release.date.is_none() {
                 release.date = old.date.clone();

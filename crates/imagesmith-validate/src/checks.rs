@@ -1072,20 +1072,32 @@ impl<'a> Checker<'a> {
                 os_family: family,
                 warn_unused: true,
             };
-            let document_node = platforms
-                .and_then(|p| p.get(os_id))
-                .and_then(|p| p.get("document"));
-            for finding in imagesmith_awstoe::check(&platform.document, &options) {
-                let span = document_node
-                    .map(|node| node_at(node, &finding.path).span)
-                    .or(self.span_of("platforms"));
-                self.push(
-                    finding.severity,
-                    span,
-                    finding.code,
-                    format!("{} (platform `{os_id}`)", finding.message),
-                    finding.hint.clone(),
-                );
+            // The platform's method, then each of its `otherwise` methods.
+            let mut method = Some(platform);
+            let mut node = platforms.and_then(|p| p.get(os_id));
+            let mut depth = 0;
+            while let Some(current) = method {
+                let document_node = node.and_then(|p| p.get("document"));
+                let which = if depth == 0 {
+                    format!("platform `{os_id}`")
+                } else {
+                    format!("platform `{os_id}`, `otherwise` {depth}")
+                };
+                for finding in imagesmith_awstoe::check(&current.document, &options) {
+                    let span = document_node
+                        .map(|node| node_at(node, &finding.path).span)
+                        .or(self.span_of("platforms"));
+                    self.push(
+                        finding.severity,
+                        span,
+                        finding.code,
+                        format!("{} ({which})", finding.message),
+                        finding.hint.clone(),
+                    );
+                }
+                method = current.otherwise.as_deref();
+                node = node.and_then(|p| p.get("otherwise"));
+                depth += 1;
             }
         }
         for name in &component.conflicts {
@@ -1368,12 +1380,8 @@ fn unpinnable(
     let imagesmith_model::Artifact::Download { url, .. } = &resolution.method.artifact else {
         return None;
     };
-    let mut rest = url.as_str();
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let end = after.find("}}")?;
-        let name = after[..end].trim();
-        rest = &after[end + 2..];
+    for placeholder in imagesmith_awstoe::expr::scan(url).ok()? {
+        let name = placeholder.text.as_str();
         if matches!(name, "version" | "arch") {
             continue;
         }

@@ -37,6 +37,7 @@ fn index(releases: Vec<Release>) -> ComponentIndex {
         },
         cited: vec!["HashiCorp releases, https://releases.hashicorp.com/terraform/".into()],
         updated: "2024-01-01".into(),
+        partial: false,
         releases,
     }
 }
