@@ -134,6 +134,23 @@ pub fn detail(c: &Component) -> String {
             .join(", ")
     };
     let _ = writeln!(out, "versions: {}", join(&c.versions.supported));
+    if let Some(index) = imagesmith_index::Index::builtin().get(&c.name) {
+        let newest = index
+            .releases
+            .iter()
+            .rev()
+            .find(|r| r.revoked.is_none())
+            .map(|r| r.version.as_str())
+            .unwrap_or("-");
+        let _ = writeln!(
+            out,
+            "releases: {} in the version index{} ({}), newest {newest}, gathered {}",
+            index.releases.len(),
+            if index.partial { ", partial" } else { "" },
+            index.source.kind(),
+            index.updated
+        );
+    }
     if let Some(d) = &c.versions.default {
         let _ = writeln!(out, "default: {d}");
     }
@@ -171,18 +188,33 @@ pub fn detail(c: &Component) -> String {
         );
     }
     for (os, platform) in &c.platforms {
-        let how = match &platform.artifact {
-            Artifact::Package { names, .. } => format!("package {}", names.join(" ")),
-            Artifact::Download { url, .. } => format!("download {url}"),
-            Artifact::VendorApi { description, .. } => format!("vendor API: {description}"),
-        };
+        let how = install_method(&platform.artifact);
         let _ = writeln!(out, "{os}: {how}");
         if let Some(v) = &platform.versions {
             let _ = writeln!(out, "  versions: {}", join(v));
+        }
+        let mut otherwise = platform.otherwise.as_deref();
+        while let Some(method) = otherwise {
+            let how = install_method(&method.artifact);
+            let versions = method
+                .versions
+                .as_deref()
+                .map(|v| format!(" ({})", join(v)))
+                .unwrap_or_else(|| " (any other release)".into());
+            let _ = writeln!(out, "  otherwise{versions}: {how}");
+            otherwise = method.otherwise.as_deref();
         }
         for note in &platform.notes {
             let _ = writeln!(out, "  note: {note}");
         }
     }
     out
+}
+
+fn install_method(artifact: &Artifact) -> String {
+    match artifact {
+        Artifact::Package { names, .. } => format!("package {}", names.join(" ")),
+        Artifact::Download { url, .. } => format!("download {url}"),
+        Artifact::VendorApi { description, .. } => format!("vendor API: {description}"),
+    }
 }
