@@ -430,11 +430,7 @@ fn one_line<T: Serialize>(value: &T) -> String {
             writer: &mut W,
             first: bool,
         ) -> std::io::Result<()> {
-            if first {
-                Ok(())
-            } else {
-                writer.write_all(b", ")
-            }
+            separate(writer, first)
         }
         fn begin_object_value<W: ?Sized + std::io::Write>(
             &mut self,
@@ -447,11 +443,14 @@ fn one_line<T: Serialize>(value: &T) -> String {
             writer: &mut W,
             first: bool,
         ) -> std::io::Result<()> {
-            if first {
-                Ok(())
-            } else {
-                writer.write_all(b", ")
-            }
+            separate(writer, first)
+        }
+    }
+    fn separate<W: ?Sized + std::io::Write>(writer: &mut W, first: bool) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
         }
     }
     let mut out = Vec::new();
@@ -470,6 +469,18 @@ fn is_date(text: &str) -> bool {
         && b.iter()
             .enumerate()
             .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+/// Rewrites `url` by the first mirror whose prefix it starts with (Artifactory/Nexus: the
+/// vendor URL `https://releases.hashicorp.com/` served as `https://artifactory/hashicorp/`).
+/// One rule for every URL imagesmith fetches: version sources, checksum files, downloads.
+pub fn rewrite(mirrors: &IndexMap<String, String>, url: &str) -> String {
+    for (from, to) in mirrors {
+        if let Some(rest) = url.strip_prefix(from.as_str()) {
+            return format!("{to}{rest}");
+        }
+    }
+    url.to_string()
 }
 
 /// The indexes of every component that has one, with where each came from.

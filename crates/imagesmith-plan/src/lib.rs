@@ -443,15 +443,7 @@ impl LockedProject {
     }
 }
 
-/// `url` with the first matching prefix of `mirrors` replaced.
-pub fn rewrite(mirrors: &IndexMap<String, String>, url: &str) -> String {
-    for (from, to) in mirrors {
-        if let Some(rest) = url.strip_prefix(from.as_str()) {
-            return format!("{to}{rest}");
-        }
-    }
-    url.to_string()
-}
+pub use imagesmith_index::rewrite;
 
 fn suggest(name: &str, candidates: &[&str]) -> Option<String> {
     candidates

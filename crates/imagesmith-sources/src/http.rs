@@ -2,7 +2,6 @@
 
 use crate::{Context, SourceError};
 use flate2::read::MultiGzDecoder;
-use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -385,16 +384,7 @@ fn is_gzip(url: &str) -> bool {
     path.ends_with(".gz")
 }
 
-/// Rewrites `url` by the first mirror whose prefix it starts with (the rule of
-/// `imagesmith_plan::rewrite`).
-pub fn rewrite(mirrors: &IndexMap<String, String>, url: &str) -> String {
-    for (from, to) in mirrors {
-        if let Some(rest) = url.strip_prefix(from.as_str()) {
-            return format!("{to}{rest}");
-        }
-    }
-    url.to_string()
-}
+pub use imagesmith_index::rewrite;
 
 /// The host of `url`, without user information or port.
 pub(crate) fn host_of(url: &str) -> Option<&str> {
@@ -461,6 +451,7 @@ pub(crate) fn join(base: &str, target: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use indexmap::IndexMap;
 
     #[test]
     fn rewrite_first_prefix_wins() {

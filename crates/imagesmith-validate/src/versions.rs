@@ -1,7 +1,6 @@
 //! Version text: syntax forms, patterns and ordering.
 
 use imagesmith_model::{VersionSyntax, VersionText};
-use std::cmp::Ordering;
 
 /// Whether `version` is written in `syntax`.
 pub fn syntax_matches(syntax: VersionSyntax, version: &str) -> bool {
@@ -42,28 +41,7 @@ pub fn any_matches(patterns: &[VersionText], version: &str) -> bool {
         .any(|p| pattern_matches(p.as_str(), version))
 }
 
-/// Orders versions by their dot-separated parts, numerically where both parts are numbers
-/// (`3.9 < 3.10`).
-pub fn compare(a: &str, b: &str) -> Ordering {
-    let mut left = a.split(['.', '-', '+', '~']);
-    let mut right = b.split(['.', '-', '+', '~']);
-    loop {
-        match (left.next(), right.next()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) => {
-                let ordering = match (x.parse::<u64>(), y.parse::<u64>()) {
-                    (Ok(x), Ok(y)) => x.cmp(&y),
-                    _ => x.cmp(y),
-                };
-                if ordering != Ordering::Equal {
-                    return ordering;
-                }
-            }
-        }
-    }
-}
+pub use imagesmith_index::compare;
 
 /// The newest exact version in `patterns` (patterns with `*` are skipped).
 pub fn newest(patterns: &[VersionText]) -> Option<&VersionText> {
@@ -76,6 +54,7 @@ pub fn newest(patterns: &[VersionText]) -> Option<&VersionText> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cmp::Ordering;
 
     #[test]
     fn syntaxes() {
