@@ -190,6 +190,9 @@ codes! {
         /// A version the vendor never released (not in the version index for this OS and architecture).
         UnknownRelease = "unknown-release", Error,
             "Use one of the nearest real releases in the hint, or refresh the index with `imagesmith index update` if the release is newer than the index.";
+        /// A parameter value a build script cannot take (a control character, a malformed checksum or build hash).
+        InvalidParameterValue = "invalid-parameter-value", Error,
+            "Write the value on one line; a `sha256` is 64 hex digits, a `build` 12.";
         /// An artifact whose checksum cannot be pinned at lock time.
         Unpinnable = "unpinnable", Error,
             "Give the vendor's checksum (index, checksum file or the catalog's `checksum.values`), or a mirror that serves the artifact.";

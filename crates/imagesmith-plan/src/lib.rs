@@ -907,7 +907,10 @@ impl Locker<'_> {
                 // between releases (Splunk's `Linux-x86_64.tgz` up to 9.3): it wins, and a
                 // checksum file beside the artifact follows it.
                 if let Some(indexed) = resolution.artifact.as_ref() {
-                    if file_name(&indexed.url) != file_name(url) {
+                    // Only a renamed file of the same folder and kind: an index filled from a
+                    // release page may record another asset (a tarball where the catalog
+                    // installs an rpm) that the document never downloads.
+                    if file_name(&indexed.url) != file_name(url) && same_kind(&indexed.url, url) {
                         if let Some(suffix) = checksum_url
                             .as_deref()
                             .and_then(|c| c.strip_prefix(url.as_str()))
@@ -936,6 +939,17 @@ impl Locker<'_> {
                         from_index.or_else(|| self.pins.get(url.as_str()).cloned())
                     {
                         *checksum = Some(pinned);
+                        resolved_at_build = None;
+                    }
+                }
+                // A sha256 given by hand in the spec is the pin when nothing else is.
+                let given = parameters
+                    .get("sha256")
+                    .map(|v| v.trim().to_ascii_lowercase())
+                    .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()));
+                if checksum.is_none() && declares("sha256") {
+                    if let Some(hex) = given {
+                        *checksum = Some(format!("sha256:{hex}"));
                         resolved_at_build = None;
                     }
                 }
@@ -976,6 +990,21 @@ impl Locker<'_> {
         }
         Ok(out)
     }
+}
+
+/// Whether two URLs name files of the same folder with the same extension.
+fn same_kind(a: &str, b: &str) -> bool {
+    let folder = |u: &str| u.rsplit_once('/').map(|(f, _)| f.to_string());
+    let extension = |u: &str| {
+        let name = file_name(u).to_ascii_lowercase();
+        [
+            ".tar.gz", ".tar.xz", ".tgz", ".zip", ".rpm", ".deb", ".msi", ".exe", ".pkg",
+        ]
+        .into_iter()
+        .find(|e| name.ends_with(e))
+        .unwrap_or("")
+    };
+    folder(a) == folder(b) && extension(a) == extension(b)
 }
 
 /// The last path segment of a URL, without a query.

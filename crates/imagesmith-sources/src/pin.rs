@@ -44,21 +44,25 @@ pub fn pin(
 }
 
 /// The checksum of `file` in a checksum file's text: the line naming it (`<hex>  <file>`,
-/// `<hex> *<file>`, or BSD `SHA256 (<file>) = <hex>`), or the only hash of a file holding one.
+/// `<hex> *<file>`, BSD `SHA256 (<file>) = <hex>`, OpenSSL `SHA512(<file>)= <hex>`), or the hash
+/// of a file holding only a hash (a per-file `.sha256`). A list naming only other files gives
+/// nothing.
 pub fn checksum_in(text: &str, file: &str) -> Option<String> {
-    let mut hashes = Vec::new();
+    let mut bare = Vec::new();
     for line in text.lines() {
         let line = line.trim();
-        if let Some(rest) = line
-            .strip_prefix("SHA256 (")
-            .or_else(|| line.strip_prefix("SHA512 ("))
+        if let Some(rest) = ["SHA256", "SHA512"]
+            .iter()
+            .find_map(|tag| line.strip_prefix(tag))
+            .map(str::trim_start)
+            .and_then(|rest| rest.strip_prefix('('))
         {
-            if let Some((name, hex)) = rest.split_once(") = ") {
-                if let Some(checksum) = tagged(hex.trim()) {
-                    if name == file {
+            if let Some((name, hex)) = rest.rsplit_once(')') {
+                let hex = hex.trim_start().strip_prefix('=').unwrap_or(hex).trim();
+                if let Some(checksum) = tagged(hex) {
+                    if name.trim() == file || name.rsplit('/').next() == Some(file) {
                         return Some(checksum);
                     }
-                    hashes.push(checksum);
                 }
             }
             continue;
@@ -71,10 +75,11 @@ pub fn checksum_in(text: &str, file: &str) -> Option<String> {
             Some(name) if name == file || name.rsplit('/').next() == Some(file) => {
                 return Some(checksum)
             }
-            _ => hashes.push(checksum),
+            Some(_) => {}
+            None => bare.push(checksum),
         }
     }
-    (hashes.len() == 1).then(|| hashes.remove(0))
+    (bare.len() == 1).then(|| bare.remove(0))
 }
 
 fn tagged(hex: &str) -> Option<String> {

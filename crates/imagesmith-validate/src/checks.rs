@@ -993,7 +993,21 @@ impl<'a> Checker<'a> {
                             .with_redacted(value),
                         );
                     }
-                    Some(_) => {}
+                    Some(_) => {
+                        let value = values.get(name).map(String::as_str).unwrap_or_default();
+                        let value_span = entry
+                            .and_then(|(_, v)| v.get(name))
+                            .map(|value| value.span)
+                            .or(span);
+                        if let Some(problem) = parameter_value_problem(name, value) {
+                            self.error(
+                                value_span,
+                                Code::InvalidParameterValue,
+                                format!("`{name}` of `{component_name}` {problem}"),
+                                Some("parameters reach build scripts: one line of printable text (a checksum is 64 hex digits, a Splunk build 12)".into()),
+                            );
+                        }
+                    }
                 }
             }
         }
@@ -1367,6 +1381,27 @@ impl<'a> Checker<'a> {
             }
         }
         let _ = self.key_span_of("name");
+    }
+}
+
+/// What is wrong with a parameter value given in a document, if anything: values reach build
+/// scripts, so control characters (a newline would end a quoted block early) are refused, and
+/// the parameters the lock also fills (`sha256`, `build`) must have their form.
+fn parameter_value_problem(name: &str, value: &str) -> Option<String> {
+    if value.chars().any(char::is_control) {
+        return Some(
+            "has a control character (a newline or tab); it must be one line of text".into(),
+        );
+    }
+    let hex = |n: usize| value.len() == n && value.bytes().all(|b| b.is_ascii_hexdigit());
+    match name {
+        "sha256" if !value.is_empty() && !hex(64) => {
+            Some("is not a SHA-256 (64 hex digits)".into())
+        }
+        "build" if !value.is_empty() && !hex(12) => {
+            Some("is not a build hash (12 hex digits)".into())
+        }
+        _ => None,
     }
 }
 

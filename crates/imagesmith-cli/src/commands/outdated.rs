@@ -71,6 +71,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             return Ok(ExitStatus::Invalid);
         }
     };
+    if relocked.on_disk.is_some() && !relocked.up_to_date() {
+        eprintln!("warning: `imagesmith.lock` is out of date: shown is what `imagesmith lock` would pin now");
+    }
     let index = &relocked.project.context.index;
     let today = today();
     let mut pins = Vec::new();
@@ -83,13 +86,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         for component in &image.components {
             let version = component.version.as_str();
             let entry = index.get(&component.name);
+            let major = version.split('.').next().unwrap_or(version);
+            // A line an OS package installs (`nodejs: 22` on AL2023) is not a release: only a
+            // newer line counts, not the releases of its own.
+            let is_release = entry.is_some_and(|e| e.releases.iter().any(|r| r.version == version));
             let newer = |within: Option<&str>| {
                 entry
                     .and_then(|e| e.newest(target, within))
                     .map(|r| r.version.clone())
-                    .filter(|v| compare(v, version).is_gt())
+                    .filter(|v| {
+                        if is_release {
+                            compare(v, version).is_gt()
+                        } else {
+                            within.is_none()
+                                && compare(v.split('.').next().unwrap_or(v), major).is_gt()
+                        }
+                    })
             };
-            let major = version.split('.').next().unwrap_or(version);
             let revoked_in_index = entry
                 .and_then(|e| e.releases.iter().find(|r| r.version == version))
                 .and_then(|r| r.revoked.clone());

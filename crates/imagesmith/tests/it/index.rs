@@ -141,7 +141,7 @@ fn fixture_files(
                     let sha512 = hex::encode(Sha512::digest(&body));
                     files.insert(
                         path(list),
-                        format!("SHA512 ({name}) = {sha512}\n").into_bytes(),
+                        format!("SHA512({name})= {sha512}\n").into_bytes(),
                     );
                     format!("sha512:{sha512}")
                 }
@@ -419,4 +419,35 @@ fn index_update_makes_a_new_release_orderable() {
         "{}",
         stdout(&list)
     );
+}
+
+#[test]
+fn parameter_values_that_would_break_out_of_a_build_script_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "node.yaml",
+        "image_type: container\nbase_image: golden-container-ubuntu2204\ncomponents:\n  nodejs: 22.12.0\nparameters:\n  nodejs:\n    sha256: \"x\\nIMAGESMITH_PARAMETER\\ntouch /tmp/pwned\"\n",
+    );
+    let output = imagesmith(&["validate", "--format", "json", "node.yaml"], dir.path());
+    assert_eq!(output.status.code(), Some(1));
+    let found = diagnostics(&output);
+    assert!(
+        found
+            .iter()
+            .any(|d| d["code"] == "invalid-parameter-value" && d["line"] == 7),
+        "{found:#?}"
+    );
+    // The forwarder's default release knows its build hash: valid as written.
+    write(
+        dir.path(),
+        "uf.yaml",
+        "image_type: container\nbase_image: golden-container-debian12\ncomponents:\n  splunk_forwarder:\n",
+    );
+    let output = imagesmith(&["validate", "--format", "json", "uf.yaml"], dir.path());
+    let errors: Vec<_> = diagnostics(&output)
+        .into_iter()
+        .filter(|d| d["severity"] == "error")
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
 }
