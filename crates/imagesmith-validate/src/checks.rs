@@ -136,7 +136,14 @@ pub fn resolve_version<'c>(
     };
     if version.is_latest() {
         let source = VersionSource::Latest;
-        return Ok(match (&platform.versions, entry) {
+        let os_package = matches!(
+            &platform.artifact,
+            imagesmith_model::Artifact::Package {
+                repository: None,
+                ..
+            }
+        );
+        return Ok(match (&platform.versions, entry.filter(|_| !os_package)) {
             (None, Some(entry)) => match entry.newest(target, None) {
                 Some(release) => Resolution {
                     version: VersionText::from(release.version.as_str()),
@@ -177,7 +184,17 @@ pub fn resolve_version<'c>(
         // rejecting it is reported against its list.
         return Ok(resolution(version, method, Judged::Method));
     }
-    let Some(entry) = entry else {
+    // The distribution's own package is judged by the catalog's patterns: its builds are the
+    // distribution's, not the upstream releases the index lists (Ubuntu 22.04's chrony is 4.2
+    // whatever upstream released since). A vendor repository carries the vendor's releases.
+    let os_package = matches!(
+        &method.artifact,
+        imagesmith_model::Artifact::Package {
+            repository: None,
+            ..
+        }
+    );
+    let Some(entry) = entry.filter(|_| !os_package) else {
         return Ok(resolution(version, method, Judged::Supported));
     };
     match entry.resolve(version.as_str(), target) {

@@ -451,3 +451,25 @@ fn parameter_values_that_would_break_out_of_a_build_script_are_refused() {
         .collect();
     assert!(errors.is_empty(), "{errors:#?}");
 }
+
+#[test]
+fn distribution_packages_are_judged_by_the_catalog_not_by_upstream_releases() {
+    let dir = tempfile::tempdir().unwrap();
+    // Upstream chrony is at 4.8, Ubuntu 22.04 packages 4.2: a bare `4` must not lock `chrony=4.8*`.
+    write(
+        dir.path(),
+        "golden-container-ubuntu2204.yaml",
+        "kind: recipe\nname: golden-container-ubuntu2204\nimage_type: container\nos: ubuntu2204\nbase_image: ubuntu:22.04\ncomponents:\n  chrony: \"4\"\n",
+    );
+    let output = imagesmith(
+        &[
+            "validate",
+            "--format",
+            "json",
+            "golden-container-ubuntu2204.yaml",
+        ],
+        dir.path(),
+    );
+    let found = diagnostics(&output);
+    assert_eq!(found[0]["code"], "unsupported-version", "{found:#?}");
+}
