@@ -295,7 +295,7 @@ impl ComponentIndex {
                 )));
             }
             if let Some(date) = &release.date {
-                if !is_date(date) {
+                if !imagesmith_model::decode::is_date(date) {
                     return Err(invalid(format!(
                         "release `{}` has the date `{date}`, not YYYY-MM-DD",
                         release.version
@@ -459,16 +459,6 @@ fn one_line<T: Serialize>(value: &T) -> String {
         return String::new();
     }
     String::from_utf8(out).unwrap_or_default()
-}
-
-fn is_date(text: &str) -> bool {
-    let b = text.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
 /// Rewrites `url` by the first mirror whose prefix it starts with (Artifactory/Nexus: the

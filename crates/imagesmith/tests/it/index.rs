@@ -23,6 +23,14 @@ fn diagnostics(output: &Output) -> Vec<serde_json::Value> {
         .unwrap_or_default()
 }
 
+/// The errors among the diagnostics.
+fn errors(output: &Output) -> Vec<serde_json::Value> {
+    diagnostics(output)
+        .into_iter()
+        .filter(|d| d["severity"] == "error")
+        .collect()
+}
+
 #[test]
 fn real_exact_versions_are_accepted_and_made_up_ones_get_the_nearest() {
     let dir = tempfile::tempdir().unwrap();
@@ -41,10 +49,7 @@ fn real_exact_versions_are_accepted_and_made_up_ones_get_the_nearest() {
         &["validate", "--format", "json", "node.yaml", "python.yaml"],
         dir.path(),
     );
-    let errors: Vec<_> = diagnostics(&ok)
-        .into_iter()
-        .filter(|d| d["severity"] == "error")
-        .collect();
+    let errors = errors(&ok);
     assert!(errors.is_empty(), "{errors:#?}");
 
     write(
@@ -309,10 +314,7 @@ fn a_download_without_its_build_hash_is_refused_at_validate() {
         "image_type: container\nbase_image: golden-container-amazonlinux2023\ncomponents:\n  splunk_indexer: 9.3.1\nparameters:\n  splunk_indexer:\n    build: 0123456789ab\n",
     );
     let output = imagesmith(&["validate", "--format", "json", "splunk.yaml"], dir.path());
-    let errors: Vec<_> = diagnostics(&output)
-        .into_iter()
-        .filter(|d| d["severity"] == "error")
-        .collect();
+    let errors = errors(&output);
     assert!(errors.is_empty(), "{errors:#?}");
 }
 
@@ -408,10 +410,7 @@ fn index_update_makes_a_new_release_orderable() {
     assert!(text.contains(&"ab".repeat(32)), "with the vendor's sha256");
 
     let after = imagesmith(&["validate", "--format", "json"], root);
-    let errors: Vec<_> = diagnostics(&after)
-        .into_iter()
-        .filter(|d| d["severity"] == "error")
-        .collect();
+    let errors = errors(&after);
     assert!(errors.is_empty(), "{errors:#?}");
     let list = imagesmith(&["index", "list"], root);
     assert!(
@@ -445,10 +444,7 @@ fn parameter_values_that_would_break_out_of_a_build_script_are_refused() {
         "image_type: container\nbase_image: golden-container-debian12\ncomponents:\n  splunk_forwarder:\n",
     );
     let output = imagesmith(&["validate", "--format", "json", "uf.yaml"], dir.path());
-    let errors: Vec<_> = diagnostics(&output)
-        .into_iter()
-        .filter(|d| d["severity"] == "error")
-        .collect();
+    let errors = errors(&output);
     assert!(errors.is_empty(), "{errors:#?}");
 }
 
