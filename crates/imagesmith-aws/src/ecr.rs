@@ -145,15 +145,7 @@ impl EcrAuth {
         registry: &EcrRegistry,
         host: &str,
     ) -> Result<(Credentials, Option<SystemTime>), EcrError> {
-        let shared = self.aws.config();
-        // FIPS endpoints cannot be combined with an endpoint override
-        let overridden = shared.endpoint_url().is_some()
-            || std::env::var_os("AWS_ENDPOINT_URL_ECR").is_some_and(|v| !v.is_empty());
-        let config = aws_sdk_ecr::config::Builder::from(shared)
-            .region(aws_sdk_ecr::config::Region::new(registry.region.clone()))
-            .use_fips(registry.fips && !overridden)
-            .build();
-        let client = aws_sdk_ecr::Client::from_conf(config);
+        let client = self.client(registry);
         let output = self
             .aws
             .block_on(client.get_authorization_token().send())
@@ -177,6 +169,139 @@ impl EcrAuth {
             .expires_at()
             .and_then(|at| SystemTime::try_from(*at).ok());
         Ok((credentials, expires))
+    }
+}
+
+/// What [`ensure_repository`] found or did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepositoryState {
+    /// The repository was created, with IMMUTABLE tags, scan on push and encryption.
+    Created,
+    /// It was already there with IMMUTABLE tags.
+    Existed,
+    /// It was already there with MUTABLE tags: tags can be moved by anyone with push
+    /// rights; imagesmith still refuses to move them, but says so.
+    ExistedMutable,
+}
+
+/// How a repository is created when it is missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositorySettings {
+    /// Scan every pushed image (ECR basic scanning).
+    pub scan_on_push: bool,
+    /// A KMS key (ARN or alias) for `KMS` encryption; `None` is ECR's own `AES256`.
+    pub kms_key: Option<String>,
+}
+
+impl Default for RepositorySettings {
+    fn default() -> Self {
+        RepositorySettings {
+            scan_on_push: true,
+            kms_key: None,
+        }
+    }
+}
+
+impl EcrAuth {
+    /// Creates repository `name` in `registry` when it is missing: IMMUTABLE tags, scan on
+    /// push and encryption at rest, as the seeds ask; an existing one is left as it is and
+    /// its tag mutability reported.
+    pub fn ensure_repository(
+        &self,
+        registry: &EcrRegistry,
+        name: &str,
+        settings: &RepositorySettings,
+    ) -> Result<RepositoryState, EcrError> {
+        use aws_sdk_ecr::types::{
+            EncryptionConfiguration, EncryptionType, ImageScanningConfiguration,
+            ImageTagMutability,
+        };
+        let host = format!(
+            "{}.dkr.ecr{}.{}.amazonaws.com",
+            registry.account,
+            if registry.fips { "-fips" } else { "" },
+            registry.region
+        );
+        let client = self.client(registry);
+        let failed = |error: &(dyn std::error::Error + 'static)| EcrError::Request {
+            registry: host.clone(),
+            message: crate::causes(error),
+        };
+        let described = self.aws.block_on(
+            client
+                .describe_repositories()
+                .registry_id(&registry.account)
+                .repository_names(name)
+                .send(),
+        );
+        match described {
+            Ok(output) => {
+                let mutable = output.repositories().first().is_some_and(|repository| {
+                    repository.image_tag_mutability() == Some(&ImageTagMutability::Mutable)
+                });
+                return Ok(if mutable {
+                    RepositoryState::ExistedMutable
+                } else {
+                    RepositoryState::Existed
+                });
+            }
+            Err(error) => {
+                let missing = error
+                    .as_service_error()
+                    .is_some_and(|service| service.is_repository_not_found_exception());
+                if !missing {
+                    return Err(failed(&error));
+                }
+            }
+        }
+        let encryption = match &settings.kms_key {
+            Some(key) => EncryptionConfiguration::builder()
+                .encryption_type(EncryptionType::Kms)
+                .kms_key(key)
+                .build(),
+            None => EncryptionConfiguration::builder()
+                .encryption_type(EncryptionType::Aes256)
+                .build(),
+        }
+        .map_err(|error| failed(&error))?;
+        let created = self.aws.block_on(
+            client
+                .create_repository()
+                .registry_id(&registry.account)
+                .repository_name(name)
+                .image_tag_mutability(ImageTagMutability::Immutable)
+                .image_scanning_configuration(
+                    ImageScanningConfiguration::builder()
+                        .scan_on_push(settings.scan_on_push)
+                        .build(),
+                )
+                .encryption_configuration(encryption)
+                .send(),
+        );
+        match created {
+            Ok(_) => Ok(RepositoryState::Created),
+            // Created meanwhile by another publisher
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|service| service.is_repository_already_exists_exception()) =>
+            {
+                Ok(RepositoryState::Existed)
+            }
+            Err(error) => Err(failed(&error)),
+        }
+    }
+
+    fn client(&self, registry: &EcrRegistry) -> aws_sdk_ecr::Client {
+        let shared = self.aws.config();
+        // FIPS endpoints cannot be combined with an endpoint override
+        let overridden = shared.endpoint_url().is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL_ECR").is_some_and(|v| !v.is_empty());
+        let config = aws_sdk_ecr::config::Builder::from(shared)
+            .region(aws_sdk_ecr::config::Region::new(registry.region.clone()))
+            .use_fips(registry.fips && !overridden)
+            .build();
+        aws_sdk_ecr::Client::from_conf(config)
     }
 }
 

@@ -6,7 +6,10 @@
 use crate::{color_stdout, ExitStatus};
 use anyhow::Context as _;
 use imagesmith_diagnostics::{render, Format, HumanOptions};
-use imagesmith_plan::{changes, lock, DecidedBy, ImageChange, LockFile, LockedProject, LOCK_FILE};
+use imagesmith_plan::{
+    changes, lock_published, DecidedBy, ImageChange, LockFile, LockedProject, Pins, Published,
+    LOCK_FILE, PUBLISHED_FILE,
+};
 use imagesmith_validate::{today, validate_project, ValidatedProject};
 use std::path::{Path, PathBuf};
 
@@ -39,6 +42,11 @@ pub fn lock_path(project: &ValidatedProject) -> Option<PathBuf> {
     project.root.as_ref().map(|root| root.join(LOCK_FILE))
 }
 
+/// The publication record of a project (none for the built-in catalog).
+pub fn published_path(project: &ValidatedProject) -> Option<PathBuf> {
+    project.root.as_ref().map(|root| root.join(PUBLISHED_FILE))
+}
+
 /// A project locked afresh, with the lock file it is compared to.
 #[derive(Debug)]
 pub struct Relocked {
@@ -48,6 +56,8 @@ pub struct Relocked {
     pub on_disk: Option<LockFile>,
     /// The lock as it would be written now.
     pub fresh: LockedProject,
+    /// What was published (`imagesmith.published.json`; empty without one).
+    pub published: Published,
 }
 
 impl Relocked {
@@ -135,7 +145,17 @@ pub fn relock_with(
         },
         None => None,
     };
-    let fresh = match lock(&project, on_disk.as_ref()) {
+    let published = match published_path(&project) {
+        Some(path) => match Published::read(&path) {
+            Ok(published) => published,
+            Err(error) => {
+                eprintln!("error: {error}\nhint: {}", error.hint());
+                return Ok(Err(ExitStatus::Invalid));
+            }
+        },
+        None => Published::new(),
+    };
+    let fresh = match lock_published(&project, on_disk.as_ref(), &Pins::new(), Some(&published)) {
         Ok(fresh) => fresh,
         Err(error) => {
             eprintln!("error: {error}");
@@ -146,6 +166,7 @@ pub fn relock_with(
         project,
         on_disk,
         fresh,
+        published,
     }))
 }
 

@@ -21,6 +21,7 @@
 mod change;
 mod diff;
 mod lockfile;
+mod published;
 
 pub use change::{changes, compare, next_version, Change, ImageChange, Level};
 pub use diff::{diff, Changelog, ImageDiff};
@@ -29,6 +30,7 @@ pub use lockfile::{
     LOCK_FILE, LOCK_FORMAT,
 };
 
+pub use published::{Publication, Published, PUBLISHED_FILE, PUBLISHED_FORMAT};
 pub use imagesmith_validate::{NamedSpec, ValidatedProject, VersionSource};
 
 use imagesmith_model::{
@@ -518,6 +520,18 @@ pub fn lock_with(
     previous: Option<&LockFile>,
     extra: &Pins,
 ) -> Result<LockedProject, PlanError> {
+    lock_published(validated, previous, extra, None)
+}
+
+/// [`lock_with`] knowing what was published: a version already published from other inputs
+/// (a lock lost, reset or rewritten by hand) is passed over for the next free patch, so a
+/// tag never has to name two contents.
+pub fn lock_published(
+    validated: &ValidatedProject,
+    previous: Option<&LockFile>,
+    extra: &Pins,
+    published: Option<&Published>,
+) -> Result<LockedProject, PlanError> {
     let mut pins = previous.map(pins_of).unwrap_or_default();
     pins.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
     let context = &validated.context;
@@ -541,6 +555,7 @@ pub fn lock_with(
         validated,
         previous,
         pins,
+        published,
         architecture: &architecture,
         images: Vec::new(),
         levels: IndexMap::new(),
@@ -601,6 +616,8 @@ struct Locker<'a> {
     previous: Option<&'a LockFile>,
     /// Checksums pinned at lock time, by download URL.
     pins: Pins,
+    /// What was published, whose versions are not given to other inputs.
+    published: Option<&'a Published>,
     architecture: &'a str,
     images: Vec<LockedImage>,
     /// How much each locked image changed against the previous lock.
@@ -705,11 +722,16 @@ impl Locker<'_> {
             None => Vec::new(),
         };
         let level = changes.iter().map(Change::level).max();
-        let version = change::next_version(
+        let mut version = change::next_version(
             previous.map(|p| p.version.as_str()),
             level,
             draft.declared.as_deref(),
         );
+        if let Some(published) = self.published {
+            while published.taken(&draft.name, &version, &draft.digest) {
+                version = change::next_version(Some(&version), Some(Level::Patch), None);
+            }
+        }
         self.levels.insert(
             draft.name.clone(),
             match previous {

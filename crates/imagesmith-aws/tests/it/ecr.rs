@@ -63,3 +63,59 @@ fn a_failed_login_names_the_registry() {
         "{error}"
     );
 }
+
+#[test]
+fn a_missing_repository_is_created_immutable_and_scanned_on_push() {
+    use imagesmith_aws::ecr::{parse_registry, RepositorySettings, RepositoryState};
+    let Some(moto) = Moto::start() else { return };
+    let aws = moto.aws();
+    let auth = EcrAuth::new(&aws);
+    let host = format!("{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com");
+    let registry = parse_registry(&host).unwrap();
+    let settings = RepositorySettings::default();
+    assert_eq!(
+        auth.ensure_repository(&registry, "platform/golden-container-debian12", &settings)
+            .unwrap(),
+        RepositoryState::Created
+    );
+    // A second publish finds it
+    assert_eq!(
+        auth.ensure_repository(&registry, "platform/golden-container-debian12", &settings)
+            .unwrap(),
+        RepositoryState::Existed
+    );
+    let client = aws_sdk_ecr::Client::new(aws.config());
+    let described = runtime()
+        .block_on(
+            client
+                .describe_repositories()
+                .repository_names("platform/golden-container-debian12")
+                .send(),
+        )
+        .unwrap();
+    let repository = &described.repositories()[0];
+    assert_eq!(
+        repository.image_tag_mutability(),
+        Some(&aws_sdk_ecr::types::ImageTagMutability::Immutable)
+    );
+    assert!(repository
+        .image_scanning_configuration()
+        .is_some_and(|scanning| scanning.scan_on_push()));
+    assert!(repository.encryption_configuration().is_some());
+
+    // One made by hand with MUTABLE tags is reported as such, not changed
+    runtime()
+        .block_on(
+            client
+                .create_repository()
+                .repository_name("team/mutable")
+                .image_tag_mutability(aws_sdk_ecr::types::ImageTagMutability::Mutable)
+                .send(),
+        )
+        .unwrap();
+    assert_eq!(
+        auth.ensure_repository(&registry, "team/mutable", &settings)
+            .unwrap(),
+        RepositoryState::ExistedMutable
+    );
+}

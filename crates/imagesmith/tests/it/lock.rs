@@ -423,3 +423,59 @@ fn a_broken_lock_is_refused_by_build_and_render_and_replaced_by_lock() {
         good
     );
 }
+
+/// Issue 11: `lock` reads `imagesmith.published.json`: a version already published from
+/// other inputs (the lock was lost, say) is never given to new inputs, and `plan` shows
+/// what is published.
+#[test]
+fn a_version_published_from_other_inputs_is_passed_over() {
+    let dir = project();
+    let root = dir.path();
+    ok(&["lock", "--offline"], root);
+    let images = plan(root);
+    let golden = image(&images, "golden-container-debian12");
+    assert_eq!(golden["version"], "1.0.0");
+    assert!(golden["published"].is_null(), "{golden}");
+
+    // v1.0.0 was published from other inputs; the lock is then lost
+    let record = serde_json::json!({
+        "format": 1,
+        "images": {
+            "golden-container-debian12": [{
+                "version": "1.0.0",
+                "inputs": "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                "digest": "sha256:1111111111111111111111111111111111111111111111111111111111111111",
+                "repository": "registry.example.com/golden-container-debian12",
+                "tags": ["v1.0.0", "v1.0.0-000000000000"],
+                "verdict": "passed",
+                "published": "2026-11-01T00:00:00Z"
+            }]
+        }
+    });
+    write(
+        root,
+        "imagesmith.published.json",
+        &serde_json::to_string_pretty(&record).unwrap(),
+    );
+    std::fs::remove_file(root.join("imagesmith.lock")).unwrap();
+    ok(&["lock", "--offline"], root);
+    let images = plan(root);
+    let golden = image(&images, "golden-container-debian12");
+    assert_eq!(golden["version"], "1.0.1", "{golden}");
+    assert!(golden["tags"][0] == "v1.0.1", "{golden}");
+    let human = stdout(&ok(&["plan"], root));
+    assert!(
+        human.contains("not published yet (v1.0.0 is, as registry.example.com/golden-container-debian12@sha256:1111"),
+        "{human}"
+    );
+
+    // A record that is not one is refused with the file named
+    write(root, "imagesmith.published.json", "{not json");
+    let output = imagesmith(&["plan"], root);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("imagesmith.published.json"),
+        "{}",
+        stderr(&output)
+    );
+}
