@@ -1489,6 +1489,29 @@ mod tests {
         assert_eq!(codes.len(), 2, "{codes:?}");
     }
 
+    /// Issue 11: gate defaults (`fail_on: high`, `ignore_unfixed: true`) and waivers checked
+    /// at their line and column
+    #[test]
+    fn scanner_gates_default_and_waivers_are_checked() {
+        let (project, d) = decode_project(
+            "name: demo\nscanners:\n  trivy: {}\n  waivers:\n    - id: CVE-2024-5535\n      reason: fixed upstream next week\n      expires: 2026-12-31\n      package: libssl3\n",
+        );
+        assert!(d.is_empty(), "{d:?}");
+        let scanners = project.unwrap().scanners.unwrap();
+        let trivy = scanners.trivy.unwrap();
+        assert_eq!(
+            (trivy.fail_on, trivy.ignore_unfixed),
+            (Severity::High, true)
+        );
+        assert_eq!(scanners.waivers[0].package.as_deref(), Some("libssl3"));
+        let (_, d) = decode_project(
+            "name: demo\nscanners:\n  waivers:\n    - id: CVE-1\n      reason: \"  \"\n      expires: 2026-13-01\n",
+        );
+        let codes: Vec<_> = d.iter().map(|d| (d.code, d.line(), d.column())).collect();
+        assert!(codes.contains(&(Code::EmptyValue, 5, 15)), "{codes:?}");
+        assert!(codes.contains(&(Code::InvalidDate, 6, 16)), "{codes:?}");
+    }
+
     #[test]
     fn host_patterns_match_hosts_and_ports() {
         let pattern = |text: &str| HostPattern::parse(text).unwrap();
