@@ -14,7 +14,7 @@ pub enum ScanError {
         image: String,
         /// What went wrong
         #[source]
-        source: imagesmith_oci::OciError,
+        source: Box<imagesmith_oci::OciError>,
     },
     /// The verdict could not be stored in the layout
     #[error("Cannot store the verdict of `{image}` in `{layout}`")]
@@ -25,7 +25,7 @@ pub enum ScanError {
         image: String,
         /// What went wrong
         #[source]
-        source: imagesmith_oci::OciError,
+        source: Box<imagesmith_oci::OciError>,
     },
     /// No manifest of the layout has the verdict's image digest
     #[error("No image with digest `{digest}` in `{layout}`")]

@@ -92,7 +92,7 @@ pub fn scan(input: &ScanInput) -> Result<Verdict, ScanError> {
             .reference
             .clone()
             .unwrap_or_else(|| input.image.clone()),
-        source,
+        source: Box::new(source),
     };
     let layout = ImageLayout::open(&input.layout).map_err(layout_error)?;
     let image = layout

@@ -172,7 +172,7 @@ pub fn store_verdict(layout: &Path, verdict: &Verdict) -> Result<(), ScanError> 
     let store_error = |source| ScanError::Store {
         layout: layout.to_path_buf(),
         image: verdict.image.clone(),
-        source,
+        source: Box::new(source),
     };
     let opened = ImageLayout::open(layout).map_err(store_error)?;
     let subject = opened
@@ -209,7 +209,7 @@ pub fn stored_verdict(layout: &Path, digest: &str) -> Result<Option<Verdict>, Sc
     let load_error = |source| ScanError::Layout {
         layout: layout.to_path_buf(),
         image: digest.to_owned(),
-        source,
+        source: Box::new(source),
     };
     let opened = ImageLayout::open(layout).map_err(load_error)?;
     let subject = digest.parse().map_err(|_| ScanError::NoSubject {
