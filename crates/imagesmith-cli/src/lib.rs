@@ -85,10 +85,10 @@ pub enum Command {
     Build(commands::build::Args),
     /// Render Image Builder stacks, Terraform, Dockerfiles, AWSTOE documents and workflows.
     Render(commands::render::Args),
-    /// Gate a built image: Trivy, Grype and Snyk findings against the project's thresholds
-    /// and waivers, and image hygiene checks
+    /// Gate a built image: scanner findings, waivers and hygiene checks
     ///
-    /// Exit 0 passed, 1 a gate failed, 2 a scanner or check broke. The verdict is stored
+    /// Trivy, Grype and Snyk findings are judged against the project's thresholds and
+    /// waivers; the image's layers are checked for secrets, caches and permissions. Exit 0 passed, 1 a gate failed, 2 a scanner or check broke. The verdict is stored
     /// beside the image as an OCI artifact referring to it.
     Scan(commands::scan::Args),
 }
