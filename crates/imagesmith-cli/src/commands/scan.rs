@@ -17,6 +17,10 @@ pub struct Args {
     /// (`trivy=trivy.json`, `grype=grype.json`, `snyk=snyk.json`); repeatable.
     #[arg(long = "report", value_name = "SCANNER=FILE", value_parser = parse_report)]
     pub reports: Vec<(Scanner, PathBuf)>,
+    /// A secret the build was given, `NAME=PATH` (as for `build`): its value must be in no
+    /// layer, the config or the history; repeatable.
+    #[arg(long, value_name = "NAME=PATH")]
+    pub secret: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -99,6 +103,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         }
         (layout, locked.name.clone(), locked.user.clone())
     };
+    let secret_args = match crate::secrets::parse(&args.secret) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Ok(ExitStatus::Invalid);
+        }
+    };
+    let secrets = match crate::secrets::read(&secret_args) {
+        Ok(read) => secret_args
+            .iter()
+            .filter_map(|arg| read.get(arg.name, None))
+            .map(|value| String::from_utf8_lossy(&value).trim().to_owned())
+            .collect(),
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Ok(ExitStatus::Invalid);
+        }
+    };
     let today = args
         .today
         .clone()
@@ -114,7 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             .iter()
             .map(|(s, p)| (*s, cwd.join(p)))
             .collect(),
-        secrets: Vec::new(),
+        secrets,
         today,
     };
     let verdict = scan(&input)?;
