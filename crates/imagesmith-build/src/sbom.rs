@@ -6,12 +6,8 @@
 //! stored as an artifact manifest with `artifactType` and `subject`, and cached by image
 //! digest.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use imagesmith_oci::oci_spec::image::{
-    Descriptor, ImageConfiguration, ImageManifestBuilder, MediaType,
-};
 use imagesmith_oci::{canonical_json, BlobStore, Image, OciError};
 use imagesmith_plan::LockedImage;
 
@@ -99,6 +95,7 @@ pub fn generate(
 
 /// An artifact manifest (empty config, one layer holding `document`) referring to `subject`,
 /// with its blobs written to `store`; returned as an [`Image`] so it can be put in a layout
+/// (the same as [`imagesmith_oci::artifact`], which verdicts use too)
 pub fn artifact(
     store: &BlobStore,
     subject: &Image,
@@ -106,47 +103,5 @@ pub fn artifact(
     document: &[u8],
     created: &str,
 ) -> Result<Image, OciError> {
-    let (empty_digest, empty_size) = store.write_bytes(b"{}")?;
-    let (digest, size) = store.write_bytes(document)?;
-    let mut subject_descriptor = Descriptor::new(
-        MediaType::ImageManifest,
-        subject.descriptor.size(),
-        subject.digest().clone(),
-    );
-    subject_descriptor.set_platform(None);
-    let mut annotations = HashMap::new();
-    annotations.insert(
-        "org.opencontainers.image.created".to_owned(),
-        created.to_owned(),
-    );
-    let manifest = ImageManifestBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageManifest)
-        .artifact_type(MediaType::Other(media_type.to_owned()))
-        .config(Descriptor::new(
-            MediaType::EmptyJSON,
-            empty_size,
-            empty_digest,
-        ))
-        .layers(vec![Descriptor::new(
-            MediaType::Other(media_type.to_owned()),
-            size,
-            digest,
-        )])
-        .subject(subject_descriptor)
-        .annotations(annotations)
-        .build()
-        .map_err(|source| OciError::Spec {
-            what: "SBOM artifact manifest",
-            source,
-        })?;
-    let bytes = canonical_json(&manifest, "SBOM artifact manifest")?;
-    let (manifest_digest, manifest_size) = store.write_bytes(&bytes)?;
-    let mut descriptor = Descriptor::new(MediaType::ImageManifest, manifest_size, manifest_digest);
-    descriptor.set_artifact_type(Some(MediaType::Other(media_type.to_owned())));
-    Ok(Image {
-        descriptor,
-        manifest,
-        config: ImageConfiguration::default(),
-    })
+    imagesmith_oci::artifact(store, subject, media_type, document, created)
 }

@@ -85,6 +85,12 @@ pub enum Command {
     Build(commands::build::Args),
     /// Render Image Builder stacks, Terraform, Dockerfiles, AWSTOE documents and workflows.
     Render(commands::render::Args),
+    /// Gate a built image: scanner findings, waivers and hygiene checks
+    ///
+    /// Trivy, Grype and Snyk findings are judged against the project's thresholds and
+    /// waivers; the image's layers are checked for secrets, caches and permissions. Exit 0 passed, 1 a gate failed, 2 a scanner or check broke. The verdict is stored
+    /// beside the image as an OCI artifact referring to it.
+    Scan(commands::scan::Args),
 }
 
 /// Output formats of commands that report.
@@ -131,6 +137,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Outdated(args) => commands::outdated::run(args),
         Command::Build(args) => commands::build::run(args),
         Command::Render(args) => commands::render::run(args),
+        Command::Scan(args) => commands::scan::run(args),
     };
     match result {
         Ok(status) => status,

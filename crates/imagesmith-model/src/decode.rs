@@ -651,31 +651,27 @@ fn registry(d: &mut Decoder<'_>, node: &Node) -> Option<Registry> {
 }
 
 fn scanners(d: &mut Decoder<'_>, node: &Node) -> Option<Scanners> {
-    let f = d.fields(node, "`scanners`", &["trivy", "grype", "snyk"])?;
+    let f = d.fields(node, "`scanners`", &["trivy", "grype", "snyk", "waivers"])?;
     let gate = |d: &mut Decoder<'_>, name: &str| -> Option<ScannerGate> {
         let node = f.get(name)?;
         let what = format!("`scanners.{name}`");
         let g = d.fields(node, &what, &["enabled", "fail_on", "ignore_unfixed"])?;
         let severities: Vec<(&str, Severity)> =
             Severity::ALL.iter().map(|s| (s.as_str(), *s)).collect();
-        let fail_on = g
-            .require(
-                d,
-                "fail_on",
-                &what,
-                "add `fail_on: high` (low, medium, high or critical)",
-            )
-            .and_then(|n| {
+        let fail_on = match g.get("fail_on") {
+            None => Severity::High,
+            Some(n) => {
                 // Scanners print severities in capitals; accept both.
                 let lowered = n.as_str().map(str::to_ascii_lowercase);
                 match lowered
                     .as_deref()
                     .and_then(|l| severities.iter().find(|(s, _)| *s == l))
                 {
-                    Some((_, s)) => Some(*s),
-                    None => d.choice(n, &format!("{what}.fail_on"), &severities),
+                    Some((_, s)) => *s,
+                    None => d.choice(n, &format!("{what}.fail_on"), &severities)?,
                 }
-            })?;
+            }
+        };
         Some(ScannerGate {
             enabled: g
                 .get("enabled")
@@ -685,13 +681,80 @@ fn scanners(d: &mut Decoder<'_>, node: &Node) -> Option<Scanners> {
             ignore_unfixed: g
                 .get("ignore_unfixed")
                 .and_then(|n| d.bool(n, "`ignore_unfixed`"))
-                .unwrap_or(false),
+                .unwrap_or(true),
         })
     };
+    let waivers = f
+        .get("waivers")
+        .and_then(|n| d.list(n, "`scanners.waivers`", waiver))
+        .unwrap_or_default();
     Some(Scanners {
         trivy: gate(d, "trivy"),
         grype: gate(d, "grype"),
         snyk: gate(d, "snyk"),
+        waivers,
+    })
+}
+
+fn waiver(d: &mut Decoder<'_>, node: &Node) -> Option<Waiver> {
+    let what = "waiver";
+    let f = d.fields(node, what, &["id", "reason", "expires", "package", "image"])?;
+    let id = f
+        .require(
+            d,
+            "id",
+            what,
+            "add `id: CVE-2024-1234` (the scanner's vulnerability id)",
+        )
+        .and_then(|n| d.string(n, "`id`"));
+    let reason = f
+        .require(
+            d,
+            "reason",
+            what,
+            "add `reason:` saying why the finding is accepted",
+        )
+        .and_then(|n| {
+            let text = d.string(n, "`reason`")?;
+            if text.trim().is_empty() {
+                d.error(
+                    n.span,
+                    Code::EmptyValue,
+                    "`reason` is empty".into(),
+                    Some("say why the finding is accepted".into()),
+                );
+                return None;
+            }
+            Some(text)
+        });
+    let expires = f
+        .require(
+            d,
+            "expires",
+            what,
+            "add `expires: 2026-12-31` (the last day it holds)",
+        )
+        .and_then(|n| {
+            let text = d.string(n, "`expires`")?;
+            if !is_date(&text) {
+                d.error(
+                    n.span,
+                    Code::InvalidDate,
+                    format!("Date `{}` is not YYYY-MM-DD", truncate(&text, 20)),
+                    Some("write dates as `2026-10-31`".into()),
+                );
+                return None;
+            }
+            Some(text)
+        });
+    let package = d.opt_string(f.get("package"), "`package`");
+    let image = d.opt_string(f.get("image"), "`image`");
+    Some(Waiver {
+        id: id?,
+        reason: reason?,
+        expires: expires?,
+        package,
+        image,
     })
 }
 
@@ -1424,6 +1487,29 @@ mod tests {
         let codes: Vec<_> = d.iter().map(|d| (d.code, d.line())).collect();
         assert!(codes.contains(&(Code::UnknownKey, 3)), "{codes:?}");
         assert_eq!(codes.len(), 2, "{codes:?}");
+    }
+
+    /// Issue 11: gate defaults (`fail_on: high`, `ignore_unfixed: true`) and waivers checked
+    /// at their line and column
+    #[test]
+    fn scanner_gates_default_and_waivers_are_checked() {
+        let (project, d) = decode_project(
+            "name: demo\nscanners:\n  trivy: {}\n  waivers:\n    - id: CVE-2024-5535\n      reason: fixed upstream next week\n      expires: 2026-12-31\n      package: libssl3\n",
+        );
+        assert!(d.is_empty(), "{d:?}");
+        let scanners = project.unwrap().scanners.unwrap();
+        let trivy = scanners.trivy.unwrap();
+        assert_eq!(
+            (trivy.fail_on, trivy.ignore_unfixed),
+            (Severity::High, true)
+        );
+        assert_eq!(scanners.waivers[0].package.as_deref(), Some("libssl3"));
+        let (_, d) = decode_project(
+            "name: demo\nscanners:\n  waivers:\n    - id: CVE-1\n      reason: \"  \"\n      expires: 2026-13-01\n",
+        );
+        let codes: Vec<_> = d.iter().map(|d| (d.code, d.line(), d.column())).collect();
+        assert!(codes.contains(&(Code::EmptyValue, 5, 15)), "{codes:?}");
+        assert!(codes.contains(&(Code::InvalidDate, 6, 16)), "{codes:?}");
     }
 
     #[test]

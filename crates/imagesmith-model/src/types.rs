@@ -411,6 +411,28 @@ pub struct Scanners {
     /// Snyk gate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snyk: Option<ScannerGate>,
+    /// Findings accepted for a while: each names a vulnerability id, why, and until when.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waivers: Vec<Waiver>,
+}
+
+/// A finding accepted until a date: it does not fail a gate while the waiver is live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Waiver {
+    /// The vulnerability id as the scanner reports it (`CVE-2024-1234`, `GHSA-...`,
+    /// `SNYK-DEBIAN12-...`).
+    pub id: String,
+    /// Why the finding is accepted (not empty).
+    pub reason: String,
+    /// The last day the waiver holds, `YYYY-MM-DD`; after it the finding counts again.
+    pub expires: String,
+    /// Only findings in this package.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    /// Only findings in this image of the project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 /// When a scanner fails the build.
@@ -420,15 +442,31 @@ pub struct ScannerGate {
     /// Whether the scanner runs.
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Fail on findings of this severity or worse.
+    /// Fail on findings of this severity or worse (default `high`).
+    #[serde(default = "high")]
     pub fail_on: Severity,
-    /// Ignore findings that have no fixed version yet.
-    #[serde(default)]
+    /// Ignore findings that have no fixed version yet (default `true`: only findings with a
+    /// fix fail the gate; `false` counts unfixed ones too).
+    #[serde(default = "yes")]
     pub ignore_unfixed: bool,
+}
+
+impl Default for ScannerGate {
+    fn default() -> Self {
+        ScannerGate {
+            enabled: true,
+            fail_on: Severity::High,
+            ignore_unfixed: true,
+        }
+    }
 }
 
 fn yes() -> bool {
     true
+}
+
+fn high() -> Severity {
+    Severity::High
 }
 
 /// A vulnerability severity.

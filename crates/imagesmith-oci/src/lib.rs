@@ -31,6 +31,7 @@ mod image;
 mod import;
 mod layer;
 mod layout;
+mod referrer;
 pub mod registry;
 mod store;
 mod temporary;
@@ -43,6 +44,7 @@ pub use import::{import_rootfs_dir, import_rootfs_tarball};
 pub use layer::{write_layer, write_layer_to, Compression, Layer, LayerOptions, DEFAULT_EXCLUDES};
 pub use layout::{index_json, write_layout, ImageLayout, OCI_LAYOUT_FILE};
 pub use oci_spec;
+pub use referrer::{artifact, put_referrer, referrers};
 
 /// The testing hook [`pause_point`] reads: the name of a stage to stop at
 pub const PAUSE_VARIABLE: &str = "IMAGESMITH_PAUSE_AT";

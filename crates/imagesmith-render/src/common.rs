@@ -138,7 +138,8 @@ impl<'a> Input<'a> {
             Some(_) => None,
             None if default => Some(Gate {
                 fail_on: DEFAULT_FAIL_ON,
-                ignore_unfixed: false,
+                // As the model's default: only findings with a fix fail the gate.
+                ignore_unfixed: true,
             }),
             None => None,
         };

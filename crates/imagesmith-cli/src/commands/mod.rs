@@ -9,5 +9,6 @@ pub mod init;
 pub mod lock;
 pub mod outdated;
 pub mod render;
+pub mod scan;
 pub mod schema;
 pub mod validate;

@@ -6,6 +6,7 @@ mod inputs;
 mod kill;
 mod lock;
 mod mirror;
+mod scan;
 mod schema;
 mod text;
 mod validate;
