@@ -213,8 +213,7 @@ impl EcrAuth {
         settings: &RepositorySettings,
     ) -> Result<RepositoryState, EcrError> {
         use aws_sdk_ecr::types::{
-            EncryptionConfiguration, EncryptionType, ImageScanningConfiguration,
-            ImageTagMutability,
+            EncryptionConfiguration, EncryptionType, ImageScanningConfiguration, ImageTagMutability,
         };
         let host = format!(
             "{}.dkr.ecr{}.{}.amazonaws.com",

@@ -91,6 +91,18 @@ pub enum Command {
     /// waivers; the image's layers are checked for secrets, caches and permissions. Exit 0 passed, 1 a gate failed, 2 a scanner or check broke. The verdict is stored
     /// beside the image as an OCI artifact referring to it.
     Scan(commands::scan::Args),
+    /// Push an OCI layout or built image to a registry, with its SBOMs; tags never move
+    ///
+    /// Blobs the registry has are skipped, chunked uploads resume, a tag naming other content
+    /// is refused with both digests. `--sign-key` signs it in cosign's format.
+    Push(commands::push::Args),
+    /// Check an image's cosign-format signature with a public key, as `cosign verify --key`
+    Verify(commands::verify::Args),
+    /// Build, gate, push, sign and record the project's images, golden ones first
+    ///
+    /// Each image goes to the project's registry under the plan's tags; a version is
+    /// published once, and a customized image only on a published golden digest.
+    Publish(commands::publish::Args),
 }
 
 /// Output formats of commands that report.
@@ -138,6 +150,9 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Build(args) => commands::build::run(args),
         Command::Render(args) => commands::render::run(args),
         Command::Scan(args) => commands::scan::run(args),
+        Command::Push(args) => commands::push::run(args),
+        Command::Verify(args) => commands::verify::run(args),
+        Command::Publish(args) => commands::publish::run(args),
     };
     match result {
         Ok(status) => status,

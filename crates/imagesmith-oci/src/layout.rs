@@ -279,6 +279,28 @@ impl ImageLayout {
         })
     }
 
+    /// The artifact manifests of the layout whose `subject` is `image` (its SBOMs, a scan
+    /// verdict), in the order of `index.json`
+    pub fn referrers_of(&self, image: &Image) -> Result<Vec<crate::registry::Referrer>> {
+        let mut referrers = Vec::new();
+        for descriptor in self.index.manifests() {
+            if *descriptor.media_type() != MediaType::ImageManifest
+                || descriptor.digest() == image.digest()
+            {
+                continue;
+            }
+            let bytes = self.blobs.read(descriptor.digest())?;
+            if let Some(referrer) =
+                crate::registry::Referrer::from_manifest(bytes, descriptor.media_type().clone())?
+            {
+                if referrer.subject == *image.digest() {
+                    referrers.push(referrer);
+                }
+            }
+        }
+        Ok(referrers)
+    }
+
     /// Every named image of the layout, by ref name (images without a name are skipped)
     pub fn images(&self) -> Result<BTreeMap<String, Image>> {
         let artifacts: Vec<String> = self

@@ -1,4 +1,5 @@
-//! Pulling images from an OCI registry into a [`BlobStore`](crate::BlobStore)
+//! Pulling images from an OCI registry into a [`BlobStore`](crate::BlobStore), and pushing
+//! them (with their referrers) back out
 //!
 //! [`RegistryClient::pull`] fetches a manifest (or an image index, from which the manifest for
 //! this host's platform is chosen), its config and its layers, and returns an
@@ -44,12 +45,18 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Not done: pushing, credential helpers (`credsStore`, `credHelpers`), OAuth2 refresh
+//! [`RegistryClient::push`] is the other direction (see its module for the upload,
+//! resume and immutable-tag rules); [`RegistryClient::manifest`],
+//! [`RegistryClient::blob_bytes`], [`RegistryClient::put_blob_bytes`] and
+//! [`RegistryClient::put_manifest`] are the raw requests signing and publishing build on.
+//!
+//! Not done: credential helpers (`credsStore`, `credHelpers`), OAuth2 refresh
 //! tokens (`identitytoken`), HTTP proxies, resuming a blob half fetched.
 
 mod auth;
 mod client;
 mod error;
+mod push;
 mod reference;
 
 use std::fmt;
@@ -63,6 +70,7 @@ pub use auth::{
 };
 pub use client::{Pulled, RegistryClient};
 pub use error::RegistryError;
+pub use push::{referrers_tag, Fetched, PushOptions, Pushed, Referrer, DEFAULT_CHUNK_SIZE};
 pub use reference::{Reference, DEFAULT_TAG, DOCKER_HUB};
 
 /// The environment variable listing registries that may be reached over plain HTTP

@@ -229,7 +229,7 @@ impl BlobStore {
         Ok(())
     }
 
-    fn unwrap_verify_error(&self, digest: &Digest, error: io::Error) -> OciError {
+    pub(crate) fn unwrap_verify_error(&self, digest: &Digest, error: io::Error) -> OciError {
         match error
             .get_ref()
             .and_then(|inner| inner.downcast_ref::<Mismatch>())

@@ -30,8 +30,8 @@ pub use lockfile::{
     LOCK_FILE, LOCK_FORMAT,
 };
 
-pub use published::{Publication, Published, PUBLISHED_FILE, PUBLISHED_FORMAT};
 pub use imagesmith_validate::{NamedSpec, ValidatedProject, VersionSource};
+pub use published::{Publication, Published, PUBLISHED_FILE, PUBLISHED_FORMAT};
 
 use imagesmith_model::{
     Artifact, Component, ImageType, Os, Parameter, Platform, Project, Recipe, RegistryKind,

@@ -384,7 +384,14 @@ fn e2e_debian12_golden_and_customized() {
 
     // 2c. Published: golden first, then the customized image on its published digest,
     // signed; a second run publishes nothing new
-    publish_and_verify(&project, &cache_a, &registry, work, &golden_digest, &custom_digest);
+    publish_and_verify(
+        &project,
+        &cache_a,
+        &registry,
+        work,
+        &golden_digest,
+        &custom_digest,
+    );
 
     // 3. Nothing changed: no step runs
     let run = build(
@@ -526,7 +533,11 @@ fn sbom_matches_trivy(layout: &imagesmith_oci::ImageLayout, rootfs: &Path) {
         .arg(rootfs)
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let theirs: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
 
@@ -550,39 +561,45 @@ fn sbom_matches_trivy(layout: &imagesmith_oci::ImageLayout, rootfs: &Path) {
     };
     let manifest: serde_json::Value =
         serde_json::from_slice(&blob(descriptor["digest"].as_str().unwrap())).unwrap();
-    let ours: serde_json::Value = serde_json::from_slice(&blob(
-        manifest["layers"][0]["digest"].as_str().unwrap(),
-    ))
-    .unwrap();
+    let ours: serde_json::Value =
+        serde_json::from_slice(&blob(manifest["layers"][0]["digest"].as_str().unwrap())).unwrap();
 
-    let packages = |bom: &serde_json::Value| -> std::collections::BTreeSet<(String, String, String)> {
-        bom["components"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|component| {
-                let purl = component["purl"].as_str()?;
-                let rest = purl.strip_prefix("pkg:deb/")?;
-                let (path, qualifiers) = rest.split_once('?').unwrap_or((rest, ""));
-                let (path, version) = path.rsplit_once('@')?;
-                let name = path.rsplit('/').next()?.to_owned();
-                let arch = qualifiers
-                    .split('&')
-                    .find_map(|q| q.strip_prefix("arch="))
-                    .unwrap_or("")
-                    .to_owned();
-                let epoch = qualifiers.split('&').find_map(|q| q.strip_prefix("epoch="));
-                let version = version.replace("%2B", "+").replace("%3A", ":").replace("%7E", "~");
-                let version = match epoch {
-                    Some(epoch) if !version.contains(':') => format!("{epoch}:{version}"),
-                    _ => version,
-                };
-                Some((name, version, arch))
-            })
-            .collect()
-    };
+    let packages =
+        |bom: &serde_json::Value| -> std::collections::BTreeSet<(String, String, String)> {
+            bom["components"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|component| {
+                    let purl = component["purl"].as_str()?;
+                    let rest = purl.strip_prefix("pkg:deb/")?;
+                    let (path, qualifiers) = rest.split_once('?').unwrap_or((rest, ""));
+                    let (path, version) = path.rsplit_once('@')?;
+                    let name = path.rsplit('/').next()?.to_owned();
+                    let arch = qualifiers
+                        .split('&')
+                        .find_map(|q| q.strip_prefix("arch="))
+                        .unwrap_or("")
+                        .to_owned();
+                    let epoch = qualifiers.split('&').find_map(|q| q.strip_prefix("epoch="));
+                    let version = version
+                        .replace("%2B", "+")
+                        .replace("%3A", ":")
+                        .replace("%7E", "~");
+                    let version = match epoch {
+                        Some(epoch) if !version.contains(':') => format!("{epoch}:{version}"),
+                        _ => version,
+                    };
+                    Some((name, version, arch))
+                })
+                .collect()
+        };
     let (ours, theirs) = (packages(&ours), packages(&theirs));
-    assert!(theirs.len() > 50, "Trivy found only {} packages", theirs.len());
+    assert!(
+        theirs.len() > 50,
+        "Trivy found only {} packages",
+        theirs.len()
+    );
     let only_ours: Vec<_> = ours.difference(&theirs).collect();
     let only_theirs: Vec<_> = theirs.difference(&ours).collect();
     eprintln!(
@@ -631,7 +648,14 @@ fn publish_and_verify(
     let key = work.join("cosign.key");
     let public = work.join("cosign.pub");
     let status = Command::new("openssl")
-        .args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"])
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
         .arg(&key)
         .status()
         .unwrap();
@@ -654,7 +678,11 @@ fn publish_and_verify(
         key_arg.as_str(),
     ];
     let run = publish(project, cache, &args);
-    assert_eq!(run.code, 0, "publish failed:\n{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code, 0,
+        "publish failed:\n{}\n{}",
+        run.stdout, run.stderr
+    );
     let published = summary(&run);
     let status_of = |value: &serde_json::Value, name: &str| {
         value["images"]
@@ -680,7 +708,11 @@ fn publish_and_verify(
                 .arg(format!("docker://{}/e2e/{name}:{tag}", registry.host))
                 .output()
                 .unwrap();
-            assert!(inspect.status.success(), "{}", String::from_utf8_lossy(&inspect.stderr));
+            assert!(
+                inspect.status.success(),
+                "{}",
+                String::from_utf8_lossy(&inspect.stderr)
+            );
             let inspect: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
             assert_eq!(inspect["Digest"], digest, "{name}:{tag}");
         }
@@ -706,22 +738,24 @@ fn publish_and_verify(
         );
     }
     // Recorded where `plan` reads it
-    let record: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(project.join("imagesmith.published.json")).unwrap(),
-    )
-    .unwrap();
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(project.join("imagesmith.published.json")).unwrap())
+            .unwrap();
     assert_eq!(record["images"][CUSTOM][0]["parent_digest"], golden_digest);
 
     // Again: nothing new is published
     let again = publish(project, cache, &args);
-    assert_eq!(again.code, 0, "second publish failed:\n{}\n{}", again.stdout, again.stderr);
+    assert_eq!(
+        again.code, 0,
+        "second publish failed:\n{}\n{}",
+        again.stdout, again.stderr
+    );
     let again = summary(&again);
     for name in [GOLDEN, CUSTOM] {
         assert_eq!(status_of(&again, name)["status"], "unchanged", "{again}");
     }
-    let record_again: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(project.join("imagesmith.published.json")).unwrap(),
-    )
-    .unwrap();
+    let record_again: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(project.join("imagesmith.published.json")).unwrap())
+            .unwrap();
     assert_eq!(record, record_again);
 }

@@ -218,7 +218,10 @@ pub fn options_of(flags: &BuildFlags, locked: &LockedProject) -> Result<BuildOpt
 
 /// Builds `locked` with `options`, printing what was built (and left out) on stderr; a
 /// failure is printed with its causes and turned into its exit status.
-pub fn build_all(locked: &LockedProject, options: &BuildOptions) -> Result<BuildSummary, ExitStatus> {
+pub fn build_all(
+    locked: &LockedProject,
+    options: &BuildOptions,
+) -> Result<BuildSummary, ExitStatus> {
     let sandbox = LinuxSandbox::new();
     let probe = HttpProbe::default();
     let display = progress::auto();

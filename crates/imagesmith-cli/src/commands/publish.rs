@@ -13,11 +13,10 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use crate::commands::build::{build_all, enter_build_namespaces, options_of, BuildFlags};
-use crate::commands::scan::{gate, GateOutcome};
-use crate::commands::sign::{load_signing_key, sign_pushed};
+use crate::commands::verify::{load_signing_key, sign_pushed};
 use crate::{current_dir, project, ExitStatus};
-use imagesmith_build::ImageReport;
-use imagesmith_oci::registry::{Reference, RegistryClient, RegistryError, RegistryOptions};
+use imagesmith_build::{BuildOptions, ImageReport};
+use imagesmith_oci::registry::{Reference, RegistryClient, RegistryError};
 use imagesmith_plan::{LockedImage, Parent, Publication, Published, Role, PUBLISHED_FILE};
 
 /// Arguments of `publish`.
@@ -125,28 +124,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Err(status) => return Ok(status),
     };
 
-    let mut registry_options = RegistryOptions::from_env();
-    #[cfg(feature = "aws")]
-    let aws = match imagesmith_aws::Aws::new() {
-        Ok(aws) => {
-            registry_options = registry_options
-                .with_source_first(imagesmith_aws::ecr::EcrAuth::new(&aws));
-            Some(aws)
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            return Ok(ExitStatus::Failure);
-        }
-    };
-    if args.insecure {
-        for image in &locked.images {
-            let host = image.reference.split('/').next().unwrap_or_default().to_owned();
-            if !registry_options.insecure.contains(&host) {
-                registry_options.insecure.push(host);
-            }
-        }
-    }
-    let client = RegistryClient::new(registry_options);
+    let hosts: Vec<&str> = locked
+        .images
+        .iter()
+        .map(|image| image.reference.split('/').next().unwrap_or_default())
+        .collect();
+    let client = crate::commands::push::client(&hosts, args.insecure);
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut status = ExitStatus::Success;
     for image in &locked.images {
@@ -159,7 +142,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         };
         let tags = vec![
             format!("v{}", image.version),
-            format!("v{}-{}", image.version, build_id.as_deref().unwrap_or(image.build_id())),
+            format!(
+                "v{}-{}",
+                image.version,
+                build_id.as_deref().unwrap_or(image.build_id())
+            ),
         ];
         let mut outcome = Outcome {
             name: image.name.clone(),
@@ -211,10 +198,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             }
         }
         // The gates
-        let verdict = match gate(&root, image, report, &args.report, &options) {
+        let scanners = locked.settings.as_ref().and_then(|p| p.scanners.clone());
+        let verdict = match gate(&root, image, report, &args.report, &options, scanners) {
             GateOutcome::Passed(verdict) => verdict,
             GateOutcome::Failed(message) => {
-                eprintln!("error: `{}` is not published: the gate failed: {message}", image.name);
+                eprintln!(
+                    "error: `{}` is not published: the gate failed: {message}",
+                    image.name
+                );
                 outcome.status = "gate-failed";
                 outcome.reason = Some(message);
                 status = worst(status, ExitStatus::Invalid);
@@ -222,7 +213,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                 continue;
             }
             GateOutcome::Broke(message) => {
-                eprintln!("error: `{}` is not published: the scanner broke: {message}", image.name);
+                eprintln!(
+                    "error: `{}` is not published: the scanner broke: {message}",
+                    image.name
+                );
                 outcome.status = "gate-broke";
                 outcome.reason = Some(message);
                 status = worst(status, ExitStatus::Failure);
@@ -231,8 +225,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             }
         };
         #[cfg(feature = "aws")]
-        if let Some(aws) = &aws {
-            if let Err(message) = ensure_ecr_repository(aws, &repository) {
+        {
+            if let Err(message) = ensure_ecr_repository(&repository) {
                 eprintln!("error: {message}");
                 status = worst(status, ExitStatus::Failure);
                 outcome.status = "push-failed";
@@ -272,7 +266,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             Some(key) => match sign_pushed(&client, key, &repository, &report.digest) {
                 Ok(identity) => Some(identity),
                 Err(message) => {
-                    eprintln!("error: `{}` was pushed but not signed: {message}", image.name);
+                    eprintln!(
+                        "error: `{}` was pushed but not signed: {message}",
+                        image.name
+                    );
                     status = worst(status, ExitStatus::Failure);
                     outcome.status = "sign-failed";
                     outcome.reason = Some(message);
@@ -285,7 +282,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         if outcome.status == "published" {
             record.record(
                 &image.name,
-                publication(image, report, &repository, &tags, verdict, signed_by, &build_id),
+                publication(
+                    image,
+                    report,
+                    &repository,
+                    &tags,
+                    verdict,
+                    signed_by,
+                    &build_id,
+                ),
             );
             if let Err(error) = record.write(&record_path) {
                 eprintln!("error: {error}\nhint: {}", error.hint());
@@ -338,6 +343,77 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     Ok(status)
 }
 
+enum GateOutcome {
+    Passed(String),
+    Failed(String),
+    Broke(String),
+}
+
+/// The gates of `imagesmith scan` on the built image; the verdict is stored beside it, so
+/// the push carries it.
+fn gate(
+    root: &std::path::Path,
+    image: &LockedImage,
+    report: &ImageReport,
+    reports: &[String],
+    options: &BuildOptions,
+    scanners: Option<imagesmith_model::Scanners>,
+) -> GateOutcome {
+    let mut given = Vec::new();
+    for text in reports {
+        let Some((name, path)) = text.split_once('=') else {
+            return GateOutcome::Broke(format!(
+                "invalid `--report {text}`: expected `SCANNER=FILE`"
+            ));
+        };
+        let Some(scanner) = imagesmith_scan::Scanner::from_name(name) else {
+            return GateOutcome::Broke(format!(
+                "unknown scanner `{name}` in `--report {text}` (trivy, grype or snyk)"
+            ));
+        };
+        given.push((scanner, root.join(path)));
+    }
+    let input = imagesmith_scan::ScanInput {
+        layout: report.cached_layout.clone(),
+        reference: None,
+        image: image.name.clone(),
+        user: image.user.clone(),
+        scanners,
+        reports: given,
+        secrets: image
+            .components
+            .iter()
+            .flat_map(|component| &component.component.parameters)
+            .filter(|parameter| parameter.secret)
+            .filter_map(|parameter| {
+                options
+                    .secrets
+                    .get(&parameter.name, parameter.env.as_deref())
+            })
+            .map(|value| String::from_utf8_lossy(&value).trim().to_owned())
+            .collect(),
+        today: imagesmith_validate::today(),
+    };
+    let verdict = match imagesmith_scan::scan(&input) {
+        Ok(verdict) => verdict,
+        Err(error) => return GateOutcome::Broke(error.to_string()),
+    };
+    if let Err(error) = imagesmith_scan::store_verdict(&report.cached_layout, &verdict) {
+        return GateOutcome::Broke(error.to_string());
+    }
+    for waiver in &verdict.expired_waivers {
+        eprintln!(
+            "warning: waiver `{}` expired on {}: it no longer waives",
+            waiver.id, waiver.expires
+        );
+    }
+    match verdict.exit_code() {
+        0 => GateOutcome::Passed(String::from("passed")),
+        1 => GateOutcome::Failed(verdict.summary()),
+        _ => GateOutcome::Broke(verdict.summary()),
+    }
+}
+
 /// The worse of two exit statuses.
 fn worst(a: ExitStatus, b: ExitStatus) -> ExitStatus {
     let rank = |s: ExitStatus| match s {
@@ -357,8 +433,12 @@ fn build_id(given: Option<&str>) -> Result<Option<String>, String> {
     let id = match given {
         Some(id) => Some(id.to_owned()),
         None => match (
-            std::env::var("GITHUB_RUN_ID").ok().filter(|v| !v.is_empty()),
-            std::env::var("GITHUB_RUN_ATTEMPT").ok().filter(|v| !v.is_empty()),
+            std::env::var("GITHUB_RUN_ID")
+                .ok()
+                .filter(|v| !v.is_empty()),
+            std::env::var("GITHUB_RUN_ATTEMPT")
+                .ok()
+                .filter(|v| !v.is_empty()),
         ) {
             (Some(run), Some(attempt)) => Some(format!("{run}-{attempt}")),
             (Some(run), None) => Some(run),
@@ -388,8 +468,8 @@ fn push_tags(
     repository: &str,
     tags: &[String],
 ) -> Result<bool, RegistryError> {
-    let layout = imagesmith_oci::ImageLayout::open(&report.cached_layout)
-        .map_err(RegistryError::from)?;
+    let layout =
+        imagesmith_oci::ImageLayout::open(&report.cached_layout).map_err(RegistryError::from)?;
     let image = layout.image(None).map_err(RegistryError::from)?;
     let referrers = layout.referrers_of(&image).map_err(RegistryError::from)?;
     let mut unchanged = true;
@@ -444,14 +524,17 @@ fn now_rfc3339() -> String {
     imagesmith_oci::rfc3339(seconds)
 }
 
+/// Creates the ECR repository of `repository` (`HOST/NAME`) when it is missing: IMMUTABLE
+/// tags, scan on push, encryption. Nothing for other registries.
 #[cfg(feature = "aws")]
-fn ensure_ecr_repository(aws: &imagesmith_aws::Aws, repository: &str) -> Result<(), String> {
+pub fn ensure_ecr_repository(repository: &str) -> Result<(), String> {
     use imagesmith_aws::ecr::{parse_registry, EcrAuth, RepositorySettings, RepositoryState};
     let (host, name) = repository.split_once('/').unwrap_or((repository, ""));
     let Some(registry) = parse_registry(host) else {
         return Ok(());
     };
-    match EcrAuth::new(aws).ensure_repository(&registry, name, &RepositorySettings::default()) {
+    let aws = imagesmith_aws::Aws::new().map_err(|e| e.to_string())?;
+    match EcrAuth::new(&aws).ensure_repository(&registry, name, &RepositorySettings::default()) {
         Ok(RepositoryState::Created) => {
             eprintln!("Created ECR repository `{name}` (IMMUTABLE tags, scan on push, encrypted)");
             Ok(())
@@ -464,4 +547,3 @@ fn ensure_ecr_repository(aws: &imagesmith_aws::Aws, repository: &str) -> Result<
         Err(error) => Err(error.to_string()),
     }
 }
-

@@ -15,14 +15,14 @@ use crate::image::Image;
 use crate::store::{digest_of, sha256_digest, BlobStore};
 use crate::OciError;
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub(super) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub(super) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub(super) const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 /// Every manifest type this client understands, for the `Accept` header
-const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+pub(super) const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 /// Layers: OCI (plain, gzip, zstd, non-distributable) and Docker's
 const LAYER_TYPES: &[&str] = &[
     "application/vnd.oci.image.layer.v1.tar",
@@ -35,17 +35,17 @@ const LAYER_TYPES: &[&str] = &[
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
 ];
 /// containerd's limit: a manifest or index larger than this is not a real one
-const MAX_MANIFEST: u64 = 4 << 20;
+pub(super) const MAX_MANIFEST: u64 = 4 << 20;
 /// Image configs are a few KiB; history-heavy ones stay far below this
 const MAX_CONFIG: u64 = 16 << 20;
 /// Token responses and error bodies
-const MAX_SMALL_BODY: u64 = 1 << 20;
+pub(super) const MAX_SMALL_BODY: u64 = 1 << 20;
 
-/// Pulls images from registries
+/// Pulls images from registries, and pushes them (see [`RegistryClient::push`])
 #[derive(Debug)]
 pub struct RegistryClient {
-    options: RegistryOptions,
-    agent: ureq::Agent,
+    pub(super) options: RegistryOptions,
+    pub(super) agent: ureq::Agent,
 }
 
 /// A pulled image, all of whose blobs are in the store
@@ -250,23 +250,56 @@ impl RegistryClient {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Manifest,
     Index,
 }
 
 /// A manifest or index as the registry sent it
-struct Fetched {
-    bytes: Vec<u8>,
-    digest: Digest,
-    media_type: String,
-    kind: Kind,
+pub(super) struct Received {
+    pub(super) bytes: Vec<u8>,
+    pub(super) digest: Digest,
+    pub(super) media_type: String,
+    pub(super) kind: Kind,
 }
 
-/// One pull: the registry's address and the authorization obtained so far
-struct Session<'a> {
-    client: &'a RegistryClient,
-    reference: &'a Reference,
+/// How often a failed request is tried again, and how long to wait first
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Retry {
+    /// Tries after the first
+    pub(super) attempts: u32,
+    /// The wait before the first retry; each further one doubles it
+    pub(super) base_delay: std::time::Duration,
+}
+
+impl Retry {
+    /// No retry (pulls fail at once, as they always did)
+    pub(super) const NONE: Retry = Retry {
+        attempts: 0,
+        base_delay: std::time::Duration::ZERO,
+    };
+
+    /// The wait before retry number `attempt` (0-based), capped at 30 s
+    pub(super) fn delay(&self, attempt: u32) -> std::time::Duration {
+        self.base_delay
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(std::time::Duration::from_secs(30))
+    }
+}
+
+/// Whether a status is worth trying again: the registry is overloaded or broke
+pub(super) fn is_transient(status: u16) -> bool {
+    status == 429 || (500..600).contains(&status)
+}
+
+/// One pull or push: the registry's address and the authorization obtained so far
+pub(super) struct Session<'a> {
+    pub(super) client: &'a RegistryClient,
+    pub(super) reference: &'a Reference,
+    /// Retries of requests that can be sent again
+    pub(super) retry: Retry,
+    /// Whether tokens are asked for `pull,push` (when a challenge names no scope)
+    pub(super) push: bool,
     /// `https://host[:port]` or `http://...`, found on first use
     base: RefCell<Option<String>>,
     /// The `Authorization` header value that works, once known
@@ -278,10 +311,12 @@ struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    fn new(client: &'a RegistryClient, reference: &'a Reference) -> Self {
+    pub(super) fn new(client: &'a RegistryClient, reference: &'a Reference) -> Self {
         Self {
             client,
             reference,
+            retry: Retry::NONE,
+            push: false,
             base: RefCell::new(None),
             authorization: RefCell::new(None),
             lookup: RefCell::new(None),
@@ -289,13 +324,13 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn registry(&self) -> &str {
+    pub(super) fn registry(&self) -> &str {
         self.reference.registry()
     }
 
     /// The scheme and host: HTTPS, or plain HTTP for an allowed registry that does not
     /// speak TLS
-    fn base(&self) -> String {
+    pub(super) fn base(&self) -> String {
         if let Some(base) = self.base.borrow().as_ref() {
             return base.clone();
         }
@@ -323,25 +358,79 @@ impl<'a> Session<'a> {
         Ok(lookup)
     }
 
-    /// A GET under `/v2/<repository>/`, authenticating when challenged
-    fn get(
+    /// A GET under `/v2/<repository>/`, authenticating when challenged; a status other
+    /// than 2xx is an error (`NotFound` for 404)
+    pub(super) fn get(
         &self,
         path: &str,
         accept: Option<&str>,
         what: &str,
     ) -> Result<ureq::Response, RegistryError> {
-        let url = format!("{}/v2/{}/{path}", self.base(), self.reference.repository());
+        let url = self.url(path);
+        let headers: Vec<(&str, &str)> = accept
+            .map(|accept| ("Accept", accept))
+            .into_iter()
+            .collect();
+        let response = self.send("GET", &url, &headers, None, true)?;
+        self.expect_success(response, &url, what)
+    }
+
+    /// `https://host/v2/<repository>/<path>`
+    pub(super) fn url(&self, path: &str) -> String {
+        format!("{}/v2/{}/{path}", self.base(), self.reference.repository())
+    }
+
+    /// The response when it is 2xx; else `NotFound` (404) or `Http`
+    pub(super) fn expect_success(
+        &self,
+        response: ureq::Response,
+        url: &str,
+        what: &str,
+    ) -> Result<ureq::Response, RegistryError> {
+        match response.status() {
+            200..=299 => Ok(response),
+            404 => Err(RegistryError::NotFound {
+                what: what.to_owned(),
+                reference: self.reference.to_string(),
+                detail: error_detail(response),
+            }),
+            status => Err(RegistryError::Http {
+                url: url.to_owned(),
+                status,
+                detail: error_detail(response),
+            }),
+        }
+    }
+
+    /// Sends a request with the authorization known so far, answering one 401 challenge;
+    /// with `retry`, connection failures and 5xx/429 answers are tried again with backoff
+    /// (the body is a slice, so it can be sent again). Returns the response whatever its
+    /// status, except 401/403 (`Unauthorized`) and transport failures.
+    pub(super) fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        retry: bool,
+    ) -> Result<ureq::Response, RegistryError> {
         let mut challenged = false;
+        let mut attempt = 0;
         loop {
-            let mut request = self.client.agent.get(&url);
-            if let Some(accept) = accept {
-                request = request.set("Accept", accept);
+            let mut request = self.client.agent.request(method, url);
+            for (name, value) in headers {
+                request = request.set(name, value);
             }
             if let Some(authorization) = self.authorization.borrow().as_deref() {
                 request = request.set("Authorization", authorization);
             }
-            match request.call() {
-                Ok(response) => return Ok(response),
+            let result = match body {
+                Some(body) => request.send_bytes(body),
+                None => request.call(),
+            };
+            let retries_left = retry && attempt < self.retry.attempts;
+            let response = match result {
+                Ok(response) => response,
                 Err(ureq::Error::Status(401, response)) if !challenged => {
                     challenged = true;
                     let challenges: Vec<Challenge> = response
@@ -351,28 +440,29 @@ impl<'a> Session<'a> {
                         .collect();
                     let detail = error_detail(response);
                     self.authenticate(&challenges, detail)?;
+                    continue;
                 }
                 Err(ureq::Error::Status(status @ (401 | 403), response)) => {
                     return Err(self.unauthorized(status, error_detail(response)))
                 }
-                Err(ureq::Error::Status(404, response)) => {
-                    return Err(RegistryError::NotFound {
-                        what: what.to_owned(),
-                        reference: self.reference.to_string(),
-                        detail: error_detail(response),
-                    })
-                }
                 Err(ureq::Error::Status(status, response)) => {
-                    return Err(RegistryError::Http {
-                        url,
-                        status,
-                        detail: error_detail(response),
-                    })
+                    if is_transient(status) && retries_left {
+                        std::thread::sleep(self.retry.delay(attempt));
+                        attempt += 1;
+                        continue;
+                    }
+                    response
                 }
                 Err(ureq::Error::Transport(transport)) => {
-                    return Err(transport_error(self.registry(), &transport))
+                    if retries_left {
+                        std::thread::sleep(self.retry.delay(attempt));
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(transport_error(self.registry(), &transport));
                 }
-            }
+            };
+            return Ok(response);
         }
     }
 
@@ -439,7 +529,8 @@ impl<'a> Session<'a> {
             return Err(bad_realm(realm, "it has no host"));
         }
         let lookup = self.lookup()?;
-        let default_scope = format!("repository:{}:pull", self.reference.repository());
+        let actions = if self.push { "pull,push" } else { "pull" };
+        let default_scope = format!("repository:{}:{actions}", self.reference.repository());
         let mut request = self
             .client
             .agent
@@ -508,12 +599,12 @@ impl<'a> Session<'a> {
 
     /// Fetches a manifest or index by tag or digest, checking it against `digest` (and
     /// `size`) when given, else against the `Docker-Content-Digest` the registry announces
-    fn manifest(
+    pub(super) fn manifest(
         &self,
         reference: &str,
         digest: Option<&Digest>,
         size: Option<u64>,
-    ) -> Result<Fetched, RegistryError> {
+    ) -> Result<Received, RegistryError> {
         let response = self.get(&format!("manifests/{reference}"), Some(ACCEPT), "Manifest")?;
         let header_type = response.content_type().to_owned();
         let announced = response
@@ -572,7 +663,7 @@ impl<'a> Session<'a> {
             (Kind::Index, _) => OCI_INDEX.to_owned(),
             (Kind::Manifest, _) => OCI_MANIFEST.to_owned(),
         };
-        Ok(Fetched {
+        Ok(Received {
             bytes,
             digest: actual,
             media_type,
@@ -582,7 +673,11 @@ impl<'a> Session<'a> {
 
     /// Streams a blob into the store unless it is there, checking size and digest before
     /// it gets its name
-    fn blob(&self, descriptor: &Descriptor, store: &BlobStore) -> Result<(), RegistryError> {
+    pub(super) fn blob(
+        &self,
+        descriptor: &Descriptor,
+        store: &BlobStore,
+    ) -> Result<(), RegistryError> {
         let digest = descriptor.digest();
         if store.contains(digest) {
             return Ok(());
@@ -650,7 +745,7 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    fn read_limited(
+    pub(super) fn read_limited(
         &self,
         response: ureq::Response,
         limit: u64,
@@ -677,7 +772,7 @@ impl<'a> Session<'a> {
         Ok(bytes)
     }
 
-    fn parse<T: serde::de::DeserializeOwned>(
+    pub(super) fn parse<T: serde::de::DeserializeOwned>(
         &self,
         bytes: &[u8],
         what: &'static str,
@@ -693,7 +788,7 @@ impl<'a> Session<'a> {
 /// The registry's own explanation from an error body: Distribution's
 /// `{"errors": [{"code": "...", "message": "..."}]}`, a token service's `{"details": "..."}`,
 /// else short plain text
-fn error_detail(response: ureq::Response) -> Option<String> {
+pub(super) fn error_detail(response: ureq::Response) -> Option<String> {
     let mut body = Vec::new();
     response
         .into_reader()
@@ -730,7 +825,7 @@ fn error_detail(response: ureq::Response) -> Option<String> {
 }
 
 /// Sorts a transport failure into unreachable and TLS
-fn transport_error(registry: &str, transport: &ureq::Transport) -> RegistryError {
+pub(super) fn transport_error(registry: &str, transport: &ureq::Transport) -> RegistryError {
     let mut message = transport
         .message()
         .map(str::to_owned)
@@ -767,12 +862,12 @@ fn transport_error(registry: &str, transport: &ureq::Transport) -> RegistryError
 }
 
 /// `sha256:` and the first 12 hex digits
-fn short(digest: &Digest) -> String {
+pub(super) fn short(digest: &Digest) -> String {
     let text = digest.to_string();
     text.chars().take(7 + 12).collect()
 }
 
-fn human_size(bytes: u64) -> String {
+pub(super) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if bytes < 1024 {
         return format!("{bytes} B");

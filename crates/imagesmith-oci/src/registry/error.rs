@@ -1,9 +1,9 @@
-//! The error type of registry pulls
+//! The error type of registry pulls and pushes
 
 use super::auth::CredentialError;
 use crate::OciError;
 
-/// Everything that can go wrong while pulling from a registry
+/// Everything that can go wrong while pulling from or pushing to a registry
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The reference cannot be parsed
@@ -168,6 +168,38 @@ pub enum RegistryError {
         #[source]
         source: CredentialError,
     },
+    /// The tag already names other content: tags are immutable
+    #[error("Tag `{reference}` already names `{existing}`; refusing to move it to `{pushing}`\nhint: a published tag never changes: publish a new version under a new tag")]
+    TagExists {
+        /// The destination, `host/repository:tag`
+        reference: String,
+        /// The digest the registry's tag names
+        existing: oci_spec::image::Digest,
+        /// The digest being pushed
+        pushing: oci_spec::image::Digest,
+    },
+    /// The registry answered outside the Distribution API (no upload location, one on
+    /// another host, an upload session that does not match what was sent)
+    #[error("Registry `{registry}` answered unexpectedly while {action}: {message}")]
+    Protocol {
+        /// `host[:port]`
+        registry: String,
+        /// `uploading blob sha256:...`
+        action: String,
+        /// What was wrong
+        message: String,
+    },
+    /// The push state directory cannot be written
+    #[error("Failed to {action} push state file `{path}`: {source}")]
+    State {
+        /// `write`, `read`
+        action: &'static str,
+        /// The state file
+        path: std::path::PathBuf,
+        /// The I/O error
+        #[source]
+        source: std::io::Error,
+    },
     /// Storing a blob failed
     #[error(transparent)]
     Store(#[from] OciError),
@@ -184,6 +216,7 @@ impl RegistryError {
                 | RegistryError::NotFound { .. }
                 | RegistryError::NoMatchingPlatform { .. }
                 | RegistryError::UnsupportedMediaType { .. }
+                | RegistryError::TagExists { .. }
         )
     }
 }

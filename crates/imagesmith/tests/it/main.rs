@@ -6,6 +6,7 @@ mod inputs;
 mod kill;
 mod lock;
 mod mirror;
+mod push;
 mod scan;
 mod schema;
 mod text;
