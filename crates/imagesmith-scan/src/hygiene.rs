@@ -67,7 +67,10 @@ const DPKG_STATUS: &str = "var/lib/dpkg/status";
 fn patterns() -> Vec<(Regex, &'static str)> {
     let compile = |pattern: &str| Regex::new(pattern).expect("the secret patterns compile");
     vec![
-        (compile(r"AKIA[0-9A-Z]{16}"), "an AWS access key id"),
+        (
+            compile(r"(?:^|[^A-Za-z0-9/+=])AKIA[0-9A-Z]{16}(?:[^A-Za-z0-9/+=]|$)"),
+            "an AWS access key id",
+        ),
         // The header alone is in ssh and OpenSSL binaries; a key has a body after it.
         (
             compile(
@@ -106,11 +109,25 @@ impl Searcher {
                 found.push(format!("build secret #{}", index + 1));
             }
         }
+        // The patterns are for text (configs, scripts, histories): a compiled binary carries
+        // test vectors and tables that match them by chance (GnuTLS ships a test key,
+        // libunistring's tables spell `AKIA…`), and a credential leaked by a build lands in
+        // text. Build secrets are searched everywhere, above.
+        if bytes.starts_with(b"\x7fELF") {
+            return found;
+        }
         for (regex, what) in &self.patterns {
             // AWS's documentation key (`AKIAIOSFODNN7EXAMPLE`) ships in botocore and the CLI.
             let real = regex
                 .find_iter(bytes)
-                .any(|m| !m.as_bytes().ends_with(b"EXAMPLE"));
+                .any(|m| {
+                    let text = m.as_bytes();
+                    let text = match text.last() {
+                        Some(byte) if !byte.is_ascii_alphanumeric() => &text[..text.len() - 1],
+                        _ => text,
+                    };
+                    !text.ends_with(b"EXAMPLE")
+                });
             if real {
                 found.push((*what).to_owned());
             }
@@ -390,4 +407,28 @@ pub fn dpkg_packages(status: &[u8]) -> Vec<(String, String)> {
     packages.sort();
     packages.dedup();
     packages
+}
+
+#[cfg(test)]
+mod binary_tests {
+    use super::Searcher;
+
+    #[test]
+    fn patterns_skip_compiled_binaries_and_need_a_whole_key_id() {
+        let searcher = Searcher::new(&["build-secret-value".to_owned()]);
+        // A shared library whose tables spell a key id, and GnuTLS's test key
+        let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
+        elf.extend_from_slice(b"xxAKIAABCDEFGHIJKLMNOPxx-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAtestvectortestvectortestvectortestvector");
+        assert!(searcher.search(&elf).is_empty());
+        // A build secret is found even there
+        elf.extend_from_slice(b"build-secret-value");
+        assert_eq!(searcher.search(&elf), vec!["build secret #1".to_owned()]);
+        // In text: a key id on its own is found, one inside a longer word is not
+        assert_eq!(
+            searcher.search(b"aws_access_key_id = AKIAABCDEFGHIJKLMNOP\n"),
+            vec!["an AWS access key id".to_owned()]
+        );
+        assert!(searcher.search(b"XAKIAABCDEFGHIJKLMNOPQ").is_empty());
+        assert!(searcher.search(b"key = AKIAIOSFODNN7EXAMPLE\n").is_empty());
+    }
 }

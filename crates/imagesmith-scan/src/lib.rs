@@ -116,8 +116,31 @@ pub fn scan(input: &ScanInput) -> Result<Verdict, ScanError> {
     let mut outcomes = Vec::new();
     let mut scanner_verdicts = Vec::new();
     let mut findings = Vec::new();
+    // With no `scanners:` section, Trivy and Grype run when installed; a scanner the
+    // project configures must run (missing, it breaks the gate)
+    let configured = |scanner: Scanner| {
+        input.scanners.as_ref().is_some_and(|s| {
+            match scanner {
+                Scanner::Trivy => s.trivy.is_some(),
+                Scanner::Grype => s.grype.is_some(),
+                Scanner::Snyk => s.snyk.is_some(),
+            }
+        })
+    };
     for (scanner, gate) in &gates {
         let report = input.reports.iter().find(|(s, _)| s == scanner);
+        if report.is_none() && !configured(*scanner) && !run::installed(*scanner) {
+            scanner_verdicts.push(ScannerVerdict {
+                name: scanner.as_str().to_owned(),
+                status: Status::Skipped {
+                    reason: String::from(
+                        "not installed, and not configured in `scanners` (configure it to require it)",
+                    ),
+                },
+                counts: Counts::default(),
+            });
+            continue;
+        }
         let raw = match report {
             Some((_, path)) => parse_report_file(*scanner, path).map_err(|e| e.to_string()),
             None if run::needs_archive(*scanner) => match archive.path() {

@@ -36,6 +36,18 @@ pub fn command(scanner: Scanner, layout: &Path, archive: &Path) -> Command {
 }
 
 /// Whether `scanner` needs an oci-archive of the image
+/// Whether `scanner`'s program is on `PATH`.
+pub fn installed(scanner: Scanner) -> bool {
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
+    std::env::split_paths(&path).any(|dir| {
+        let file = dir.join(scanner.as_str());
+        std::fs::metadata(&file).is_ok_and(|meta| meta.is_file())
+    })
+}
+
+/// Whether the scanner reads an oci-archive (Trivy, Snyk) rather than the layout.
 pub fn needs_archive(scanner: Scanner) -> bool {
     matches!(scanner, Scanner::Trivy | Scanner::Snyk)
 }

@@ -407,6 +407,11 @@ fn gate(
             waiver.id, waiver.expires
         );
     }
+    for check in &verdict.checks {
+        for problem in check.problems.iter().take(20) {
+            eprintln!("  {} [{}]: {problem}", image.name, check.name);
+        }
+    }
     match verdict.exit_code() {
         0 => GateOutcome::Passed(String::from("passed")),
         1 => GateOutcome::Failed(verdict.summary()),
