@@ -118,16 +118,14 @@ impl Searcher {
         }
         for (regex, what) in &self.patterns {
             // AWS's documentation key (`AKIAIOSFODNN7EXAMPLE`) ships in botocore and the CLI.
-            let real = regex
-                .find_iter(bytes)
-                .any(|m| {
-                    let text = m.as_bytes();
-                    let text = match text.last() {
-                        Some(byte) if !byte.is_ascii_alphanumeric() => &text[..text.len() - 1],
-                        _ => text,
-                    };
-                    !text.ends_with(b"EXAMPLE")
-                });
+            let real = regex.find_iter(bytes).any(|m| {
+                let text = m.as_bytes();
+                let text = match text.last() {
+                    Some(byte) if !byte.is_ascii_alphanumeric() => &text[..text.len() - 1],
+                    _ => text,
+                };
+                !text.ends_with(b"EXAMPLE")
+            });
             if real {
                 found.push((*what).to_owned());
             }

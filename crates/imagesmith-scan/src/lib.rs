@@ -119,12 +119,10 @@ pub fn scan(input: &ScanInput) -> Result<Verdict, ScanError> {
     // With no `scanners:` section, Trivy and Grype run when installed; a scanner the
     // project configures must run (missing, it breaks the gate)
     let configured = |scanner: Scanner| {
-        input.scanners.as_ref().is_some_and(|s| {
-            match scanner {
-                Scanner::Trivy => s.trivy.is_some(),
-                Scanner::Grype => s.grype.is_some(),
-                Scanner::Snyk => s.snyk.is_some(),
-            }
+        input.scanners.as_ref().is_some_and(|s| match scanner {
+            Scanner::Trivy => s.trivy.is_some(),
+            Scanner::Grype => s.grype.is_some(),
+            Scanner::Snyk => s.snyk.is_some(),
         })
     };
     for (scanner, gate) in &gates {

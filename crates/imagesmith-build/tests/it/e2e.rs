@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "../../../imagesmith-oci/tests/it/registry/distribution.rs"]
-mod distribution;
+use crate::registry::distribution;
 
 const GOLDEN: &str = "golden-container-debian12";
 const CUSTOM: &str = "py-tools";

@@ -2,7 +2,7 @@
 //! builder with a sandbox that runs nothing (the image has no component)
 
 #[path = "../../../imagesmith-oci/tests/it/registry/distribution.rs"]
-mod distribution;
+pub mod distribution;
 
 use std::path::Path;
 

@@ -135,7 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     };
     let repository = format!("{}/{}", destination.registry(), destination.repository());
     if let Some(key) = &key {
-        if let Err(message) = sign_pushed(&client, key, &repository, &pushed.digest.to_string()) {
+        if let Err(message) = sign_pushed(&client, key, &repository, pushed.digest.as_ref()) {
             eprintln!("error: pushed, but not signed: {message}");
             return Ok(ExitStatus::Failure);
         }

@@ -254,7 +254,7 @@ impl RegistryClient {
                 &session,
                 &reference,
                 &referrer.bytes,
-                &referrer.descriptor.media_type().to_string(),
+                referrer.descriptor.media_type().as_ref(),
             )?;
             if response.header("oci-subject").is_none() {
                 fallback.push(referrer);

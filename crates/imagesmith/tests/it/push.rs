@@ -7,7 +7,7 @@
 #[path = "../../../imagesmith-oci/tests/it/registry/distribution.rs"]
 mod distribution;
 
-use crate::{imagesmith, stdout};
+use crate::stdout;
 use distribution::{Registry, PASSWORD, USER};
 use imagesmith_oci::oci_spec::image::{Arch, Os};
 use imagesmith_oci::{
@@ -82,7 +82,11 @@ fn openssl(args: &[&str], cwd: &Path) {
         .current_dir(cwd)
         .output()
         .expect("openssl runs");
-    assert!(output.status.success(), "openssl {args:?}: {}", stderr(&output));
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -94,22 +98,51 @@ fn push_sign_verify_and_tags_that_never_move() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path();
     let auth = work.join("no-auth.json");
-    let first = layout(work, "first", "one\n");
-    let second = layout(work, "second", "two\n");
+    layout(work, "first", "one\n");
+    layout(work, "second", "two\n");
     openssl(
-        &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "cosign.key"],
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "cosign.key",
+        ],
         work,
     );
-    openssl(&["pkey", "-pubout", "-in", "cosign.key", "-out", "cosign.pub"], work);
     openssl(
-        &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "other.key"],
+        &["pkey", "-pubout", "-in", "cosign.key", "-out", "cosign.pub"],
         work,
     );
-    openssl(&["pkey", "-pubout", "-in", "other.key", "-out", "other.pub"], work);
+    openssl(
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "other.key",
+        ],
+        work,
+    );
+    openssl(
+        &["pkey", "-pubout", "-in", "other.key", "-out", "other.pub"],
+        work,
+    );
 
     let destination = format!("{}/team/app:v1.0.0", registry.host);
     let output = run(
-        &["push", "first", &destination, "--sign-key", "cosign.key", "--json"],
+        &[
+            "push",
+            "first",
+            &destination,
+            "--sign-key",
+            "cosign.key",
+            "--json",
+        ],
         work,
         &auth,
     );
@@ -125,16 +158,19 @@ fn push_sign_verify_and_tags_that_never_move() {
     let index: serde_json::Value =
         serde_json::from_slice(&registry.raw_manifest(&format!("team/app:sha256-{hex}"))).unwrap();
     assert_eq!(
-        index["manifests"][0]["artifactType"],
-        "application/vnd.cyclonedx+json",
+        index["manifests"][0]["artifactType"], "application/vnd.cyclonedx+json",
         "{index}"
     );
 
     // The signature follows cosign's format and openssl verifies it
     let signature: serde_json::Value =
-        serde_json::from_slice(&registry.raw_manifest(&format!("team/app:sha256-{hex}.sig"))).unwrap();
+        serde_json::from_slice(&registry.raw_manifest(&format!("team/app:sha256-{hex}.sig")))
+            .unwrap();
     let layer = &signature["layers"][0];
-    assert_eq!(layer["mediaType"], "application/vnd.dev.cosign.simplesigning.v1+json");
+    assert_eq!(
+        layer["mediaType"],
+        "application/vnd.dev.cosign.simplesigning.v1+json"
+    );
     let payload = std::fs::read(registry.blob_data(layer["digest"].as_str().unwrap())).unwrap();
     let payload_json: serde_json::Value = serde_json::from_slice(&payload).unwrap();
     assert_eq!(
@@ -156,23 +192,43 @@ fn push_sign_verify_and_tags_that_never_move() {
     std::fs::write(work.join("payload.json"), &payload).unwrap();
     std::fs::write(work.join("signature.der"), der).unwrap();
     openssl(
-        &["dgst", "-sha256", "-verify", "cosign.pub", "-signature", "signature.der", "payload.json"],
+        &[
+            "dgst",
+            "-sha256",
+            "-verify",
+            "cosign.pub",
+            "-signature",
+            "signature.der",
+            "payload.json",
+        ],
         work,
     );
 
     // `imagesmith verify`: the key accepts, another key and an unsigned image are refused
-    let output = run(&["verify", &destination, "--key", "cosign.pub"], work, &auth);
+    let output = run(
+        &["verify", &destination, "--key", "cosign.pub"],
+        work,
+        &auth,
+    );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(stdout(&output).contains(&digest), "{}", stdout(&output));
     let output = run(&["verify", &destination, "--key", "other.pub"], work, &auth);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(stderr(&output).contains("verifies with this key"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("verifies with this key"),
+        "{}",
+        stderr(&output)
+    );
     let unsigned = format!("{}/team/app:unsigned", registry.host);
     let output = run(&["push", "second", &unsigned], work, &auth);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let output = run(&["verify", &unsigned, "--key", "cosign.pub"], work, &auth);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(stderr(&output).contains("is not signed"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("is not signed"),
+        "{}",
+        stderr(&output)
+    );
 
     // Re-pushing the same image is a no-op; other content under the tag is refused
     let output = run(&["push", "first", &destination, "--json"], work, &auth);
