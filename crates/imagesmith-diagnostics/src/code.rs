@@ -148,6 +148,9 @@ codes! {
         /// A spec's `base_image` is not a golden image of the catalog.
         UnknownBaseImage = "unknown-base-image", Error,
             "Build on a golden image `golden-<type>-<os>`; `imagesmith catalog` lists them.";
+        /// A name that is no image of the project (a waiver's `image`).
+        UnknownImage = "unknown-image", Error,
+            "Name a recipe or spec of the project; `imagesmith plan` lists them.";
         /// A recipe's `base_image` is not a valid image reference.
         InvalidBaseImage = "invalid-base-image", Error,
             "Write an image reference such as `amazonlinux:2023`.";

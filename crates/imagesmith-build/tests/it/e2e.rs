@@ -682,6 +682,12 @@ fn publish_and_verify(
         "publish failed:\n{}\n{}",
         run.stdout, run.stderr
     );
+    // The customized image's repository gets the golden layers by a cross-repository mount
+    assert!(
+        run.stderr.contains("mounted from"),
+        "no golden blob was mounted:\n{}",
+        run.stderr
+    );
     let published = summary(&run);
     let status_of = |value: &serde_json::Value, name: &str| {
         value["images"]

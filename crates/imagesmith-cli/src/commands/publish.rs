@@ -16,7 +16,7 @@ use crate::commands::build::{build_all, enter_build_namespaces, options_of, Buil
 use crate::commands::verify::{load_signing_key, sign_pushed};
 use crate::{current_dir, project, ExitStatus};
 use imagesmith_build::{BuildOptions, ImageReport};
-use imagesmith_oci::registry::{Reference, RegistryClient, RegistryError};
+use imagesmith_oci::registry::{PushOptions, Reference, RegistryClient, RegistryError};
 use imagesmith_plan::{LockedImage, Parent, Publication, Published, Role, PUBLISHED_FILE};
 
 /// Arguments of `publish`.
@@ -95,15 +95,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             return Ok(ExitStatus::Invalid);
         }
     };
-    let key = match &args.sign_key {
-        Some(path) => match load_signing_key(path) {
-            Ok(key) => Some(key),
-            Err(message) => {
-                eprintln!("error: {message}");
-                return Ok(ExitStatus::Invalid);
-            }
-        },
-        None => None,
+    let key = match load_signing_key(args.sign_key.as_deref()) {
+        Ok(key) => key,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(ExitStatus::Invalid);
+        }
     };
     let record_path = root.join(PUBLISHED_FILE);
     let mut record = match Published::read(&record_path) {
@@ -235,7 +232,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                 continue;
             }
         }
-        match push_tags(&client, report, &repository, &tags) {
+        // The golden image's blobs are mounted, not uploaded again, when it lives in the
+        // same registry
+        let mut push_options = PushOptions {
+            state_dir: Some(options.cache_dir.join("push")),
+            ..PushOptions::default()
+        };
+        if let Parent::Golden { name } = &image.parent {
+            let golden = locked
+                .image(name)
+                .and_then(|golden| record.get(name, &golden.version));
+            let host = repository.split('/').next().unwrap_or_default();
+            if let Some((golden_host, golden_repository)) =
+                golden.and_then(|golden| golden.repository.split_once('/'))
+            {
+                if golden_host == host {
+                    push_options.mount_from.push(golden_repository.to_owned());
+                }
+            }
+        }
+        match push_tags(&client, report, &repository, &tags, &push_options) {
             Ok(unchanged) => {
                 if unchanged && record.get(&image.name, &image.version).is_some() {
                     outcome.status = "unchanged";
@@ -472,6 +488,7 @@ fn push_tags(
     report: &ImageReport,
     repository: &str,
     tags: &[String],
+    options: &PushOptions,
 ) -> Result<bool, RegistryError> {
     let layout =
         imagesmith_oci::ImageLayout::open(&report.cached_layout).map_err(RegistryError::from)?;
@@ -480,13 +497,12 @@ fn push_tags(
     let mut unchanged = true;
     for tag in tags {
         let destination = Reference::parse(&format!("{repository}:{tag}"))?;
-        let options = imagesmith_oci::registry::PushOptions::default();
         let pushed = client.push(
             layout.blobs(),
             &image,
             &referrers,
             &destination,
-            &options,
+            options,
             &|message| eprintln!("  {message}"),
         )?;
         unchanged &= pushed.unchanged;

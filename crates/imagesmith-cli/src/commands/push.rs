@@ -71,15 +71,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         eprintln!("hint: give a layout directory (`imagesmith build --output DIR` writes one per image) or build the image first");
         return Ok(ExitStatus::Invalid);
     }
-    let key = match &args.sign_key {
-        Some(path) => match load_signing_key(path) {
-            Ok(key) => Some(key),
-            Err(message) => {
-                eprintln!("error: {message}");
-                return Ok(ExitStatus::Invalid);
-            }
-        },
-        None => None,
+    let key = match load_signing_key(args.sign_key.as_deref()) {
+        Ok(key) => key,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(ExitStatus::Invalid);
+        }
     };
     let destination = match Reference::parse(&args.destination) {
         Ok(reference) => reference,

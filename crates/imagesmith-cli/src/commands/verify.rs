@@ -70,12 +70,14 @@ impl SignatureStore for RegistryStore<'_> {
     }
 }
 
-/// Reads a signing key; cosign's encrypted keys open with `COSIGN_PASSWORD`.
-pub fn load_signing_key(path: &Path) -> Result<SigningKey, String> {
+/// Reads the signing key, if one is given; cosign's encrypted keys open with `COSIGN_PASSWORD`.
+pub fn load_signing_key(path: Option<&Path>) -> Result<Option<SigningKey>, String> {
+    let Some(path) = path else { return Ok(None) };
     let bytes = std::fs::read(path)
         .map_err(|error| format!("Cannot read the signing key `{}`: {error}", path.display()))?;
     let password = std::env::var("COSIGN_PASSWORD").ok();
     SigningKey::from_pem(&bytes, password.as_deref().map(str::as_bytes))
+        .map(Some)
         .map_err(|error| format!("`{}`: {error}", path.display()))
 }
 

@@ -4,6 +4,7 @@
 
 mod distribution;
 mod fake;
+mod push;
 
 use std::cell::RefCell;
 use std::collections::HashMap;

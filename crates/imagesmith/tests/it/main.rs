@@ -49,3 +49,28 @@ pub fn required() -> bool {
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// A one-layer OCI layout at `dir/NAME` whose `/etc/motd` holds `text`, and its image.
+pub fn one_layer_layout(dir: &Path, name: &str, text: &str) -> (PathBuf, imagesmith_oci::Image) {
+    use imagesmith_oci::oci_spec::image::{Arch, Os};
+    use imagesmith_oci::{
+        write_layer, write_layout, BlobStore, HistoryEntry, ImageBuilder, LayerOptions,
+    };
+    let store = BlobStore::open(dir.join(format!("store-{name}"))).unwrap();
+    let root = dir.join(format!("rootfs-{name}"));
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/motd"), text).unwrap();
+    let layer = write_layer(&store, &root, &LayerOptions::new(0)).unwrap();
+    let mut builder = ImageBuilder::new(Arch::Amd64, Os::Linux, 0);
+    builder.add_layer(
+        &layer,
+        HistoryEntry {
+            created_by: "rootfs".into(),
+            comment: None,
+        },
+    );
+    let image = builder.build(&store).unwrap();
+    let dest = dir.join(name);
+    write_layout(&dest, &store, &[("latest", &image)]).unwrap();
+    (dest, image)
+}

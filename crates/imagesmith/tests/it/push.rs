@@ -7,33 +7,15 @@
 #[path = "../../../imagesmith-oci/tests/it/registry/distribution.rs"]
 mod distribution;
 
-use crate::stdout;
+use crate::{one_layer_layout, stdout};
 use distribution::{Registry, PASSWORD, USER};
-use imagesmith_oci::oci_spec::image::{Arch, Os};
-use imagesmith_oci::{
-    write_layer, write_layout, BlobStore, HistoryEntry, ImageBuilder, LayerOptions,
-};
+use imagesmith_oci::BlobStore;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// A one-layer layout at `dir/NAME` holding `text`, with a CycloneDX SBOM referring to it
 fn layout(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let store = BlobStore::open(dir.join(format!("store-{name}"))).unwrap();
-    let root = dir.join(format!("rootfs-{name}"));
-    std::fs::create_dir_all(root.join("etc")).unwrap();
-    std::fs::write(root.join("etc/motd"), text).unwrap();
-    let layer = write_layer(&store, &root, &LayerOptions::new(0)).unwrap();
-    let mut builder = ImageBuilder::new(Arch::Amd64, Os::Linux, 0);
-    builder.add_layer(
-        &layer,
-        HistoryEntry {
-            created_by: "rootfs".into(),
-            comment: None,
-        },
-    );
-    let image = builder.build(&store).unwrap();
-    let dest = dir.join(name);
-    write_layout(&dest, &store, &[("latest", &image)]).unwrap();
+    let (dest, image) = one_layer_layout(dir, name, text);
     let layout_store = BlobStore::open(dest.join("blobs")).unwrap();
     let sbom = imagesmith_oci::artifact(
         &layout_store,
@@ -89,6 +71,25 @@ fn openssl(args: &[&str], cwd: &Path) {
     );
 }
 
+/// `NAME.key`, a P-256 private key as openssl writes it, and `NAME.pub`, its public key
+fn key_pair(dir: &Path, name: &str) {
+    let key = format!("{name}.key");
+    openssl(
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            &key,
+        ],
+        dir,
+    );
+    let public = format!("{name}.pub");
+    openssl(&["pkey", "-pubout", "-in", &key, "-out", &public], dir);
+}
+
 #[test]
 fn push_sign_verify_and_tags_that_never_move() {
     if !distribution::tools_present() {
@@ -100,38 +101,8 @@ fn push_sign_verify_and_tags_that_never_move() {
     let auth = work.join("no-auth.json");
     layout(work, "first", "one\n");
     layout(work, "second", "two\n");
-    openssl(
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "cosign.key",
-        ],
-        work,
-    );
-    openssl(
-        &["pkey", "-pubout", "-in", "cosign.key", "-out", "cosign.pub"],
-        work,
-    );
-    openssl(
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "other.key",
-        ],
-        work,
-    );
-    openssl(
-        &["pkey", "-pubout", "-in", "other.key", "-out", "other.pub"],
-        work,
-    );
+    key_pair(work, "cosign");
+    key_pair(work, "other");
 
     let destination = format!("{}/team/app:v1.0.0", registry.host);
     let output = run(

@@ -1,11 +1,7 @@
 //! `imagesmith scan` (issue 11): exit 0 pass, 1 the gate failed, 2 the scanner broke; the
 //! table, JSON and SARIF outputs.
 
-use crate::{imagesmith, repo_root, required, stdout};
-use imagesmith_oci::oci_spec::image::{Arch, Os};
-use imagesmith_oci::{
-    write_layer, write_layout, BlobStore, HistoryEntry, ImageBuilder, LayerOptions,
-};
+use crate::{imagesmith, one_layer_layout, repo_root, required, stdout};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -17,23 +13,7 @@ fn fixture(name: &str) -> PathBuf {
 
 /// A one-layer layout at `dir/image`.
 fn image(dir: &Path) -> PathBuf {
-    let store = BlobStore::open(dir.join("store")).unwrap();
-    let root = dir.join("rootfs");
-    std::fs::create_dir_all(root.join("etc")).unwrap();
-    std::fs::write(root.join("etc/hostname"), "scan\n").unwrap();
-    let layer = write_layer(&store, &root, &LayerOptions::new(0)).unwrap();
-    let mut builder = ImageBuilder::new(Arch::Amd64, Os::Linux, 0);
-    builder.add_layer(
-        &layer,
-        HistoryEntry {
-            created_by: "rootfs".into(),
-            comment: None,
-        },
-    );
-    let image = builder.build(&store).unwrap();
-    let dest = dir.join("image");
-    write_layout(&dest, &store, &[("latest", &image)]).unwrap();
-    dest
+    one_layer_layout(dir, "image", "scan\n").0
 }
 
 fn project(dir: &Path, scanners: &str) {
@@ -180,4 +160,24 @@ fn sarif_output_matches_the_sarif_2_1_0_schema() {
             eprintln!("skipped: check-jsonschema cannot run: {error}");
         }
     }
+}
+
+#[test]
+fn a_waiver_for_an_image_the_project_lacks_is_an_error_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    project(
+        dir.path(),
+        "  trivy: {}\n  waivers:\n    - id: CVE-2024-5535\n      reason: fixed upstream next week\n      expires: 2026-12-31\n      image: golden-container-debian21\n    - id: CVE-2024-0001\n      reason: not reachable\n      expires: 2026-12-31\n      image: golden-container-debian12\n",
+    );
+    let output = imagesmith(&["validate"], dir.path());
+    let text = stderr(&output) + &stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("unknown-image"), "{text}");
+    assert!(text.contains("imagesmith.yaml:9:14"), "{text}");
+    assert!(
+        text.contains("did you mean `golden-container-debian12`?"),
+        "{text}"
+    );
+    // Only the waiver that names no image is reported
+    assert!(!text.contains("CVE-2024-0001"), "{text}");
 }

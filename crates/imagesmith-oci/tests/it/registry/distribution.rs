@@ -47,7 +47,7 @@ pub fn tools_present() -> bool {
 
 /// A running `docker-registry`, stopped when dropped
 pub struct Registry {
-    child: Child,
+    child: Option<Child>,
     /// `127.0.0.1:PORT`
     pub host: String,
     /// Whether pushes and pulls need `USER`/`PASSWORD`
@@ -80,40 +80,47 @@ impl Registry {
                     htpasswd.display()
                 ));
             }
-            let config_path = dir.path().join("config.yml");
-            std::fs::write(&config_path, config).unwrap();
-            let log = dir.path().join("registry.log");
-            let mut child = Command::new("docker-registry")
-                .arg("serve")
-                .arg(&config_path)
-                .stdin(Stdio::null())
-                .stdout(std::fs::File::create(&log).unwrap())
-                .stderr(std::fs::File::create(dir.path().join("registry.err")).unwrap())
-                .spawn()
-                .expect("start docker-registry");
-            let deadline = Instant::now() + Duration::from_secs(15);
-            let up = loop {
-                if TcpStream::connect(&host).is_ok() {
-                    break true;
+            std::fs::write(dir.path().join("config.yml"), config).unwrap();
+            match serve(dir.path(), &host) {
+                Ok(child) => {
+                    return Registry {
+                        child: Some(child),
+                        host,
+                        basic_auth,
+                        dir,
+                    }
                 }
-                if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
-                    break false;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            };
-            if up {
-                return Registry {
-                    child,
-                    host,
-                    basic_auth,
-                    dir,
-                };
+                Err(log) => last_log = log,
             }
-            let _ = child.kill();
-            let _ = child.wait();
-            last_log = std::fs::read_to_string(dir.path().join("registry.err")).unwrap_or_default();
         }
         panic!("docker-registry did not start:\n{last_log}");
+    }
+
+    /// Kills the registry (SIGKILL, as a crash would), keeping its storage and port
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the stopped registry again on the same port, with the same storage and secret
+    pub fn restart(&mut self) {
+        self.stop();
+        // The port was just released; the registry binds it again
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match serve(self.dir.path(), &self.host) {
+                Ok(child) => {
+                    self.child = Some(child);
+                    return;
+                }
+                Err(log) if Instant::now() > deadline => {
+                    panic!("docker-registry did not restart:\n{log}")
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
     }
 
     /// The registry's storage directory
@@ -182,8 +189,32 @@ impl Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
+    }
+}
+
+/// Runs `docker-registry serve DIR/config.yml` and waits until `host` answers; the error
+/// is what the registry printed
+fn serve(dir: &Path, host: &str) -> Result<Child, String> {
+    let mut child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(dir.join("config.yml"))
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(dir.join("registry.log")).unwrap())
+        .stderr(std::fs::File::create(dir.join("registry.err")).unwrap())
+        .spawn()
+        .expect("start docker-registry");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if TcpStream::connect(host).is_ok() {
+            return Ok(child);
+        }
+        if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::fs::read_to_string(dir.join("registry.err")).unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
