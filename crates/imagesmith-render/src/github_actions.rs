@@ -2,7 +2,8 @@
 //! `build-golden.yml` (daily and on recipe change, matrix over OS), `build-docker-image.yml`
 //! (customized images: validate, build, Trivy and Grype gates from the project's thresholds,
 //! push with immutable `v<semver>` and `v<semver>-<run id>` tags) and `deploy-infra.yml`
-//! (Terraform plan and apply). AWS access is always OIDC role assumption; no keys.
+//! (Terraform plan and apply). AWS access is always OIDC role assumption; no keys. Actions
+//! are referenced by commit, with the release in a comment (`ACTIONS`).
 
 use crate::common::{header, Gate, Input};
 use crate::dockerfile::golden_reference;
@@ -11,16 +12,87 @@ use imagesmith_model::{ImageType, OsFamily, Severity};
 use imagesmith_plan::{LockedImage, Parent, Role};
 use serde_json::{json, Value};
 
-const CHECKOUT: &str = "actions/checkout@v4";
-const AWS_CREDENTIALS: &str = "aws-actions/configure-aws-credentials@v4";
-const ECR_LOGIN: &str = "aws-actions/amazon-ecr-login@v2";
-const SECRETS: &str = "aws-actions/aws-secretsmanager-get-secrets@v2";
-const BUILDX: &str = "docker/setup-buildx-action@v3";
-const BUILD_PUSH: &str = "docker/build-push-action@v6";
-const TRIVY: &str = "aquasecurity/trivy-action@0.28.0";
-const GRYPE: &str = "anchore/scan-action@v6";
-const UPLOAD_SARIF: &str = "github/codeql-action/upload-sarif@v3";
-const SETUP_TERRAFORM: &str = "hashicorp/setup-terraform@v3";
+/// Every third-party action the workflows use: name, the commit its release tag points at,
+/// and that release. Workflows reference an action by this commit, with the release in a
+/// comment (`uses: actions/checkout@<sha> # v4.4.0`), never by a tag, which its owner (or
+/// whoever holds its owner's credentials) can move (issue 12).
+///
+/// Each commit is `git rev-parse '<release>^{commit}'` (the commit, not an annotated tag
+/// object) in the action's repository, for the newest release of the major version in use;
+/// where the repository has a major tag (`v4`, …), it points at that same commit.
+///
+/// `aquasecurity/trivy-action`: on 2026-03-19 its tags were force-pushed to a credential
+/// stealer (GHSA-69fq-xp46-6x23). The maintainers re-created the releases up to 0.34.0 as
+/// `v`-prefixed tags at the original commits and removed the un-prefixed ones, so `@0.28.0`
+/// no longer resolves and a job using it fails at "Set up job". v0.36.0 is the newest release:
+/// a signed tag from 2026-04-22, after the incident, on `master`; it pins
+/// `aquasecurity/setup-trivy` by commit (v0.2.6, whose tags were moved too) and installs Trivy
+/// v0.70.0 by default, not the malicious 0.69.4 to 0.69.6. The restored `v0.28.0` would still
+/// fetch `aquasecurity/setup-trivy@v0.2.1` by tag.
+#[rustfmt::skip]
+const ACTIONS: &[(&str, &str, &str)] = &[
+    ("actions/checkout", "11d5960a326750d5838078e36cf38b85af677262", "v4.4.0"),
+    ("anchore/scan-action", "1638637db639e0ade3258b51db49a9a137574c3e", "v6.5.1"),
+    ("aquasecurity/trivy-action", "ed142fd0673e97e23eac54620cfb913e5ce36c25", "v0.36.0"),
+    ("aws-actions/amazon-ecr-login", "03f1aad4c6c7ffd436567f42f9384779290529bd", "v2.1.7"),
+    ("aws-actions/aws-secretsmanager-get-secrets", "a9a7eb4e2f2871d30dc5b892576fde60a2ecc802", "v2.0.10"),
+    ("aws-actions/configure-aws-credentials", "7474bc4690e29a8392af63c5b98e7449536d5c3a", "v4.3.1"),
+    ("docker/build-push-action", "10e90e3645eae34f1e60eeb005ba3a3d33f178e8", "v6.19.2"),
+    ("docker/setup-buildx-action", "8d2750c68a42422c14e847fe6c8ac0403b4cbd6f", "v3.12.0"),
+    // upload-sarif lives in, and is released with, the codeql-action repository.
+    ("github/codeql-action/upload-sarif", "dd903d2e4f5405488e5ef1422510ee31c8b32357", "v3.36.2"),
+    ("hashicorp/setup-terraform", "b9cd54a3c349d3f38e8881555d616ced269862dd", "v3.1.2"),
+];
+
+const CHECKOUT: &str = "actions/checkout";
+const AWS_CREDENTIALS: &str = "aws-actions/configure-aws-credentials";
+const ECR_LOGIN: &str = "aws-actions/amazon-ecr-login";
+const SECRETS: &str = "aws-actions/aws-secretsmanager-get-secrets";
+const BUILDX: &str = "docker/setup-buildx-action";
+const BUILD_PUSH: &str = "docker/build-push-action";
+const TRIVY: &str = "aquasecurity/trivy-action";
+const GRYPE: &str = "anchore/scan-action";
+const UPLOAD_SARIF: &str = "github/codeql-action/upload-sarif";
+const SETUP_TERRAFORM: &str = "hashicorp/setup-terraform";
+
+/// The `uses:` value of `action`: its name at its pinned commit. `pin_comments` adds the
+/// release after it when the workflow is written.
+fn uses(action: &str) -> String {
+    let (name, commit, _) = ACTIONS
+        .iter()
+        .find(|(name, _, _)| *name == action)
+        .unwrap_or_else(|| panic!("{action} has no pin in ACTIONS"));
+    format!("{name}@{commit}")
+}
+
+/// `text` with ` # <release>` after every `uses: <name>@<commit>` line of a pinned action.
+fn pin_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16 * ACTIONS.len());
+    for line in text.split_inclusive('\n') {
+        let body = line.strip_suffix('\n').unwrap_or(line);
+        let release = body
+            .trim_start()
+            .trim_start_matches("- ")
+            .strip_prefix("uses: ")
+            .and_then(|value| value.split_once('@'))
+            .and_then(|(name, commit)| {
+                ACTIONS
+                    .iter()
+                    .find(|(n, c, _)| *n == name && *c == commit)
+                    .map(|(_, _, release)| *release)
+            });
+        match release {
+            Some(release) => {
+                out.push_str(body);
+                out.push_str(" # ");
+                out.push_str(release);
+                out.push_str(&line[body.len()..]);
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
 
 fn folders(input: &Input<'_>) -> (Vec<String>, Vec<String>, Vec<String>) {
     let paths = input
@@ -66,7 +138,7 @@ fn install_imagesmith() -> Value {
 fn aws_login(role_variable: &str) -> Value {
     json!({
         "name": "Assume the AWS role (OIDC, no stored keys)",
-        "uses": AWS_CREDENTIALS,
+        "uses": uses(AWS_CREDENTIALS),
         "with": {
             "role-to-assume": format!("${{{{ vars.{role_variable} }}}}"),
             "role-session-name": "imagesmith-${{ github.run_id }}",
@@ -97,7 +169,7 @@ fn write(input: &Input<'_>, rendered: &mut Rendered, name: &str, what: &str, wor
         ));
     }
     let mut text = yaml::comment(&header(what, &sources));
-    text.push_str(&yaml::to_string(&workflow));
+    text.push_str(&pin_comments(&yaml::to_string(&workflow)));
     rendered.push(format!(".github/workflows/{name}"), text);
 }
 
@@ -131,7 +203,7 @@ fn validate(input: &Input<'_>, rendered: &mut Rendered) {
                 "if": "github.event_name != 'pull_request'",
                 "runs-on": "ubuntu-latest",
                 "steps": [
-                    { "uses": CHECKOUT },
+                    { "uses": uses(CHECKOUT) },
                     install_imagesmith(),
                     {
                         "name": "Outdated pins (fails when one is revoked or past its end of life)",
@@ -144,7 +216,7 @@ fn validate(input: &Input<'_>, rendered: &mut Rendered) {
                 "runs-on": "ubuntu-latest",
                 "permissions": { "contents": "read", "security-events": "write" },
                 "steps": [
-                    { "uses": CHECKOUT },
+                    { "uses": uses(CHECKOUT) },
                     install_imagesmith(),
                     {
                         "name": "Validate (annotations on the pull request)",
@@ -162,7 +234,7 @@ fn validate(input: &Input<'_>, rendered: &mut Rendered) {
                     {
                         "name": "Upload SARIF",
                         "if": "always()",
-                        "uses": UPLOAD_SARIF,
+                        "uses": uses(UPLOAD_SARIF),
                         "with": { "sarif_file": "imagesmith.sarif", "category": "imagesmith" },
                     },
                 ],
@@ -206,14 +278,14 @@ fn container_steps(input: &Input<'_>, customized: bool) -> Vec<Value> {
     let out = out_dir(input);
     let (trivy, grype, snyk) = input.gates();
     let mut steps = vec![
-        json!({ "uses": CHECKOUT }),
+        json!({ "uses": uses(CHECKOUT) }),
         aws_login("AWS_BUILD_ROLE_ARN"),
-        json!({ "name": "Log in to ECR", "id": "ecr", "uses": ECR_LOGIN }),
-        json!({ "uses": BUILDX }),
+        json!({ "name": "Log in to ECR", "id": "ecr", "uses": uses(ECR_LOGIN) }),
+        json!({ "uses": uses(BUILDX) }),
         json!({
             "name": "Read build secrets from AWS Secrets Manager",
             "if": "matrix.secret-ids != ''",
-            "uses": SECRETS,
+            "uses": uses(SECRETS),
             "with": { "secret-ids": "${{ matrix.secret-ids }}" },
         }),
     ];
@@ -229,7 +301,7 @@ fn container_steps(input: &Input<'_>, customized: bool) -> Vec<Value> {
     }
     let mut build = json!({
         "name": "Build",
-        "uses": BUILD_PUSH,
+        "uses": uses(BUILD_PUSH),
         "with": {
             "context": format!("{out}/docker/${{{{ matrix.image }}}}"),
             "file": format!("{out}/docker/${{{{ matrix.image }}}}/Dockerfile"),
@@ -252,7 +324,7 @@ fn container_steps(input: &Input<'_>, customized: bool) -> Vec<Value> {
     {
         steps.push(json!({
             "name": format!("Trivy: fail on {} or worse", fail_on.as_str()),
-            "uses": TRIVY,
+            "uses": uses(TRIVY),
             "with": {
                 "image-ref": scanned,
                 "severity": severities(fail_on),
@@ -269,7 +341,7 @@ fn container_steps(input: &Input<'_>, customized: bool) -> Vec<Value> {
     {
         steps.push(json!({
             "name": format!("Grype: fail on {} or worse", fail_on.as_str()),
-            "uses": GRYPE,
+            "uses": uses(GRYPE),
             "with": {
                 "image": scanned,
                 "severity-cutoff": fail_on.as_str(),
@@ -412,7 +484,7 @@ fn build_docker_image(input: &Input<'_>, rendered: &mut Rendered) {
             "runs-on": "ubuntu-latest",
             "permissions": { "contents": "read" },
             "steps": [
-                { "uses": CHECKOUT },
+                { "uses": uses(CHECKOUT) },
                 install_imagesmith(),
                 { "name": "Validate", "run": "imagesmith validate --format github" },
                 { "name": "The lock is up to date", "run": "imagesmith lock --check" },
@@ -488,9 +560,9 @@ fn deploy_infra(input: &Input<'_>, rendered: &mut Rendered) {
                 "environment": "production",
                 "defaults": { "run": { "working-directory": directory } },
                 "steps": [
-                    { "uses": CHECKOUT },
+                    { "uses": uses(CHECKOUT) },
                     aws_login("AWS_DEPLOY_ROLE_ARN"),
-                    { "uses": SETUP_TERRAFORM, "with": { "terraform_version": "1.9.8", "terraform_wrapper": false } },
+                    { "uses": uses(SETUP_TERRAFORM), "with": { "terraform_version": "1.9.8", "terraform_wrapper": false } },
                     { "name": "Init", "run": "terraform init" },
                     { "name": "Validate", "run": "terraform validate" },
                     {
@@ -514,4 +586,62 @@ fn deploy_infra(input: &Input<'_>, rendered: &mut Rendered) {
         "Workflow: Terraform plan on pull requests, apply on main, through OIDC role assumption",
         workflow,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_has_one_pin_by_commit() {
+        for action in [
+            CHECKOUT,
+            AWS_CREDENTIALS,
+            ECR_LOGIN,
+            SECRETS,
+            BUILDX,
+            BUILD_PUSH,
+            TRIVY,
+            GRYPE,
+            UPLOAD_SARIF,
+            SETUP_TERRAFORM,
+        ] {
+            assert_eq!(
+                ACTIONS
+                    .iter()
+                    .filter(|(name, _, _)| *name == action)
+                    .count(),
+                1,
+                "{action}"
+            );
+            assert!(uses(action).starts_with(&format!("{action}@")));
+        }
+        for (name, commit, release) in ACTIONS {
+            assert!(
+                commit.len() == 40
+                    && commit
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)),
+                "{name}: {commit} is not a commit id"
+            );
+            assert!(
+                release.starts_with('v') && release[1..].split('.').count() == 3,
+                "{name}: {release} is not a vX.Y.Z release"
+            );
+        }
+    }
+
+    #[test]
+    fn pinned_uses_lines_get_their_release() {
+        let pinned = uses(CHECKOUT);
+        let text = format!(
+            "steps:\n  - uses: {pinned}\n  - name: x\n    uses: {pinned}\n    run: |\n      uses: other@v1\n"
+        );
+        assert_eq!(
+            pin_comments(&text),
+            format!(
+                "steps:\n  - uses: {pinned} # v4.4.0\n  - name: x\n    uses: {pinned} # v4.4.0\n    run: |\n      uses: other@v1\n"
+            )
+        );
+    }
 }

@@ -1,8 +1,9 @@
 //! Integration tests of `imagesmith-render`: snapshots of the seed project's rendered tree,
-//! determinism, every rendered file checked by the tool that owns its format, and the
-//! Dockerfile's parity with the AWSTOE executor.
+//! determinism, every rendered file checked by the tool that owns its format, the
+//! Dockerfile's parity with the AWSTOE executor and every workflow action pinned by commit.
 
 mod checkers;
 mod parity;
+mod pins;
 mod snapshots;
 mod support;
