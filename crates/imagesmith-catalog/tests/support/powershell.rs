@@ -9,6 +9,16 @@
 //!   "Variable reference is not valid. ':' was not followed by a valid variable name
 //!   character". The grammar's variable token simply stops before the colon.
 //!
+//! What the grammar (tree-sitter-powershell 0.25) catches: unclosed strings, parentheses,
+//! braces, `@(`/`@{`/`$(`; an `if`/`foreach` without its parenthesised part; a dangling `=` or
+//! operator; a stray `}`; an unknown operator (`-eqq`). What it misses: `$name:` (hence the
+//! lint), `try` without `catch`/`finally`, and anything semantic (unknown cmdlets, parameters,
+//! types). What it rejects although PowerShell accepts it: a bareword list argument
+//! (`Format-List Name, Status`; quote the words), a native argument with `=`
+//! (`-input=false`; quote it), `switch` clauses on one line with no `;` between them
+//! (`switch ($x) { 1 { … } default { … } }`; one clause a line). Scripts are written
+//! in the subset both accept; the tests of this check pin each of these.
+//!
 //! The file depends only on `tree-sitter` and `tree-sitter-powershell`, so another crate's
 //! tests (the render crate's, on rendered documents) can include it with
 //! `#[path = "…/imagesmith-catalog/tests/support/powershell.rs"] mod powershell;` and the same
@@ -74,22 +84,40 @@ pub fn script_of<S: AsRef<str>>(commands: &[S]) -> String {
 /// Every problem found in `script`, in order of position: syntax errors from the grammar, then
 /// (in the same order) invalid `$name:` references.
 pub fn check(script: &str) -> Vec<Problem> {
-    let mut parser = Parser::new();
-    parser
-        .set_language(&tree_sitter_powershell::LANGUAGE.into())
-        .expect("the PowerShell grammar's ABI fits this tree-sitter");
-    let Some(tree) = parser.parse(script, None) else {
-        return vec![Problem {
-            line: 1,
-            column: 1,
-            message: "the parser gave no tree".into(),
-        }];
+    let Some(tree) = parse(script) else {
+        return vec![no_tree()];
     };
     let mut problems = Vec::new();
     syntax_errors(tree.root_node(), script, &mut problems);
     scoped_variables(tree.root_node(), script, &mut problems);
     problems.sort_by_key(|p| (p.line, p.column));
     problems
+}
+
+/// Only what the grammar itself flags (its `ERROR` and `MISSING` nodes), without our lint.
+pub fn syntax_problems(script: &str) -> Vec<Problem> {
+    let Some(tree) = parse(script) else {
+        return vec![no_tree()];
+    };
+    let mut problems = Vec::new();
+    syntax_errors(tree.root_node(), script, &mut problems);
+    problems
+}
+
+fn parse(script: &str) -> Option<tree_sitter::Tree> {
+    let mut parser = Parser::new();
+    parser
+        .set_language(&tree_sitter_powershell::LANGUAGE.into())
+        .expect("the PowerShell grammar's ABI fits this tree-sitter");
+    parser.parse(script, None)
+}
+
+fn no_tree() -> Problem {
+    Problem {
+        line: 1,
+        column: 1,
+        message: "the parser gave no tree".into(),
+    }
 }
 
 /// The outermost `ERROR` and every `MISSING` node (nothing is reported inside an `ERROR`).
@@ -127,7 +155,9 @@ fn syntax_errors(node: Node<'_>, script: &str, out: &mut Vec<Problem>) {
 fn scoped_variables(node: Node<'_>, script: &str, out: &mut Vec<Problem>) {
     if node.kind() == "variable" {
         let text = node.utf8_text(script.as_bytes()).unwrap_or("");
-        if text.starts_with('$') && !text.contains(':') && text.len() > 1 {
+        // `${name}` is a `variable` too in this grammar; it ends at its brace.
+        if text.starts_with('$') && !text.starts_with("${") && !text.contains(':') && text.len() > 1
+        {
             let after = &script[node.end_byte()..];
             let mut chars = after.chars();
             if chars.next() == Some(':') {
