@@ -230,23 +230,6 @@ pub fn validate_project(
             });
         }
     }
-    if let Some(project_text) = &project_text {
-        let images = specs
-            .iter()
-            .map(|spec| spec.name.as_str())
-            .chain(loaded.context.catalog.recipes.keys().map(String::as_str));
-        let found = waiver_images(project_text, &loaded.context, images);
-        if !found.is_empty() {
-            sources.insert(
-                project_text.shown.clone(),
-                imagesmith_diagnostics::SourceFile::new(
-                    project_text.shown.clone(),
-                    project_text.text.clone(),
-                ),
-            );
-            diagnostics.extend(found);
-        }
-    }
     if diagnostics.has_errors() {
         diagnostics.sort();
         return Ok(Err(InvalidProject {
@@ -295,65 +278,4 @@ impl ValidatedProject {
         }
         crate::project::display_path(&clean, root)
     }
-}
-
-/// A waiver's `image` that names no image of the project (a typo would waive nothing
-/// and leave the finding failing the gate, or waive it in an image renamed later)
-fn waiver_images<'a>(
-    project: &ProjectText,
-    context: &Context,
-    images: impl Iterator<Item = &'a str> + Clone,
-) -> Diagnostics {
-    let mut found = Diagnostics::new();
-    let Some(waivers) = context
-        .project
-        .as_ref()
-        .and_then(|p| p.scanners.as_ref())
-        .map(|scanners| &scanners.waivers)
-    else {
-        return found;
-    };
-    if waivers.iter().all(|waiver| waiver.image.is_none()) {
-        return found;
-    }
-    let loaded = imagesmith_yaml::load_str(
-        project.shown.clone(),
-        &project.text,
-        imagesmith_yaml::Limits::DEFAULT,
-    );
-    let nodes = loaded
-        .root
-        .as_ref()
-        .and_then(|root| root.get("scanners"))
-        .and_then(|scanners| scanners.get("waivers"))
-        .and_then(|waivers| waivers.as_sequence());
-    for (index, waiver) in waivers.iter().enumerate() {
-        let Some(image) = &waiver.image else { continue };
-        if images.clone().any(|name| name == image) {
-            continue;
-        }
-        let span = nodes
-            .and_then(|nodes| nodes.get(index))
-            .and_then(|node| node.get("image"))
-            .map(|node| node.span);
-        let hint = match imagesmith_diagnostics::did_you_mean(image, images.clone()) {
-            Some(close) => format!("did you mean `{close}`?"),
-            None => String::from(
-                "name a recipe or spec of the project (`imagesmith plan` lists them), or drop `image` to waive the finding in every image",
-            ),
-        };
-        found.push(
-            imagesmith_diagnostics::Diagnostic::error(
-                &project.shown,
-                span,
-                imagesmith_diagnostics::Code::UnknownImage,
-                format!(
-                    "The waiver of `{}` names image `{image}`, which the project does not have",
-                    waiver.id
-                ),
-            )
-            .with_hint(hint),
-        );
-    }
-    found
 }

@@ -249,6 +249,19 @@ pub fn load_project(root: &Path, base: &Path, today: &str) -> Result<LoadedProje
         // An invalid project file still lends its defaults to the other checks.
         context.project = project;
     }
+    // Checks that need every image of the project: the recipes and the specs
+    let mut project_report = project_report;
+    if let Some(p) = &context.project {
+        let found = waiver_images(p, &project_report.path, &project_report.source.text, || {
+            let mut images: Vec<String> = context.catalog.recipes.keys().cloned().collect();
+            images.extend(spec_files.iter().map(|path| spec_name(path)));
+            images
+        });
+        if !found.is_empty() {
+            project_report.diagnostics.extend(found);
+            project_report.document = None;
+        }
+    }
     Ok(LoadedProject {
         root: root.to_path_buf(),
         project_report,
@@ -299,4 +312,74 @@ pub fn check_file(
             }
         }
     }
+}
+
+/// A waiver's `image` that names no image of the project (a typo would waive nothing
+/// and leave the finding failing the gate, or waive it in an image renamed later)
+fn waiver_images(
+    project: &Project,
+    shown: &Arc<str>,
+    text: &str,
+    images: impl FnOnce() -> Vec<String>,
+) -> imagesmith_diagnostics::Diagnostics {
+    let mut found = imagesmith_diagnostics::Diagnostics::new();
+    let Some(waivers) = project.scanners.as_ref().map(|scanners| &scanners.waivers) else {
+        return found;
+    };
+    if waivers.iter().all(|waiver| waiver.image.is_none()) {
+        return found;
+    }
+    let images = images();
+    let loaded = imagesmith_yaml::load_str(shown.clone(), text, Limits::DEFAULT);
+    let nodes = loaded
+        .root
+        .as_ref()
+        .and_then(|root| root.get("scanners"))
+        .and_then(|scanners| scanners.get("waivers"))
+        .and_then(|waivers| waivers.as_sequence());
+    for (index, waiver) in waivers.iter().enumerate() {
+        let Some(image) = &waiver.image else { continue };
+        if images.iter().any(|name| name == image) {
+            continue;
+        }
+        let span = nodes
+            .and_then(|nodes| nodes.get(index))
+            .and_then(|node| node.get("image"))
+            .map(|node| node.span);
+        let hint = match imagesmith_diagnostics::did_you_mean(image, images.iter().map(String::as_str)) {
+            Some(close) => format!("did you mean `{close}`?"),
+            None => String::from(
+                "name a recipe or spec of the project (`imagesmith plan` lists them), or drop `image` to waive the finding in every image",
+            ),
+        };
+        found.push(
+            imagesmith_diagnostics::Diagnostic::error(
+                shown,
+                span,
+                imagesmith_diagnostics::Code::UnknownImage,
+                format!(
+                    "The waiver of `{}` names image `{image}`, which the project does not have",
+                    waiver.id
+                ),
+            )
+            .with_hint(hint),
+        );
+    }
+    found
+}
+
+/// The image a spec file makes: its `name`, else its file name without the extension
+fn spec_name(path: &Path) -> String {
+    let stem = || file_stem(&path.to_string_lossy()).to_string();
+    let Ok(bytes) = read_limited(path) else {
+        return stem();
+    };
+    let loaded = load_bytes(Arc::from(""), &bytes, Limits::DEFAULT);
+    loaded
+        .root
+        .as_ref()
+        .and_then(|root| root.get("name"))
+        .and_then(|name| name.as_str())
+        .map(str::to_owned)
+        .unwrap_or_else(stem)
 }
