@@ -188,7 +188,9 @@ fn an_absent_optional_secret_does_not_fail_the_job() {
     let log = text(&output);
     assert!(output.status.success(), "{log}");
     assert!(
-        log.contains("::notice::The optional secret imagesmith/falcon/provisioning_token is not set"),
+        log.contains(
+            "::notice::The optional secret imagesmith/falcon/provisioning_token is not set"
+        ),
         "{log}"
     );
     for value in ["id-value", "secret-value", "cid-value"] {
@@ -231,7 +233,10 @@ fn tags_and_names_from_the_run_id_include_the_run_attempt() {
             .file(&format!(".github/workflows/{name}"))
             .expect("workflow");
         for (pattern, attempt) in [
-            ("${{ github.run_id }}", "${{ github.run_id }}-${{ github.run_attempt }}"),
+            (
+                "${{ github.run_id }}",
+                "${{ github.run_id }}-${{ github.run_attempt }}",
+            ),
             ("$GITHUB_RUN_ID", "$GITHUB_RUN_ID-$GITHUB_RUN_ATTEMPT"),
         ] {
             let all = file.contents.matches(pattern).count();
@@ -356,9 +361,13 @@ fn the_ami_job_waits_for_its_build() {
         "{wait}"
     );
     let wait_step = step(&job, "Wait for the image build");
-    assert_eq!(wait_step["env"]["BUILD"], "${{ steps.start.outputs.build }}");
-    assert!(job["timeout-minutes"].as_u64().is_some_and(|t| t
-        > wait_step["env"]["TIMEOUT_MINUTES"]
+    assert_eq!(
+        wait_step["env"]["BUILD"],
+        "${{ steps.start.outputs.build }}"
+    );
+    assert!(job["timeout-minutes"]
+        .as_u64()
+        .is_some_and(|t| t > wait_step["env"]["TIMEOUT_MINUTES"]
             .as_str()
             .and_then(|m| m.parse().ok())
             .expect("minutes")));
@@ -373,9 +382,7 @@ fn the_ami_job_waits_for_its_build() {
         let log = text(&failed);
         assert!(!failed.status.success(), "{log}");
         assert!(
-            log.contains(&format!(
-                "is {end}: Component build failed: exit status 1"
-            )),
+            log.contains(&format!("is {end}: Component build failed: exit status 1")),
             "{log}"
         );
     }
@@ -394,10 +401,10 @@ fn the_start_step_writes_the_build_it_started() {
         dir.path(),
         "aws",
         r#"case "$*" in
-  *Account*) echo 123456789012 ;;
-  *Arn*) echo arn:aws:sts::123456789012:assumed-role/build/x ;;
   *"start-image-pipeline-execution --image-pipeline-arn arn:aws:imagebuilder:us-east-1:123456789012:image-pipeline/p "*)
     echo arn:aws:imagebuilder:us-east-1:123456789012:image/p/1.0.0/4 ;;
+  *"get-caller-identity --query Account "*) echo 123456789012 ;;
+  *"get-caller-identity --query Arn "*) echo arn:aws:sts::123456789012:assumed-role/build/x ;;
   *) echo "unexpected aws $*" >&2; exit 2 ;;
 esac
 "#,
