@@ -447,3 +447,66 @@ fn jobs_assuming_an_aws_role_run_in_a_named_environment() {
     }
     assert_eq!(assuming, 4, "container, ami, build and terraform jobs");
 }
+
+#[test]
+fn the_ami_wait_assumes_its_role_again_before_the_credentials_expire() {
+    let (_, wait, _) = ami_steps();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = dir.path().join("clock");
+    std::fs::write(&clock, "1000\n").expect("write");
+    // Every call of `date` is 50 minutes after the one before.
+    fake(
+        dir.path(),
+        "date",
+        &format!(
+            "now=$(cat {clock})\necho \"$now\"\necho $((now + 3000)) > {clock}\n",
+            clock = clock.display()
+        ),
+    );
+    fake(
+        dir.path(),
+        "curl",
+        r#"case "$*" in
+  *"Authorization: bearer request-token"*"https://token.example/?x=1&audience=sts.amazonaws.com"*)
+    echo '{"value":"oidc-token"}' ;;
+  *) echo "unexpected curl $*" >&2; exit 2 ;;
+esac
+"#,
+    );
+    fake(
+        dir.path(),
+        "aws",
+        r#"case "$*" in
+  *"assume-role-with-web-identity --role-arn arn:aws:iam::123456789012:role/build "*"--web-identity-token oidc-token "*)
+    printf 'ASIAFRESH\tfresh-secret\tfresh-session\n' ;;
+  *image.state.status*)
+    if [ "${AWS_SESSION_TOKEN:-}" = fresh-session ]; then echo AVAILABLE; else echo BUILDING; fi ;;
+  *amis*) echo ami-0123456789abcdef0 ;;
+  *) echo "unexpected aws $*" >&2; exit 2 ;;
+esac
+"#,
+    );
+    fake(dir.path(), "sleep", "exit 0\n");
+    let output = run_bash(
+        dir.path(),
+        &wait,
+        &[
+            (
+                "BUILD",
+                "arn:aws:imagebuilder:us-east-1:123456789012:image/x/1.0.0/1",
+            ),
+            ("ROLE", "arn:aws:iam::123456789012:role/build"),
+            ("TIMEOUT_MINUTES", "240"),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "request-token"),
+            ("ACTIONS_ID_TOKEN_REQUEST_URL", "https://token.example/?x=1"),
+            ("GITHUB_RUN_ID", "42"),
+            ("GITHUB_RUN_ATTEMPT", "2"),
+        ],
+    );
+    let log = text(&output);
+    assert!(output.status.success(), "{log}");
+    for secret in ["oidc-token", "fresh-secret", "fresh-session"] {
+        assert!(log.contains(&format!("::add-mask::{secret}\n")), "{log}");
+    }
+    assert!(log.contains("is available: ami-0123456789abcdef0"), "{log}");
+}
