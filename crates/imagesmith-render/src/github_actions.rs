@@ -1,9 +1,17 @@
 //! GitHub Actions workflows: `validate.yml` (specs on pull requests, SARIF to code scanning),
 //! `build-golden.yml` (daily and on recipe change, matrix over OS), `build-docker-image.yml`
 //! (customized images: validate, build, Trivy and Grype gates from the project's thresholds,
-//! push with immutable `v<semver>` and `v<semver>-<run id>` tags) and `deploy-infra.yml`
-//! (Terraform plan and apply). AWS access is always OIDC role assumption; no keys. Actions
-//! are referenced by commit, with the release in a comment (`ACTIONS`).
+//! push with immutable `v<semver>` and `v<semver>-<run id>-<run attempt>` tags) and
+//! `deploy-infra.yml` (Terraform plan and apply). AWS access is always OIDC role assumption;
+//! no keys. Actions are referenced by commit, with the release in a comment (`ACTIONS`).
+//!
+//! Issue 12, workflows that run in a fresh repository: secrets a component marks optional do
+//! not fail a build when they are absent; a run id never makes a tag or a name unique
+//! without the run attempt (a re-run keeps the run id); the job uploading SARIF has
+//! `security-events: write` and `actions: read` (a private repository needs both); the AMI
+//! job waits for the Image Builder build it starts; and every job that assumes an AWS role
+//! runs in a named GitHub environment (`BUILD_ENVIRONMENTS`, `DEPLOY_ENVIRONMENT`), which
+//! the OIDC subject of its token names.
 
 use crate::common::{header, Gate, Input};
 use crate::dockerfile::golden_reference;
@@ -35,7 +43,6 @@ const ACTIONS: &[(&str, &str, &str)] = &[
     ("anchore/scan-action", "1638637db639e0ade3258b51db49a9a137574c3e", "v6.5.1"),
     ("aquasecurity/trivy-action", "ed142fd0673e97e23eac54620cfb913e5ce36c25", "v0.36.0"),
     ("aws-actions/amazon-ecr-login", "03f1aad4c6c7ffd436567f42f9384779290529bd", "v2.1.7"),
-    ("aws-actions/aws-secretsmanager-get-secrets", "a9a7eb4e2f2871d30dc5b892576fde60a2ecc802", "v2.0.10"),
     ("aws-actions/configure-aws-credentials", "7474bc4690e29a8392af63c5b98e7449536d5c3a", "v4.3.1"),
     ("docker/build-push-action", "10e90e3645eae34f1e60eeb005ba3a3d33f178e8", "v6.19.2"),
     ("docker/setup-buildx-action", "8d2750c68a42422c14e847fe6c8ac0403b4cbd6f", "v3.12.0"),
@@ -47,13 +54,29 @@ const ACTIONS: &[(&str, &str, &str)] = &[
 const CHECKOUT: &str = "actions/checkout";
 const AWS_CREDENTIALS: &str = "aws-actions/configure-aws-credentials";
 const ECR_LOGIN: &str = "aws-actions/amazon-ecr-login";
-const SECRETS: &str = "aws-actions/aws-secretsmanager-get-secrets";
 const BUILDX: &str = "docker/setup-buildx-action";
 const BUILD_PUSH: &str = "docker/build-push-action";
 const TRIVY: &str = "aquasecurity/trivy-action";
 const GRYPE: &str = "anchore/scan-action";
 const UPLOAD_SARIF: &str = "github/codeql-action/upload-sarif";
 const SETUP_TERRAFORM: &str = "hashicorp/setup-terraform";
+
+/// What makes a name or a tag unique to one run of a workflow. A re-run keeps the run id and
+/// increments the attempt, so the id alone collides with the tags of the first attempt.
+const RUN: &str = "${{ github.run_id }}-${{ github.run_attempt }}";
+/// `RUN` as a shell expands it in a `run:` step.
+const RUN_SHELL: &str = "$GITHUB_RUN_ID-$GITHUB_RUN_ATTEMPT";
+
+/// The GitHub environment of the jobs that assume the build role: golden images, then
+/// customized container images. A job in an environment gets an OIDC token whose subject is
+/// `repo:<owner>/<name>:environment:<environment>`, which the role's trust policy can name,
+/// and the environment's protection rules (branches, reviewers) gate the role.
+pub(crate) const BUILD_ENVIRONMENTS: [&str; 2] = ["golden-images", "container-images"];
+/// The GitHub environment of the job that assumes the deploy role.
+pub(crate) const DEPLOY_ENVIRONMENT: &str = "production";
+
+/// How long the AMI job waits for the Image Builder build it starts, in minutes.
+const AMI_TIMEOUT_MINUTES: u32 = 240;
 
 /// The `uses:` value of `action`: its name at its pinned commit. `pin_comments` adds the
 /// release after it when the workflow is written.
@@ -141,7 +164,7 @@ fn aws_login(role_variable: &str) -> Value {
         "uses": uses(AWS_CREDENTIALS),
         "with": {
             "role-to-assume": format!("${{{{ vars.{role_variable} }}}}"),
-            "role-session-name": "imagesmith-${{ github.run_id }}",
+            "role-session-name": format!("imagesmith-{RUN}"),
             "aws-region": "${{ env.AWS_REGION }}",
         },
     })
@@ -181,6 +204,11 @@ pub(crate) fn render(input: &Input<'_>, rendered: &mut Rendered) {
     deploy_infra(input, rendered);
 }
 
+/// The permissions of a job that uploads SARIF to code scanning, and no more.
+fn sarif_permissions() -> Value {
+    json!({ "actions": "read", "contents": "read", "security-events": "write" })
+}
+
 fn validate(input: &Input<'_>, rendered: &mut Rendered) {
     let (specs, recipes, components) = folders(input);
     let mut paths = globs(&specs);
@@ -196,12 +224,14 @@ fn validate(input: &Input<'_>, rendered: &mut Rendered) {
             "schedule": [{ "cron": "23 6 * * 1" }],
             "workflow_dispatch": {},
         },
-        "permissions": { "contents": "read" },
+        // Nothing by default; each job asks for what it needs.
+        "permissions": {},
         "jobs": {
             "outdated": {
                 "name": "Newer releases, end-of-life and revoked pins",
                 "if": "github.event_name != 'pull_request'",
                 "runs-on": "ubuntu-latest",
+                "permissions": { "contents": "read" },
                 "steps": [
                     { "uses": uses(CHECKOUT) },
                     install_imagesmith(),
@@ -214,7 +244,9 @@ fn validate(input: &Input<'_>, rendered: &mut Rendered) {
             "validate": {
                 "name": "Validate specs, recipes and components",
                 "runs-on": "ubuntu-latest",
-                "permissions": { "contents": "read", "security-events": "write" },
+                // Uploading SARIF writes code scanning alerts; in a private repository the
+                // upload also reads the workflow run (`actions: read`).
+                "permissions": sarif_permissions(),
                 "steps": [
                     { "uses": uses(CHECKOUT) },
                     install_imagesmith(),
@@ -250,8 +282,8 @@ fn validate(input: &Input<'_>, rendered: &mut Rendered) {
     );
 }
 
-/// The secrets of an image as the aws-secretsmanager-get-secrets action and BuildKit take
-/// them: `ENV,secret-id` lines and `id=ENV` lines.
+/// The secrets of an image as the secrets step (`read_secrets`) and BuildKit take them:
+/// `ENV,secret-id,required|optional` lines and `id=ENV` lines.
 fn secret_inputs(input: &Input<'_>, image: &LockedImage) -> (String, String) {
     let mut ids = Vec::new();
     let mut envs = Vec::new();
@@ -261,17 +293,57 @@ fn secret_inputs(input: &Input<'_>, image: &LockedImage) -> (String, String) {
                 .env
                 .clone()
                 .unwrap_or_else(|| parameter.name.to_ascii_uppercase());
-            let id = crate::awstoe::secret_ids(input.plan, &component.component)
+            let (id, required) = crate::awstoe::secret_ids(input.plan, &component.component)
                 .into_iter()
                 .find(|(name, _, _)| name == &parameter.name)
-                .map(|(_, id, _)| id)
-                .unwrap_or_default();
-            ids.push(format!("{env},{id}"));
+                .map(|(_, id, required)| (id, required))
+                .unwrap_or((String::new(), parameter.required));
+            let need = if required { "required" } else { "optional" };
+            ids.push(format!("{env},{id},{need}"));
             envs.push(format!("{}={env}", parameter.name));
         }
     }
     (ids.join("\n"), envs.join("\n"))
 }
+
+/// Reads the secrets of `matrix.secret-ids` from AWS Secrets Manager into the environment of
+/// the later steps, masked in the log. A required secret that cannot be read fails the step
+/// with its id and the reason; an optional one that is absent is set empty, with a notice,
+/// and the build goes on (the aws-secretsmanager-get-secrets action fails on any secret it
+/// cannot read, optional or not).
+fn read_secrets() -> Value {
+    json!({
+        "name": "Read build secrets from AWS Secrets Manager",
+        "if": "matrix.secret-ids != ''",
+        "env": { "SECRET_IDS": "${{ matrix.secret-ids }}" },
+        "run": READ_SECRETS,
+    })
+}
+
+/// The script of `read_secrets`.
+const READ_SECRETS: &str = r#"set -euo pipefail
+failed=0
+while IFS=, read -r name id need; do
+  [ -n "$name" ] || continue
+  if value=$(aws secretsmanager get-secret-value --secret-id "$id" \
+      --query SecretString --output text </dev/null 2>"$RUNNER_TEMP/secret.err"); then
+    while IFS= read -r line; do
+      if [ -n "$line" ]; then echo "::add-mask::$line"; fi
+    done <<< "$value"
+    delimiter="EOF_$(openssl rand -hex 16)"
+    printf '%s<<%s\n%s\n%s\n' "$name" "$delimiter" "$value" "$delimiter" >> "$GITHUB_ENV"
+  elif [ "$need" = required ]; then
+    echo "::error::Cannot read the required secret $id from AWS Secrets Manager: $(tr '\n' ' ' < "$RUNNER_TEMP/secret.err")"
+    echo "hint: create it, and let the build role read it"
+    failed=1
+  else
+    echo "::notice::The optional secret $id is not set ($(tr '\n' ' ' < "$RUNNER_TEMP/secret.err")); building without it"
+    echo "$name=" >> "$GITHUB_ENV"
+  fi
+done <<< "$SECRET_IDS"
+rm -f "$RUNNER_TEMP/secret.err"
+exit "$failed"
+"#;
 
 /// Build, scan and push steps for one container image; `matrix` names the matrix fields.
 fn container_steps(input: &Input<'_>, customized: bool) -> Vec<Value> {
@@ -282,12 +354,7 @@ fn container_steps(input: &Input<'_>, customized: bool) -> Vec<Value> {
         aws_login("AWS_BUILD_ROLE_ARN"),
         json!({ "name": "Log in to ECR", "id": "ecr", "uses": uses(ECR_LOGIN) }),
         json!({ "uses": uses(BUILDX) }),
-        json!({
-            "name": "Read build secrets from AWS Secrets Manager",
-            "if": "matrix.secret-ids != ''",
-            "uses": uses(SECRETS),
-            "with": { "secret-ids": "${{ matrix.secret-ids }}" },
-        }),
+        read_secrets(),
     ];
     let mut build_args = String::new();
     if customized {
@@ -299,6 +366,8 @@ fn container_steps(input: &Input<'_>, customized: bool) -> Vec<Value> {
         }));
         build_args = "GOLDEN_IMAGE=${{ steps.golden.outputs.image }}".to_string();
     }
+    // The local tag the scanners read; unique to the run attempt.
+    let scanned = format!("imagesmith-scan/${{{{ matrix.image }}}}:{RUN}");
     let mut build = json!({
         "name": "Build",
         "uses": uses(BUILD_PUSH),
@@ -307,7 +376,7 @@ fn container_steps(input: &Input<'_>, customized: bool) -> Vec<Value> {
             "file": format!("{out}/docker/${{{{ matrix.image }}}}/Dockerfile"),
             "load": true,
             "push": false,
-            "tags": "imagesmith-scan/${{ matrix.image }}:${{ github.run_id }}",
+            "tags": scanned,
             "labels": "org.opencontainers.image.revision=${{ github.sha }}\norg.opencontainers.image.source=${{ github.server_url }}/${{ github.repository }}\n",
             "secret-envs": "${{ matrix.secret-envs }}",
         },
@@ -316,7 +385,6 @@ fn container_steps(input: &Input<'_>, customized: bool) -> Vec<Value> {
         build["with"]["build-args"] = json!(build_args);
     }
     steps.push(build);
-    let scanned = "imagesmith-scan/${{ matrix.image }}:${{ github.run_id }}";
     if let Some(Gate {
         fail_on,
         ignore_unfixed,
@@ -326,7 +394,7 @@ fn container_steps(input: &Input<'_>, customized: bool) -> Vec<Value> {
             "name": format!("Trivy: fail on {} or worse", fail_on.as_str()),
             "uses": uses(TRIVY),
             "with": {
-                "image-ref": scanned,
+                "image-ref": &scanned,
                 "severity": severities(fail_on),
                 "ignore-unfixed": ignore_unfixed,
                 "exit-code": "1",
@@ -343,7 +411,7 @@ fn container_steps(input: &Input<'_>, customized: bool) -> Vec<Value> {
             "name": format!("Grype: fail on {} or worse", fail_on.as_str()),
             "uses": uses(GRYPE),
             "with": {
-                "image": scanned,
+                "image": &scanned,
                 "severity-cutoff": fail_on.as_str(),
                 "only-fixed": ignore_unfixed,
                 "fail-build": true,
@@ -364,9 +432,9 @@ fn container_steps(input: &Input<'_>, customized: bool) -> Vec<Value> {
             "REGISTRY": "${{ steps.ecr.outputs.registry }}",
             "REPOSITORY": "${{ matrix.repository }}",
             "VERSION": "${{ matrix.version }}",
-            "SCANNED": scanned,
+            "SCANNED": &scanned,
         },
-        "run": "target=\"$REGISTRY/$REPOSITORY\"\n# Every run gets its own tag; the release tag is pushed once, the first time the\n# version is built (ECR tags are IMMUTABLE).\ndocker tag \"$SCANNED\" \"$target:v$VERSION-$GITHUB_RUN_ID\"\ndocker push \"$target:v$VERSION-$GITHUB_RUN_ID\"\nif aws ecr describe-images --repository-name \"$REPOSITORY\" --image-ids imageTag=\"v$VERSION\" >/dev/null 2>&1; then\n  echo \"::notice::$target:v$VERSION exists and is immutable; pushed only v$VERSION-$GITHUB_RUN_ID\"\nelse\n  docker tag \"$SCANNED\" \"$target:v$VERSION\"\n  docker push \"$target:v$VERSION\"\nfi\n",
+        "run": format!("set -euo pipefail\ntarget=\"$REGISTRY/$REPOSITORY\"\n# Every run attempt gets its own tag (a re-run keeps the run id); the release tag is\n# pushed once, the first time the version is built (ECR tags are IMMUTABLE).\nrun=\"v$VERSION-{RUN_SHELL}\"\ndocker tag \"$SCANNED\" \"$target:$run\"\ndocker push \"$target:$run\"\nif aws ecr describe-images --repository-name \"$REPOSITORY\" --image-ids imageTag=\"v$VERSION\" >/dev/null 2>&1; then\n  echo \"::notice::$target:v$VERSION exists and is immutable; pushed only $run\"\nelse\n  docker tag \"$SCANNED\" \"$target:v$VERSION\"\n  docker push \"$target:v$VERSION\"\nfi\n"),
     });
     if customized {
         push["if"] = json!("github.event_name != 'pull_request'");
@@ -412,6 +480,7 @@ fn build_golden(input: &Input<'_>, rendered: &mut Rendered) {
             json!({
                 "name": "Golden container image on ${{ matrix.os }}",
                 "runs-on": "ubuntu-latest",
+                "environment": BUILD_ENVIRONMENTS[0],
                 "strategy": { "fail-fast": false, "matrix": { "include": containers } },
                 "steps": container_steps(input, false),
             }),
@@ -427,13 +496,25 @@ fn build_golden(input: &Input<'_>, rendered: &mut Rendered) {
             json!({
                 "name": "Golden AMI on ${{ matrix.os }}",
                 "runs-on": "ubuntu-latest",
+                "environment": BUILD_ENVIRONMENTS[0],
+                "timeout-minutes": AMI_TIMEOUT_MINUTES + 15,
                 "strategy": { "fail-fast": false, "matrix": { "include": amis } },
                 "steps": [
                     aws_login("AWS_BUILD_ROLE_ARN"),
                     {
                         "name": "Start the Image Builder pipeline",
+                        "id": "start",
                         "env": { "PIPELINE": "${{ matrix.pipeline }}" },
-                        "run": "account=$(aws sts get-caller-identity --query Account --output text)\npartition=$(aws sts get-caller-identity --query Arn --output text | cut -d: -f2)\narn=\"arn:$partition:imagebuilder:$AWS_REGION:$account:image-pipeline/$PIPELINE\"\naws imagebuilder start-image-pipeline-execution --image-pipeline-arn \"$arn\" \\\n  --query imageBuildVersionArn --output text\n",
+                        "run": START_AMI,
+                    },
+                    {
+                        "name": "Wait for the image build (fails when it fails)",
+                        "env": {
+                            "BUILD": "${{ steps.start.outputs.build }}",
+                            "ROLE": "${{ vars.AWS_BUILD_ROLE_ARN }}",
+                            "TIMEOUT_MINUTES": AMI_TIMEOUT_MINUTES.to_string(),
+                        },
+                        "run": WAIT_AMI,
                     },
                 ],
             }),
@@ -465,6 +546,70 @@ fn build_golden(input: &Input<'_>, rendered: &mut Rendered) {
         workflow,
     );
 }
+
+/// Starts the pipeline of `$PIPELINE` and writes the image build version it starts to the
+/// `build` output.
+const START_AMI: &str = r#"set -euo pipefail
+account=$(aws sts get-caller-identity --query Account --output text)
+partition=$(aws sts get-caller-identity --query Arn --output text | cut -d: -f2)
+arn="arn:$partition:imagebuilder:$AWS_REGION:$account:image-pipeline/$PIPELINE"
+build=$(aws imagebuilder start-image-pipeline-execution --image-pipeline-arn "$arn" \
+  --query imageBuildVersionArn --output text)
+echo "Started $build"
+echo "build=$build" >> "$GITHUB_OUTPUT"
+"#;
+
+/// Polls the image build `$BUILD` until it is `AVAILABLE`; fails with the state's reason when
+/// it ends otherwise, and after `$TIMEOUT_MINUTES`. The credentials of the job last an hour
+/// (the role's default maximum), an AMI build can take longer: every 45 minutes the script
+/// assumes `$ROLE` again with a new OIDC token of the job.
+const WAIT_AMI: &str = r#"set -euo pipefail
+start=$(date +%s)
+deadline=$((start + TIMEOUT_MINUTES * 60))
+assumed=$start
+assume() {
+  local token credentials key secret session
+  token=$(curl -fsS -H "Authorization: bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN" \
+    "$ACTIONS_ID_TOKEN_REQUEST_URL&audience=sts.amazonaws.com" | jq -r .value)
+  echo "::add-mask::$token"
+  credentials=$(aws sts assume-role-with-web-identity --role-arn "$ROLE" \
+    --role-session-name "imagesmith-$GITHUB_RUN_ID-$GITHUB_RUN_ATTEMPT" \
+    --web-identity-token "$token" \
+    --query 'Credentials.[AccessKeyId,SecretAccessKey,SessionToken]' --output text)
+  read -r key secret session <<< "$credentials"
+  echo "::add-mask::$secret"
+  echo "::add-mask::$session"
+  export AWS_ACCESS_KEY_ID="$key" AWS_SECRET_ACCESS_KEY="$secret" AWS_SESSION_TOKEN="$session"
+}
+state() {
+  aws imagebuilder get-image --image-build-version-arn "$BUILD" --query "image.state.$1" --output text
+}
+while :; do
+  if [ $(($(date +%s) - assumed)) -ge 2700 ]; then
+    assume
+    assumed=$(date +%s)
+  fi
+  status=$(state status)
+  case "$status" in
+    AVAILABLE)
+      ami=$(aws imagebuilder get-image --image-build-version-arn "$BUILD" \
+        --query 'image.outputResources.amis[0].image' --output text)
+      echo "::notice::$BUILD is available: $ami"
+      exit 0
+      ;;
+    FAILED | CANCELLED | DEPRECATED | DISABLED | DELETED)
+      echo "::error::The image build $BUILD is $status: $(state reason)"
+      exit 1
+      ;;
+  esac
+  if [ "$(date +%s)" -ge "$deadline" ]; then
+    echo "::error::The image build $BUILD is still $status after $TIMEOUT_MINUTES minutes; it goes on in Image Builder"
+    exit 1
+  fi
+  echo "$BUILD: $status"
+  sleep 60
+done
+"#;
 
 fn build_docker_image(input: &Input<'_>, rendered: &mut Rendered) {
     let (specs, _, components) = folders(input);
@@ -507,6 +652,7 @@ fn build_docker_image(input: &Input<'_>, rendered: &mut Rendered) {
                 "name": "${{ matrix.image }}",
                 "needs": "validate",
                 "runs-on": "ubuntu-latest",
+                "environment": BUILD_ENVIRONMENTS[1],
                 "strategy": { "fail-fast": false, "matrix": { "include": images } },
                 "steps": container_steps(input, true),
             }),
@@ -557,7 +703,7 @@ fn deploy_infra(input: &Input<'_>, rendered: &mut Rendered) {
             "terraform": {
                 "name": "Terraform plan and apply",
                 "runs-on": "ubuntu-latest",
-                "environment": "production",
+                "environment": DEPLOY_ENVIRONMENT,
                 "defaults": { "run": { "working-directory": directory } },
                 "steps": [
                     { "uses": uses(CHECKOUT) },
@@ -598,7 +744,6 @@ mod tests {
             CHECKOUT,
             AWS_CREDENTIALS,
             ECR_LOGIN,
-            SECRETS,
             BUILDX,
             BUILD_PUSH,
             TRIVY,

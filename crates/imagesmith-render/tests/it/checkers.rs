@@ -263,9 +263,12 @@ fn secrets_never_appear_as_literals_or_build_arguments() {
                     file.path
                 );
             }
+            // Temporary credentials (the AMI wait re-assuming its role through OIDC) always
+            // come with their session token; long-lived keys never do.
+            let temporary = trimmed.contains("AWS_SESSION_TOKEN=\"$session\"");
             assert!(
                 !trimmed.contains("aws-access-key-id")
-                    && !trimmed.contains("AWS_SECRET_ACCESS_KEY"),
+                    && (temporary || !trimmed.contains("AWS_SECRET_ACCESS_KEY")),
                 "{}: long-lived AWS keys: {line}",
                 file.path
             );

@@ -1,9 +1,11 @@
 //! Integration tests of `imagesmith-render`: snapshots of the seed project's rendered tree,
 //! determinism, every rendered file checked by the tool that owns its format, the
-//! Dockerfile's parity with the AWSTOE executor and every workflow action pinned by commit.
+//! Dockerfile's parity with the AWSTOE executor, every workflow action pinned by commit and
+//! the workflows' shell steps run against a fake `aws`.
 
 mod checkers;
 mod parity;
 mod pins;
 mod snapshots;
 mod support;
+mod workflows;
