@@ -20,8 +20,8 @@ if [ "$profile" = release ]; then
   bin="$target/release/imagesmith"
   examples="$target/release/examples"
 else
-  cargo build -q -p imagesmith
-  cargo build -q -p imagesmith-oci --example random_layout
+  # The workspace's feature set, as the test build has it: nothing is compiled again
+  cargo build -q --workspace --bins --example random_layout
   bin="$target/debug/imagesmith"
   examples="$target/debug/examples"
 fi

@@ -22,7 +22,7 @@ pub struct Args {
     /// Reach the registry over plain HTTP (besides localhost, which may always).
     #[arg(long)]
     pub insecure: bool,
-    /// Blobs larger than this go in chunks of this size (bytes; default 8 MiB).
+    /// Blobs larger than this go in chunks of this size (bytes; default 64 MiB).
     #[arg(long, value_name = "BYTES")]
     pub chunk_size: Option<u64>,
     /// Another repository of the same registry whose blobs may be mounted rather than

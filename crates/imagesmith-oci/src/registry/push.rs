@@ -41,8 +41,10 @@ use crate::image::{canonical_json, Image, REF_NAME_ANNOTATION};
 use crate::store::{digest_of, BlobStore};
 use crate::OciError;
 
-/// The default [`PushOptions::chunk_size`]: 8 MiB
-pub const DEFAULT_CHUNK_SIZE: u64 = 8 << 20;
+/// The default [`PushOptions::chunk_size`]: 64 MiB. Distribution spends per request, not
+/// per byte: on `bench/push.sh` (five 40 MiB layers) 8 MiB chunks pushed in 1.85 s, one
+/// request per blob in 1.55 s, `skopeo copy` in 1.57 s. A chunk is held in memory once.
+pub const DEFAULT_CHUNK_SIZE: u64 = 64 << 20;
 /// Blobs read whole by [`RegistryClient::blob_bytes`] (configs, SBOMs, signatures)
 const MAX_SMALL_BLOB: u64 = 64 << 20;
 
