@@ -7,3 +7,4 @@ mod parity;
 mod pins;
 mod snapshots;
 mod support;
+mod terraform;
