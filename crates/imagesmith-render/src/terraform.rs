@@ -1711,22 +1711,31 @@ fn readme(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
     }
     text.push_str("-->\n# Terraform\n\n");
     text.push_str(&format!(
-        "Every resource is named with `name_prefix` (default `{prefix}`) and the ECR repositories\nwith `repository_prefix` (default `{prefix}/`), so this configuration and the CloudFormation\nstacks, which use the project's names, can live in one account. When Terraform alone owns the\nproject's repositories, set `repository_prefix` to the project's registry prefix. Keep both\nvalues the same in `bootstrap/` and here: the deploy role is scoped to them.\n\n"
+        "Every resource is named with `name_prefix` (default `{prefix}`) and the ECR\nrepositories with `repository_prefix` (default `{prefix}/`), so this configuration\nand the CloudFormation stacks, which use the project's names, can live in one account. When Terraform alone owns the\nproject's repositories, set `repository_prefix` to the project's registry prefix. Keep both\nvalues the same in `bootstrap/` and here: the deploy role is scoped to them.\n\n"
     ));
     text.push_str("## Deploying from a fresh account\n\n");
     let secret_step = format!(
-        "The CodeBuild runner reaches GitHub with a token kept in Secrets Manager (a personal\naccess token with the `repo` and `admin:repo_hook` scopes, or a fine-grained token of the\nrepository with webhook and contents access). Create the secret once; Terraform reads only its\nARN, so the token is in neither variables nor state:\n\n```sh\naws secretsmanager create-secret --region {region} --name {prefix}/github-token --secret-string \"$GITHUB_TOKEN\"\n```\n\nAnother name goes in `github_token_secret_name` (and must stay below `<name_prefix>/` for the\ndeploy role to read it).\n\n"
+        "The CodeBuild runner reaches GitHub with a token kept in Secrets Manager. Create it\nbefore the main configuration's first apply, which reads it (a personal access token with the `repo` and `admin:repo_hook` scopes, or a fine-grained token of the\nrepository with webhook and contents access). Terraform reads only the secret's ARN, so the\ntoken is in neither variables nor state:\n\n```sh\naws secretsmanager create-secret --region {region} --name {prefix}/github-token --secret-string \"$GITHUB_TOKEN\"\n```\n\nAnother name goes in `github_token_secret_name` (and must stay below `<name_prefix>/` for the\ndeploy role to read it).\n\n"
     );
     match &input.options.terraform_backend {
         TerraformBackend::S3 => {
             text.push_str(&format!(
-                "1. Bootstrap the state. `bootstrap/` keeps local state (keep its `terraform.tfstate`) and\n   creates the S3 bucket `{bucket}`, the DynamoDB lock table `{table}`, the GitHub OIDC\n   provider and the deploy role:\n\n   ```sh\n   cd bootstrap\n   terraform init\n   terraform apply -var github_repository=OWNER/REPO\n   cd ..\n   ```\n\n2. The GitHub token. "
+                "1. Bootstrap the state. `bootstrap/` keeps local state (keep its `terraform.tfstate`) and\n   creates the S3 bucket `{bucket}`, the DynamoDB lock table\n   `{table}`, the GitHub OIDC provider and the deploy role:\n\n   ```sh\n   cd bootstrap\n   terraform init\n   terraform apply -var github_repository=OWNER/REPO\n   cd ..\n   ```\n\n2. The GitHub token. "
             ));
-            text.push_str(
-                &secret_step
-                    .replace("\n```", "\n   ```")
-                    .replace("\naws ", "\n   aws "),
-            );
+            // Indented to stay inside the numbered list.
+            let indented: Vec<String> = secret_step
+                .trim_end()
+                .lines()
+                .map(|l| {
+                    if l.is_empty() {
+                        String::new()
+                    } else {
+                        format!("   {l}")
+                    }
+                })
+                .collect();
+            text.push_str(indented.join("\n").trim_start());
+            text.push_str("\n\n");
             text.push_str("3. The main configuration:\n\n   ```sh\n   terraform init\n   terraform apply -var github_repository=OWNER/REPO\n   ```\n\n4. Set the repository variables `AWS_DEPLOY_ROLE_ARN` (bootstrap output) and\n   `AWS_BUILD_ROLE_ARN` (main output) so the workflows can assume the roles; no access keys are\n   stored anywhere. From then on `deploy-infra.yml` applies this configuration from `main`.\n\n");
         }
         TerraformBackend::Cloud { .. } => {
@@ -1737,11 +1746,11 @@ fn readme(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
     }
     text.push_str("Image Builder components read their AWSTOE documents from `components/`, copies of the\nrendered `awstoe/` documents. Component and recipe versions are derived from their content, so\nan apply after a change creates new versions next to the old ones; components, recipes and\nconfigurations are created before the ones they replace are destroyed, so the pipelines move\nover first.\n\nA customized pipeline's parent is the newest image of its golden pipeline: run the golden\npipeline once before the first customized build.\n\n");
     text.push_str(&format!(
-        "## Tearing down\n\n1. Stop new builds: `terraform apply -var github_repository=OWNER/REPO -var pipeline_status=DISABLED`.\n2. Delete the images the pipelines built (recipes with images cannot be deleted):\n   `aws imagebuilder list-images --region {region} --owner Self` lists them, and\n   `aws imagebuilder delete-image --region {region} --image-build-version-arn ARN` deletes one\n   (AMIs and snapshots are deregistered separately, or left to the lifecycle policies).\n3. Empty the ECR repositories (a repository with images is not deleted):\n\n   ```sh\n   for repo in $(terraform output -json repository_urls | jq -r '.[] | sub(\"^[^/]*/\"; \"\")'); do\n     aws ecr list-images --region {region} --repository-name \"$repo\" --query 'imageIds[*]' --output json > /tmp/ids.json\n     [ \"$(jq length /tmp/ids.json)\" = 0 ] || aws ecr batch-delete-image --region {region} --repository-name \"$repo\" --image-ids file:///tmp/ids.json\n   done\n   ```\n\n   (`batch-delete-image` takes up to 100 images a call: repeat until the lists are empty.)\n4. Empty the build log bucket: `aws s3 rm \"s3://$(terraform output -raw log_bucket)\" --recursive`.\n5. `terraform destroy -var github_repository=OWNER/REPO`.\n"
+        "## Tearing down\n\n1. Stop new builds: `terraform apply -var github_repository=OWNER/REPO -var pipeline_status=DISABLED`.\n2. Delete the images the pipelines built (recipes with images cannot be deleted):\n   `aws imagebuilder list-images --region {region} --owner Self` lists them, and\n   `aws imagebuilder delete-image --region {region} --image-build-version-arn ARN` deletes one\n   (AMIs and snapshots are deregistered separately, or left to the lifecycle policies).\n3. Empty the ECR repositories (a repository with images is not deleted):\n\n   ```sh\n   for repo in $(terraform output -json repository_urls | jq -r '.[] | sub(\"^[^/]*/\"; \"\")'); do\n     aws ecr list-images --region {region} --repository-name \"$repo\" --query 'imageIds[*]' --output json > /tmp/ids.json\n     [ \"$(jq length /tmp/ids.json)\" = 0 ] || aws ecr batch-delete-image --region {region} --repository-name \"$repo\" --image-ids file:///tmp/ids.json\n   done\n   ```\n\n   (`batch-delete-image` takes up to 100 images a call: repeat until the lists are empty.)\n4. Empty the build log bucket: `aws s3 rm \"s3://$(terraform output -raw log_bucket)\" --recursive`.\n5. `terraform destroy -var github_repository=OWNER/REPO`, then delete the GitHub token secret\n   if nothing else uses it (`aws secretsmanager delete-secret --region {region} --secret-id NAME`).\n"
     ));
     if input.options.terraform_backend == TerraformBackend::S3 {
         text.push_str(&format!(
-            "6. The state bucket last, once nothing else is left in its state. It has `prevent_destroy`\n   and versioning, so it is removed by hand after the rest of the bootstrap:\n\n   ```sh\n   cd bootstrap\n   terraform state rm aws_s3_bucket_public_access_block.state aws_s3_bucket_server_side_encryption_configuration.state aws_s3_bucket_versioning.state aws_s3_bucket.state\n   terraform destroy -var github_repository=OWNER/REPO\n   aws s3api list-object-versions --bucket {bucket} --output json --query '{{Objects: [Versions, DeleteMarkers][][].{{Key: Key, VersionId: VersionId}}}}' > /tmp/versions.json\n   aws s3api delete-objects --bucket {bucket} --delete file:///tmp/versions.json\n   aws s3api delete-bucket --bucket {bucket} --region {region}\n   ```\n\n   `terraform destroy` there also deletes the GitHub OIDC provider: keep it (`terraform state rm\n   aws_iam_openid_connect_provider.github` first) when other stacks of the account use it.\n"
+            "6. The state bucket last, once nothing else is left in its state. It has `prevent_destroy`\n   and versioning, so it is removed by hand after the rest of the bootstrap. `terraform destroy`\n   there also deletes the GitHub OIDC provider: keep it (`terraform state rm\n   aws_iam_openid_connect_provider.github` first) when other stacks of the account use it.\n\n   ```sh\n   cd bootstrap\n   terraform state rm aws_s3_bucket_public_access_block.state aws_s3_bucket_server_side_encryption_configuration.state aws_s3_bucket_versioning.state aws_s3_bucket.state\n   terraform destroy -var github_repository=OWNER/REPO\n   aws s3api list-object-versions --bucket {bucket} --output json --query '{{Objects: [Versions, DeleteMarkers][][].{{Key: Key, VersionId: VersionId}}}}' > /tmp/versions.json\n   aws s3api delete-objects --bucket {bucket} --delete file:///tmp/versions.json\n   aws s3api delete-bucket --bucket {bucket} --region {region}\n   ```\n"
         ));
     }
     rendered.push("terraform/README.md", text);
