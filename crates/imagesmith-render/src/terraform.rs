@@ -104,6 +104,46 @@ pub(crate) fn render(input: &Input<'_>, rendered: &mut Rendered) {
     readme(input, rendered, &sources);
 }
 
+/// The AWS provider both roots need: 5.100.0 is the version the render crate's tests run
+/// `terraform validate` against (`tests/it/terraform.rs`); 6.0 changed resource schemas, so it
+/// is kept out until the tree is validated against it.
+fn required_providers() -> Block {
+    Block::new("required_providers")
+        .comment("5.100 is the version `terraform validate` checks; 6.x changed resource schemas.")
+        .attr(
+            "aws",
+            Expr::Map(vec![
+                ("source".to_string(), s("hashicorp/aws")),
+                ("version".to_string(), s(">= 5.100.0, < 6.0.0")),
+            ]),
+        )
+}
+
+/// `${var.name_prefix}-<suffix>`: every name the main root gives a resource starts with the
+/// stack's prefix, so it can live next to the CloudFormation stacks (which use the project's
+/// names) in one account.
+fn prefixed(suffix: &str) -> Expr {
+    Expr::Template(format!("${{var.name_prefix}}-{suffix}"))
+}
+
+/// The default `name_prefix`: the project's name with `-tf`.
+fn default_prefix(input: &Input<'_>) -> String {
+    format!("{}-tf", input.name())
+}
+
+/// The Image Builder name of a pipeline's recipe, pipeline and images below the prefix.
+fn image_suffix(p: &Pipeline<'_>) -> String {
+    p.image.name.to_ascii_lowercase()
+}
+
+/// `lifecycle { create_before_destroy = true }` for Image Builder resources that are replaced
+/// rather than updated: the pipeline moves to the new resource before the old one is deleted
+/// (otherwise the delete fails with ResourceDependencyException while the pipeline still
+/// points at it, hashicorp/terraform-provider-aws#39985).
+fn create_before_destroy() -> Block {
+    Block::new("lifecycle").attr("create_before_destroy", Expr::Bool(true))
+}
+
 fn versions(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
     let (bucket, table) = state_names(input);
     let backend = match &input.options.terraform_backend {
@@ -138,13 +178,7 @@ fn versions(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
     };
     let terraform = Block::new("terraform")
         .attr("required_version", s(">= 1.6.0"))
-        .block(Block::new("required_providers").attr(
-            "aws",
-            Expr::Map(vec![
-                ("source".to_string(), s("hashicorp/aws")),
-                ("version".to_string(), s(">= 5.60, < 7.0")),
-            ]),
-        ))
+        .block(required_providers())
         .block(backend);
     let provider = Block::labelled("provider", &["aws"])
         .attr("region", raw("var.region"))
@@ -170,6 +204,38 @@ fn variable(name: &str, kind: &str, description: &str, default: Option<Expr>) ->
         .attr_opt("default", default)
 }
 
+/// `name_prefix`, the same in both roots (the bootstrap scopes the deploy role to it).
+fn name_prefix_variable(input: &Input<'_>) -> Block {
+    variable(
+        "name_prefix",
+        "string",
+        "Prefix of every resource name, so these resources and the CloudFormation stacks can share an account",
+        Some(s(default_prefix(input))),
+    )
+    .block(
+        Block::new("validation")
+            .comment("S3 bucket prefixes (37 characters with `-logs-`) and IAM names bound the length.")
+            .attr(
+                "condition",
+                raw("can(regex(\"^[a-z0-9][a-z0-9-]{0,29}[a-z0-9]$\", var.name_prefix))"),
+            )
+            .attr(
+                "error_message",
+                s("name_prefix must be 2 to 31 lowercase letters, digits and hyphens."),
+            ),
+    )
+}
+
+/// `repository_prefix`: ECR repository names are `<repository_prefix><image>`.
+fn repository_prefix_variable(input: &Input<'_>) -> Block {
+    variable(
+        "repository_prefix",
+        "string",
+        "Prefix of the ECR repository names; the default keeps them apart from the CloudFormation stacks' repositories, set it to the project's registry prefix when Terraform alone owns them",
+        Some(s(format!("{}/", default_prefix(input)))),
+    )
+}
+
 fn variables(
     input: &Input<'_>,
     rendered: &mut Rendered,
@@ -183,6 +249,8 @@ fn variables(
             "The AWS region of every resource",
             Some(s(input.region())),
         ),
+        name_prefix_variable(input),
+        repository_prefix_variable(input),
         variable(
             "github_repository",
             "string",
@@ -238,6 +306,12 @@ fn variables(
         ));
     }
     blocks.push(variable(
+        "github_token_secret_name",
+        "string",
+        "Secrets Manager secret holding a GitHub token the CodeBuild runner connects with (create it before the first apply, see README.md)",
+        Some(s(format!("{}/github-token", default_prefix(input)))),
+    ));
+    blocks.push(variable(
         "runner_image",
         "string",
         "The CodeBuild image of the GitHub Actions runner project",
@@ -257,7 +331,10 @@ fn ecr(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
     for (_, image) in input.images(ImageType::Container, None) {
         blocks.push(
             Block::labelled("resource", &["aws_ecr_repository", &snake(&image.name)])
-                .attr("name", s(input.repository(image)))
+                .attr(
+                    "name",
+                    Expr::Template(format!("${{var.repository_prefix}}{}", image.name)),
+                )
                 .attr("image_tag_mutability", s("IMMUTABLE"))
                 .block(
                     Block::new("image_scanning_configuration")
@@ -346,10 +423,10 @@ fn assume(service: &str) -> Expr {
 }
 
 fn codebuild(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
-    let name = format!("{}-runner", input.name());
+    let name = "${var.name_prefix}-runner";
     let mut repositories = repository_arns(input);
     let role = Block::labelled("resource", &["aws_iam_role", "runner"])
-        .attr("name", s(format!("{name}-codebuild")))
+        .attr("name", Expr::Template(format!("{name}-codebuild")))
         .attr(
             "description",
             s("CodeBuild project used as a GitHub Actions runner"),
@@ -372,6 +449,10 @@ fn codebuild(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
             json!({ "Sid": "EcrLogin", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"] }),
             vec![s("*")],
         ),
+        (
+            json!({ "Sid": "GitHubToken", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"] }),
+            vec![raw("data.aws_secretsmanager_secret.github_token.arn")],
+        ),
     ];
     if !repositories.is_empty() {
         statements.push((
@@ -392,7 +473,7 @@ fn codebuild(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
         .attr("role", raw("aws_iam_role.runner.id"))
         .attr("policy", policy_with(statements));
     let project = Block::labelled("resource", &["aws_codebuild_project", "runner"])
-        .attr("name", s(&name))
+        .attr("name", Expr::Template(name.to_string()))
         .attr(
             "description",
             s("GitHub Actions runner: jobs with `runs-on: codebuild-<project>-${{ github.run_id }}-${{ github.run_attempt }}` run here"),
@@ -421,8 +502,30 @@ fn codebuild(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
         .block(
             Block::new("logs_config").block(
                 Block::new("cloudwatch_logs")
-                    .attr("group_name", s(format!("/aws/codebuild/{name}"))),
+                    .attr("group_name", Expr::Template(format!("/aws/codebuild/{name}"))),
             ),
+        )
+        .comment("CodeBuild refuses a GITHUB source before the account has a credential.")
+        .attr(
+            "depends_on",
+            Expr::List(vec![raw("aws_codebuild_source_credential.github")]),
+        );
+    let secret = Block::labelled("data", &["aws_secretsmanager_secret", "github_token"])
+        .comment("Created once before the first apply (README.md); Terraform reads only its ARN.")
+        .attr("name", raw("var.github_token_secret_name"));
+    let credential = Block::labelled("resource", &["aws_codebuild_source_credential", "github"])
+        .comment("CodeBuild reaches GitHub with the token in Secrets Manager. A CodeConnections")
+        .comment("connection would need someone to finish its handshake in the console before the")
+        .comment(
+            "webhook can be created; with SECRETS_MANAGER an apply runs unattended and the token",
+        )
+        .comment("itself never enters Terraform variables or state. An account and region hold one")
+        .comment("GitHub credential: this replaces one imported by hand.")
+        .attr("auth_type", s("SECRETS_MANAGER"))
+        .attr("server_type", s("GITHUB"))
+        .attr(
+            "token",
+            raw("data.aws_secretsmanager_secret.github_token.arn"),
         );
     let webhook = Block::labelled("resource", &["aws_codebuild_webhook", "runner"])
         .attr("project_name", raw("aws_codebuild_project.runner.name"))
@@ -433,21 +536,28 @@ fn codebuild(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
                     .attr("type", s("EVENT"))
                     .attr("pattern", s("WORKFLOW_JOB_QUEUED")),
             ),
+        )
+        .attr(
+            "depends_on",
+            Expr::List(vec![raw("aws_codebuild_source_credential.github")]),
         );
     file(
         rendered,
         "terraform/codebuild.tf",
         "CodeBuild project used as a GitHub Actions runner",
         sources,
-        &[role, role_policy, project, webhook],
+        &[secret, credential, role, role_policy, project, webhook],
     );
 }
 
 fn iam(input: &Input<'_>, rendered: &mut Rendered, sources: &[String], pipelines: &[Pipeline<'_>]) {
-    let name = input.name();
+    let name = "${var.name_prefix}";
     let mut blocks = vec![
         Block::labelled("resource", &["aws_iam_role", "image_builder_instance"])
-            .attr("name", s(format!("{name}-imagebuilder-instance")))
+            .attr(
+                "name",
+                Expr::Template(format!("{name}-imagebuilder-instance")),
+            )
             .attr("path", s("/executionServiceEC2Role/"))
             .attr("description", s("Image Builder build and test instances"))
             .attr("assume_role_policy", assume("ec2.amazonaws.com")),
@@ -486,7 +596,7 @@ fn iam(input: &Input<'_>, rendered: &mut Rendered, sources: &[String], pipelines
     );
     blocks.push(
         Block::labelled("resource", &["aws_iam_instance_profile", "image_builder"])
-            .attr("name", s(format!("{name}-imagebuilder")))
+            .attr("name", Expr::Template(format!("{name}-imagebuilder")))
             .attr("path", s("/executionServiceEC2Role/"))
             .attr("role", raw("aws_iam_role.image_builder_instance.name")),
     );
@@ -496,7 +606,10 @@ fn iam(input: &Input<'_>, rendered: &mut Rendered, sources: &[String], pipelines
     {
         blocks.push(
             Block::labelled("resource", &["aws_iam_role", "lifecycle"])
-                .attr("name", s(format!("{name}-imagebuilder-lifecycle")))
+                .attr(
+                    "name",
+                    Expr::Template(format!("{name}-imagebuilder-lifecycle")),
+                )
                 .attr("assume_role_policy", assume("imagebuilder.amazonaws.com")),
         );
         blocks.push(
@@ -554,7 +667,7 @@ fn iam(input: &Input<'_>, rendered: &mut Rendered, sources: &[String], pipelines
     );
     blocks.push(
         Block::labelled("resource", &["aws_iam_role", "github_build"])
-            .attr("name", s(format!("{name}-github-build")))
+            .attr("name", Expr::Template(format!("{name}-github-build")))
             .attr(
                 "description",
                 s("Assumed by GitHub Actions build workflows through OIDC"),
@@ -622,11 +735,11 @@ fn github_trust(provider_arn: &str, subject: &str) -> Expr {
     )
 }
 
-fn shared_imagebuilder(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
-    let name = input.name();
+fn shared_imagebuilder(_input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
+    let name = "${var.name_prefix}";
     let blocks = vec![
         Block::labelled("resource", &["aws_s3_bucket", "logs"])
-            .attr("bucket_prefix", s(format!("{name}-imagebuilder-logs-")))
+            .attr("bucket_prefix", Expr::Template(format!("{name}-logs-")))
             .attr("force_destroy", Expr::Bool(false)),
         Block::labelled("resource", &["aws_s3_bucket_public_access_block", "logs"])
             .attr("bucket", raw("aws_s3_bucket.logs.id"))
@@ -645,8 +758,10 @@ fn shared_imagebuilder(input: &Input<'_>, rendered: &mut Rendered, sources: &[St
                     .attr("sse_algorithm", s("AES256")),
             ),
         ),
-        Block::labelled("resource", &["aws_sns_topic", "failed_builds"])
-            .attr("name", s(format!("{name}-imagebuilder-failed-builds"))),
+        Block::labelled("resource", &["aws_sns_topic", "failed_builds"]).attr(
+            "name",
+            Expr::Template(format!("{name}-imagebuilder-failed-builds")),
+        ),
         Block::labelled("resource", &["aws_sns_topic_policy", "failed_builds"])
             .attr("arn", raw("aws_sns_topic.failed_builds.arn"))
             .attr(
@@ -667,7 +782,10 @@ fn shared_imagebuilder(input: &Input<'_>, rendered: &mut Rendered, sources: &[St
             .attr("protocol", s("email"))
             .attr("endpoint", raw("var.notification_email")),
         Block::labelled("resource", &["aws_cloudwatch_event_rule", "failed_builds"])
-            .attr("name", s(format!("{name}-imagebuilder-failed-builds")))
+            .attr(
+                "name",
+                Expr::Template(format!("{name}-imagebuilder-failed-builds")),
+            )
             .attr(
                 "description",
                 s("Failed Image Builder builds of this project"),
@@ -722,7 +840,7 @@ fn shared_imagebuilder(input: &Input<'_>, rendered: &mut Rendered, sources: &[St
         )
         .attr(
             "alarm_name",
-            s(format!("{name}-imagebuilder-failed-builds")),
+            Expr::Template(format!("{name}-imagebuilder-failed-builds")),
         )
         .attr(
             "alarm_description",
@@ -751,7 +869,7 @@ fn shared_imagebuilder(input: &Input<'_>, rendered: &mut Rendered, sources: &[St
             "resource",
             &["aws_imagebuilder_infrastructure_configuration", "builder"],
         )
-        .attr("name", s(format!("{name}-infrastructure")))
+        .attr("name", Expr::Template(format!("{name}-infrastructure")))
         .attr(
             "description",
             s("Build and test instances of every pipeline"),
@@ -776,7 +894,8 @@ fn shared_imagebuilder(input: &Input<'_>, rendered: &mut Rendered, sources: &[St
                     .attr("s3_bucket_name", raw("aws_s3_bucket.logs.id"))
                     .attr("s3_key_prefix", s("imagebuilder")),
             ),
-        ),
+        )
+        .block(create_before_destroy()),
     ];
     file(
         rendered,
@@ -791,7 +910,7 @@ fn component_label(p: &Pipeline<'_>, logical: &str) -> String {
     snake(&format!("{}_{}", p.image.name, logical))
 }
 
-fn parent_expr(p: &Pipeline<'_>) -> Expr {
+fn parent_expr(input: &Input<'_>, p: &Pipeline<'_>) -> Expr {
     match &p.parent {
         ParentImage::Literal(text) => s(text),
         ParentImage::Template(text) => Expr::Template(
@@ -800,9 +919,11 @@ fn parent_expr(p: &Pipeline<'_>) -> Expr {
                 .replace("arn:aws:", &format!("arn:{}:", partition())),
         ),
         ParentImage::Golden(name) => Expr::Template(format!(
-            "arn:{}:imagebuilder:${{var.region}}:{}:image/{name}/x.x.x",
+            "arn:{}:imagebuilder:${{var.region}}:{}:image/${{var.name_prefix}}-{}/x.x.x",
             partition(),
-            account()
+            account(),
+            name.strip_prefix(&format!("{}-", input.name().to_ascii_lowercase()))
+                .unwrap_or(name)
         )),
     }
 }
@@ -836,9 +957,9 @@ fn image_pipeline(input: &Input<'_>, rendered: &mut Rendered, p: &Pipeline<'_>) 
                     Block::labelled("resource", &["aws_imagebuilder_component", &resource])
                         .attr(
                             "name",
-                            s(format!(
+                            prefixed(&format!(
                                 "{}-{}",
-                                p.name,
+                                image_suffix(p),
                                 doc.stem().replace(['_', '.'], "-")
                             )),
                         )
@@ -862,7 +983,8 @@ fn image_pipeline(input: &Input<'_>, rendered: &mut Rendered, p: &Pipeline<'_>) 
                                 ))),
                             ),
                         )
-                        .attr("tags", tags(input, Some(&p.image.name))),
+                        .attr("tags", tags(input, Some(&p.image.name)))
+                        .block(create_before_destroy()),
                 );
                 recipe_components.push(Item::Block(Block::new("component").attr(
                     "component_arn",
@@ -880,10 +1002,10 @@ fn image_pipeline(input: &Input<'_>, rendered: &mut Rendered, p: &Pipeline<'_>) 
     if container {
         let mut recipe =
             Block::labelled("resource", &["aws_imagebuilder_container_recipe", &label])
-                .attr("name", s(&p.name))
+                .attr("name", prefixed(&image_suffix(p)))
                 .attr("version", s(&p.recipe_version))
                 .attr("description", s(&description))
-                .attr("parent_image", parent_expr(p))
+                .attr("parent_image", parent_expr(input, p))
                 .attr("container_type", s("DOCKER"))
                 .attr("working_directory", s("/tmp"));
         if p.platform_override {
@@ -903,7 +1025,8 @@ fn image_pipeline(input: &Input<'_>, rendered: &mut Rendered, p: &Pipeline<'_>) 
                     )
                     .attr("service", s("ECR")),
             )
-            .attr("tags", tags(input, Some(&p.image.name)));
+            .attr("tags", tags(input, Some(&p.image.name)))
+            .block(create_before_destroy());
         blocks.push(recipe);
         recipe_reference = (
             "container_recipe_arn",
@@ -914,7 +1037,10 @@ fn image_pipeline(input: &Input<'_>, rendered: &mut Rendered, p: &Pipeline<'_>) 
                 "resource",
                 &["aws_imagebuilder_distribution_configuration", &label],
             )
-            .attr("name", s(format!("{}-distribution", p.name)))
+            .attr(
+                "name",
+                prefixed(&format!("{}-distribution", image_suffix(p))),
+            )
             .block(
                 Block::new("distribution")
                     .attr("region", raw("var.region"))
@@ -931,14 +1057,15 @@ fn image_pipeline(input: &Input<'_>, rendered: &mut Rendered, p: &Pipeline<'_>) 
                             ),
                     ),
             )
-            .attr("tags", tags(input, Some(&p.image.name))),
+            .attr("tags", tags(input, Some(&p.image.name)))
+            .block(create_before_destroy()),
         );
     } else {
         let mut recipe = Block::labelled("resource", &["aws_imagebuilder_image_recipe", &label])
-            .attr("name", s(&p.name))
+            .attr("name", prefixed(&image_suffix(p)))
             .attr("version", s(&p.recipe_version))
             .attr("description", s(&description))
-            .attr("parent_image", parent_expr(p))
+            .attr("parent_image", parent_expr(input, p))
             .attr("working_directory", s("/tmp"));
         if let Some((device, size)) = &p.root_device {
             recipe = recipe.block(
@@ -959,7 +1086,8 @@ fn image_pipeline(input: &Input<'_>, rendered: &mut Rendered, p: &Pipeline<'_>) 
                 Block::new("systems_manager_agent")
                     .attr("uninstall_after_build", Expr::Bool(false)),
             )
-            .attr("tags", tags(input, Some(&p.image.name)));
+            .attr("tags", tags(input, Some(&p.image.name)))
+            .block(create_before_destroy());
         blocks.push(recipe);
         recipe_reference = (
             "image_recipe_arn",
@@ -973,14 +1101,20 @@ fn image_pipeline(input: &Input<'_>, rendered: &mut Rendered, p: &Pipeline<'_>) 
             "resource",
             &["aws_imagebuilder_distribution_configuration", &label],
         )
-        .attr("name", s(format!("{}-distribution", p.name)));
+        .attr(
+            "name",
+            prefixed(&format!("{}-distribution", image_suffix(p))),
+        );
         for region in regions {
             distribution = distribution.block(
                 Block::new("distribution").attr("region", region).block(
                     Block::new("ami_distribution_configuration")
                         .attr(
                             "name",
-                            s(format!("{}-{{{{ imagebuilder:buildDate }}}}", p.name)),
+                            prefixed(&format!(
+                                "{}-{{{{ imagebuilder:buildDate }}}}",
+                                image_suffix(p)
+                            )),
                         )
                         .attr("description", s(&description))
                         .attr(
@@ -1001,10 +1135,14 @@ fn image_pipeline(input: &Input<'_>, rendered: &mut Rendered, p: &Pipeline<'_>) 
                 ),
             );
         }
-        blocks.push(distribution.attr("tags", tags(input, Some(&p.image.name))));
+        blocks.push(
+            distribution
+                .attr("tags", tags(input, Some(&p.image.name)))
+                .block(create_before_destroy()),
+        );
         blocks.push(
             Block::labelled("resource", &["aws_imagebuilder_lifecycle_policy", &label])
-                .attr("name", s(format!("{}-retention", p.name)))
+                .attr("name", prefixed(&format!("{}-retention", image_suffix(p))))
                 .attr(
                     "description",
                     s(format!("Keep the newest AMIs of {}", p.name)),
@@ -1028,11 +1166,25 @@ fn image_pipeline(input: &Input<'_>, rendered: &mut Rendered, p: &Pipeline<'_>) 
                         ),
                 )
                 .block(
-                    Block::new("resource_selection").block(
-                        Block::new("recipe")
-                            .attr("name", s(&p.name))
-                            .attr("semantic_version", s("x.x.x")),
-                    ),
+                    Block::new("resource_selection")
+                        .comment(
+                            "A concrete version (the provider and the API reject `x.x.x`): the",
+                        )
+                        .comment(
+                            "current recipe's. AMIs built from earlier recipe versions are not",
+                        )
+                        .comment("selected and stay until deleted by hand.")
+                        .block(
+                            Block::new("recipe")
+                                .attr(
+                                    "name",
+                                    raw(format!("aws_imagebuilder_image_recipe.{label}.name")),
+                                )
+                                .attr(
+                                    "semantic_version",
+                                    raw(format!("aws_imagebuilder_image_recipe.{label}.version")),
+                                ),
+                        ),
                 )
                 .attr(
                     "depends_on",
@@ -1050,7 +1202,7 @@ fn image_pipeline(input: &Input<'_>, rendered: &mut Rendered, p: &Pipeline<'_>) 
     }
     blocks.push(
         Block::labelled("resource", &["aws_imagebuilder_image_pipeline", &label])
-            .attr("name", s(&p.name))
+            .attr("name", prefixed(&image_suffix(p)))
             .attr("description", s(&description))
             .attr(recipe_reference.0, raw(recipe_reference.1))
             .attr(
@@ -1166,6 +1318,14 @@ fn outputs(
         );
     }
     blocks.push(
+        Block::labelled("output", &["log_bucket"])
+            .attr(
+                "description",
+                s("S3 bucket of the Image Builder build logs"),
+            )
+            .attr("value", raw("aws_s3_bucket.logs.id")),
+    );
+    blocks.push(
         Block::labelled("output", &["image_pipeline_arns"])
             .attr("description", s("Image Builder pipeline of each image"))
             .attr("value", Expr::Map(pipeline_arns)),
@@ -1180,19 +1340,264 @@ fn outputs(
     );
 }
 
+/// One policy statement with Terraform expressions as resources and an optional condition.
+fn statement(sid: &str, actions: &[&str], resources: Vec<Expr>, condition: Option<Expr>) -> Expr {
+    let mut entries = vec![
+        ("Sid".to_string(), s(sid)),
+        ("Effect".to_string(), s("Allow")),
+        (
+            "Action".to_string(),
+            Expr::List(actions.iter().map(|a| s(*a)).collect()),
+        ),
+        ("Resource".to_string(), Expr::List(resources)),
+    ];
+    if let Some(condition) = condition {
+        entries.push(("Condition".to_string(), condition));
+    }
+    Expr::Map(entries)
+}
+
+/// The deploy role's policy: the main root's resources, scoped by name.
+fn deploy_policy() -> Expr {
+    let p = partition();
+    let a = account();
+    let at = |text: String| Expr::Template(text);
+    let ib = |kind: &str| {
+        at(format!(
+            "arn:{p}:imagebuilder:${{var.region}}:{a}:{kind}/${{var.name_prefix}}-*"
+        ))
+    };
+    let roles = vec![
+        at(format!("arn:{p}:iam::{a}:role/${{var.name_prefix}}-*")),
+        at(format!(
+            "arn:{p}:iam::{a}:role/executionServiceEC2Role/${{var.name_prefix}}-*"
+        )),
+    ];
+    let managed: Vec<Expr> = [
+        "AmazonSSMManagedInstanceCore",
+        "EC2InstanceProfileForImageBuilder",
+        "EC2InstanceProfileForImageBuilderECRContainerBuilds",
+        "service-role/EC2ImageBuilderLifecycleExecutionPolicy",
+    ]
+    .iter()
+    .map(|m| at(format!("arn:{p}:iam::aws:policy/{m}")))
+    .collect();
+    let logs_bucket = format!("arn:{p}:s3:::${{var.name_prefix}}-logs-*");
+    let statements = vec![
+        statement(
+            "TerraformStateBucket",
+            &["s3:ListBucket", "s3:GetBucketVersioning"],
+            vec![raw("aws_s3_bucket.state.arn")],
+            None,
+        ),
+        statement(
+            "TerraformStateObjects",
+            &["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            vec![Expr::Template("${aws_s3_bucket.state.arn}/*".to_string())],
+            None,
+        ),
+        statement(
+            "TerraformStateLock",
+            &["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
+            vec![raw("aws_dynamodb_table.lock.arn")],
+            None,
+        ),
+        statement(
+            "ImageBuilder",
+            &["imagebuilder:*"],
+            [
+                "component",
+                "image-recipe",
+                "container-recipe",
+                "infrastructure-configuration",
+                "distribution-configuration",
+                "image-pipeline",
+                "lifecycle-policy",
+                "image",
+            ]
+            .iter()
+            .map(|kind| ib(kind))
+            .collect(),
+            None,
+        ),
+        statement(
+            "ImageBuilderRead",
+            &["imagebuilder:Get*", "imagebuilder:List*"],
+            vec![s("*")],
+            None,
+        ),
+        statement(
+            "ImageBuilderServiceLinkedRole",
+            &["iam:CreateServiceLinkedRole"],
+            vec![at(format!(
+                "arn:{p}:iam::{a}:role/aws-service-role/imagebuilder.amazonaws.com/AWSServiceRoleForImageBuilder"
+            ))],
+            Some(Expr::Map(vec![(
+                "StringEquals".to_string(),
+                Expr::Map(vec![("iam:AWSServiceName".to_string(), s("imagebuilder.amazonaws.com"))]),
+            )])),
+        ),
+        statement(
+            "EcrRepositories",
+            &["ecr:*"],
+            vec![at(format!(
+                "arn:{p}:ecr:${{var.region}}:{a}:repository/${{var.repository_prefix}}*"
+            ))],
+            None,
+        ),
+        statement(
+            "EcrRead",
+            &["ecr:GetAuthorizationToken", "ecr:DescribeRepositories"],
+            vec![s("*")],
+            None,
+        ),
+        statement(
+            "IamRoles",
+            &[
+                "iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:UpdateRole",
+                "iam:UpdateAssumeRolePolicy", "iam:TagRole", "iam:UntagRole",
+                "iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy",
+                "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
+                "iam:ListInstanceProfilesForRole",
+            ],
+            roles.clone(),
+            None,
+        ),
+        statement(
+            "IamManagedPolicies",
+            &["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+            roles.clone(),
+            Some(Expr::Map(vec![(
+                "ArnEquals".to_string(),
+                Expr::Map(vec![("iam:PolicyARN".to_string(), Expr::List(managed))]),
+            )])),
+        ),
+        statement(
+            "IamPassRole",
+            &["iam:PassRole"],
+            roles,
+            Some(Expr::Map(vec![(
+                "StringEquals".to_string(),
+                Expr::Map(vec![(
+                    "iam:PassedToService".to_string(),
+                    Expr::List(vec![
+                        s("ec2.amazonaws.com"),
+                        s("imagebuilder.amazonaws.com"),
+                        s("codebuild.amazonaws.com"),
+                    ]),
+                )]),
+            )])),
+        ),
+        statement(
+            "IamInstanceProfiles",
+            &[
+                "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile", "iam:GetInstanceProfile",
+                "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile",
+                "iam:TagInstanceProfile", "iam:UntagInstanceProfile",
+            ],
+            vec![at(format!(
+                "arn:{p}:iam::{a}:instance-profile/executionServiceEC2Role/${{var.name_prefix}}-*"
+            ))],
+            None,
+        ),
+        statement(
+            "GitHubOidcProvider",
+            &["iam:GetOpenIDConnectProvider"],
+            vec![raw("aws_iam_openid_connect_provider.github.arn")],
+            None,
+        ),
+        statement(
+            "ListOidcProviders",
+            &["iam:ListOpenIDConnectProviders"],
+            vec![s("*")],
+            None,
+        ),
+        statement(
+            "LogBucket",
+            &["s3:*"],
+            vec![at(logs_bucket.clone()), at(format!("{logs_bucket}/*"))],
+            None,
+        ),
+        statement(
+            "CodeBuildRunner",
+            &["codebuild:*"],
+            vec![at(format!(
+                "arn:{p}:codebuild:${{var.region}}:{a}:project/${{var.name_prefix}}-runner"
+            ))],
+            None,
+        ),
+        statement(
+            "CodeBuildSourceCredential",
+            &[
+                "codebuild:ImportSourceCredentials",
+                "codebuild:DeleteSourceCredentials",
+                "codebuild:ListSourceCredentials",
+            ],
+            vec![s("*")],
+            None,
+        ),
+        statement(
+            "GitHubTokenSecret",
+            &["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+            vec![at(format!(
+                "arn:{p}:secretsmanager:${{var.region}}:{a}:secret:${{var.name_prefix}}/*"
+            ))],
+            None,
+        ),
+        statement(
+            "FailedBuildAlarm",
+            &["sns:*", "events:*", "cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms",
+              "cloudwatch:TagResource", "cloudwatch:UntagResource", "cloudwatch:ListTagsForResource"],
+            vec![
+                at(format!("arn:{p}:sns:${{var.region}}:{a}:${{var.name_prefix}}-*")),
+                at(format!("arn:{p}:events:${{var.region}}:{a}:rule/${{var.name_prefix}}-*")),
+                at(format!("arn:{p}:cloudwatch:${{var.region}}:{a}:alarm:${{var.name_prefix}}-*")),
+            ],
+            None,
+        ),
+        statement(
+            "SsmParameters",
+            &[
+                "ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter", "ssm:DeleteParameter",
+                "ssm:AddTagsToResource", "ssm:RemoveTagsFromResource", "ssm:ListTagsForResource",
+            ],
+            vec![at(format!(
+                "arn:{p}:ssm:${{var.region}}:{a}:parameter/${{var.name_prefix}}/*"
+            ))],
+            None,
+        ),
+        statement(
+            "PublicSsmParameters",
+            &["ssm:GetParameter", "ssm:GetParameters"],
+            vec![at(format!("arn:{p}:ssm:${{var.region}}::parameter/aws/service/*"))],
+            None,
+        ),
+        statement(
+            "Describe",
+            &[
+                "cloudwatch:DescribeAlarms", "ssm:DescribeParameters", "ec2:DescribeImages",
+                "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeVpcs",
+            ],
+            vec![s("*")],
+            None,
+        ),
+    ];
+    Expr::Call(
+        "jsonencode".to_string(),
+        Box::new(Expr::Map(vec![
+            ("Version".to_string(), s("2012-10-17")),
+            ("Statement".to_string(), Expr::List(statements)),
+        ])),
+    )
+}
+
 fn bootstrap(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
     let (bucket, table) = state_names(input);
     let name = input.name();
     let blocks = vec![
         Block::new("terraform")
             .attr("required_version", s(">= 1.6.0"))
-            .block(Block::new("required_providers").attr(
-                "aws",
-                Expr::Map(vec![
-                    ("source".to_string(), s("hashicorp/aws")),
-                    ("version".to_string(), s(">= 5.60, < 7.0")),
-                ]),
-            )),
+            .block(required_providers()),
         Block::labelled("variable", &["region"])
             .attr("type", raw("string"))
             .attr("default", s(input.region())),
@@ -1202,8 +1607,11 @@ fn bootstrap(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
                 s("The GitHub repository (owner/name) allowed to deploy from its main branch"),
             )
             .attr("type", raw("string")),
+        name_prefix_variable(input),
+        repository_prefix_variable(input),
         Block::labelled("provider", &["aws"]).attr("region", raw("var.region")),
         Block::labelled("data", &["aws_partition", "current"]),
+        Block::labelled("data", &["aws_caller_identity", "current"]),
         Block::labelled("resource", &["aws_s3_bucket", "state"])
             .attr("bucket", s(&bucket))
             .block(Block::new("lifecycle").attr("prevent_destroy", Expr::Bool(true))),
@@ -1264,20 +1672,15 @@ fn bootstrap(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
                     "repo:${var.github_repository}:environment:production",
                 ),
             ),
-        Block::labelled(
-            "resource",
-            &["aws_iam_role_policy_attachment", "github_deploy"],
-        )
-        .comment("Terraform creates IAM roles, so the deploy role needs broad rights; only the")
-        .comment("production environment of the repository can assume it.")
-        .attr("role", raw("aws_iam_role.github_deploy.name"))
-        .attr(
-            "policy_arn",
-            Expr::Template(format!(
-                "arn:{}:iam::aws:policy/AdministratorAccess",
-                partition()
-            )),
-        ),
+        Block::labelled("resource", &["aws_iam_role_policy", "github_deploy"])
+            .comment(
+                "What the main root manages and nothing else: resources named with name_prefix,",
+            )
+            .comment("the ECR repositories below repository_prefix and this state. The role's own")
+            .comment("name is outside name_prefix, so it cannot widen its own rights.")
+            .attr("name", s("deploy"))
+            .attr("role", raw("aws_iam_role.github_deploy.id"))
+            .attr("policy", deploy_policy()),
         Block::labelled("output", &["state_bucket"]).attr("value", raw("aws_s3_bucket.state.id")),
         Block::labelled("output", &["lock_table"])
             .attr("value", raw("aws_dynamodb_table.lock.name")),
@@ -1299,20 +1702,56 @@ fn bootstrap(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
 
 fn readme(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
     let (bucket, table) = state_names(input);
+    let prefix = default_prefix(input);
+    let region = input.region();
     let mut text = String::from("<!--\n");
     for line in header("README of the Terraform configuration", sources) {
         text.push_str(&line);
         text.push('\n');
     }
     text.push_str("-->\n# Terraform\n\n");
+    text.push_str(&format!(
+        "Every resource is named with `name_prefix` (default `{prefix}`) and the ECR\nrepositories with `repository_prefix` (default `{prefix}/`), so this configuration\nand the CloudFormation stacks, which use the project's names, can live in one account. When Terraform alone owns the\nproject's repositories, set `repository_prefix` to the project's registry prefix. Keep both\nvalues the same in `bootstrap/` and here: the deploy role is scoped to them.\n\n"
+    ));
+    text.push_str("## Deploying from a fresh account\n\n");
+    let secret_step = format!(
+        "The CodeBuild runner reaches GitHub with a token kept in Secrets Manager. Create it\nbefore the main configuration's first apply, which reads it (a personal access token with the `repo` and `admin:repo_hook` scopes, or a fine-grained token of the\nrepository with webhook and contents access). Terraform reads only the secret's ARN, so the\ntoken is in neither variables nor state:\n\n```sh\naws secretsmanager create-secret --region {region} --name {prefix}/github-token --secret-string \"$GITHUB_TOKEN\"\n```\n\nAnother name goes in `github_token_secret_name` (and must stay below `<name_prefix>/` for the\ndeploy role to read it).\n\n"
+    );
     match &input.options.terraform_backend {
-        TerraformBackend::S3 => text.push_str(&format!(
-            "State lives in the S3 bucket `{bucket}` with the DynamoDB lock table `{table}`. Both, the\nGitHub OIDC provider and the deploy role are created once by `bootstrap/`, which keeps local state:\n\n```sh\ncd bootstrap\nterraform init\nterraform apply -var github_repository=OWNER/REPO\ncd ..\nterraform init\nterraform apply -var github_repository=OWNER/REPO\n```\n\nSet the repository variables `AWS_DEPLOY_ROLE_ARN` (bootstrap output) and `AWS_BUILD_ROLE_ARN`\n(main output) so the workflows can assume the roles; no access keys are stored anywhere.\n\n"
-        )),
-        TerraformBackend::Cloud { .. } => text.push_str(
-            "State lives in Terraform Cloud/Enterprise (`cloud` block in `versions.tf`). Run\n`terraform login`, then `terraform init` and `terraform apply -var github_repository=OWNER/REPO`.\nThe GitHub OIDC provider is read with a data source: create it once (for example with the\n`aws_iam_openid_connect_provider` resource) before the first apply.\n\n",
-        ),
+        TerraformBackend::S3 => {
+            text.push_str(&format!(
+                "1. Bootstrap the state. `bootstrap/` keeps local state (keep its `terraform.tfstate`) and\n   creates the S3 bucket `{bucket}`, the DynamoDB lock table\n   `{table}`, the GitHub OIDC provider and the deploy role:\n\n   ```sh\n   cd bootstrap\n   terraform init\n   terraform apply -var github_repository=OWNER/REPO\n   cd ..\n   ```\n\n2. The GitHub token. "
+            ));
+            // Indented to stay inside the numbered list.
+            let indented: Vec<String> = secret_step
+                .trim_end()
+                .lines()
+                .map(|l| {
+                    if l.is_empty() {
+                        String::new()
+                    } else {
+                        format!("   {l}")
+                    }
+                })
+                .collect();
+            text.push_str(indented.join("\n").trim_start());
+            text.push_str("\n\n");
+            text.push_str("3. The main configuration:\n\n   ```sh\n   terraform init\n   terraform apply -var github_repository=OWNER/REPO\n   ```\n\n4. Set the repository variables `AWS_DEPLOY_ROLE_ARN` (bootstrap output) and\n   `AWS_BUILD_ROLE_ARN` (main output) so the workflows can assume the roles; no access keys are\n   stored anywhere. From then on `deploy-infra.yml` applies this configuration from `main`.\n\n");
+        }
+        TerraformBackend::Cloud { .. } => {
+            text.push_str("State lives in Terraform Cloud/Enterprise (`cloud` block in `versions.tf`). The GitHub\nOIDC provider is read with a data source: create it once (for example with the\n`aws_iam_openid_connect_provider` resource) before the first apply.\n\n");
+            text.push_str(&secret_step);
+            text.push_str("Then run `terraform login`, `terraform init` and\n`terraform apply -var github_repository=OWNER/REPO`.\n\n");
+        }
     }
-    text.push_str("Image Builder components read their AWSTOE documents from `components/`, copies of the\nrendered `awstoe/` documents. Component and recipe versions are derived from their content, so\nan apply after a change creates new versions next to the old ones instead of failing.\n\nA customized pipeline's parent is the newest image of its golden pipeline: run the golden\npipeline once before the first customized build.\n");
+    text.push_str("Image Builder components read their AWSTOE documents from `components/`, copies of the\nrendered `awstoe/` documents. Component and recipe versions are derived from their content, so\nan apply after a change creates new versions next to the old ones; components, recipes and\nconfigurations are created before the ones they replace are destroyed, so the pipelines move\nover first.\n\nA customized pipeline's parent is the newest image of its golden pipeline: run the golden\npipeline once before the first customized build.\n\n");
+    text.push_str(&format!(
+        "## Tearing down\n\n1. Stop new builds: `terraform apply -var github_repository=OWNER/REPO -var pipeline_status=DISABLED`.\n2. Delete the images the pipelines built (recipes with images cannot be deleted):\n   `aws imagebuilder list-images --region {region} --owner Self` lists them, and\n   `aws imagebuilder delete-image --region {region} --image-build-version-arn ARN` deletes one\n   (AMIs and snapshots are deregistered separately, or left to the lifecycle policies).\n3. Empty the ECR repositories (a repository with images is not deleted):\n\n   ```sh\n   for repo in $(terraform output -json repository_urls | jq -r '.[] | sub(\"^[^/]*/\"; \"\")'); do\n     aws ecr list-images --region {region} --repository-name \"$repo\" --query 'imageIds[*]' --output json > /tmp/ids.json\n     [ \"$(jq length /tmp/ids.json)\" = 0 ] || aws ecr batch-delete-image --region {region} --repository-name \"$repo\" --image-ids file:///tmp/ids.json\n   done\n   ```\n\n   (`batch-delete-image` takes up to 100 images a call: repeat until the lists are empty.)\n4. Empty the build log bucket: `aws s3 rm \"s3://$(terraform output -raw log_bucket)\" --recursive`.\n5. `terraform destroy -var github_repository=OWNER/REPO`, then delete the GitHub token secret\n   if nothing else uses it (`aws secretsmanager delete-secret --region {region} --secret-id NAME`).\n"
+    ));
+    if input.options.terraform_backend == TerraformBackend::S3 {
+        text.push_str(&format!(
+            "6. The state bucket last, once nothing else is left in its state. It has `prevent_destroy`\n   and versioning, so it is removed by hand after the rest of the bootstrap. `terraform destroy`\n   there also deletes the GitHub OIDC provider: keep it (`terraform state rm\n   aws_iam_openid_connect_provider.github` first) when other stacks of the account use it.\n\n   ```sh\n   cd bootstrap\n   terraform state rm aws_s3_bucket_public_access_block.state aws_s3_bucket_server_side_encryption_configuration.state aws_s3_bucket_versioning.state aws_s3_bucket.state\n   terraform destroy -var github_repository=OWNER/REPO\n   aws s3api list-object-versions --bucket {bucket} --output json --query '{{Objects: [Versions, DeleteMarkers][][].{{Key: Key, VersionId: VersionId}}}}' > /tmp/versions.json\n   aws s3api delete-objects --bucket {bucket} --delete file:///tmp/versions.json\n   aws s3api delete-bucket --bucket {bucket} --region {region}\n   ```\n"
+        ));
+    }
     rendered.push("terraform/README.md", text);
 }

@@ -8,4 +8,5 @@ mod parity;
 mod pins;
 mod snapshots;
 mod support;
+mod terraform;
 mod workflows;
