@@ -674,9 +674,12 @@ fn iam(input: &Input<'_>, rendered: &mut Rendered, sources: &[String], pipelines
             )
             .attr(
                 "assume_role_policy",
+                // Only jobs in the environments the build workflows name (which the
+                // repository can limit to protected branches), not any branch or fork PR
                 github_trust(
                     "data.aws_iam_openid_connect_provider.github.arn",
-                    "repo:${var.github_repository}:*",
+                    &crate::github_actions::BUILD_ENVIRONMENTS
+                        .map(|name| format!("repo:${{var.github_repository}}:environment:{name}")),
                 ),
             ),
     );
@@ -695,8 +698,8 @@ fn iam(input: &Input<'_>, rendered: &mut Rendered, sources: &[String], pipelines
     );
 }
 
-/// A trust policy for GitHub's OIDC tokens of `subject` (a `repo:owner/name:…` pattern).
-fn github_trust(provider_arn: &str, subject: &str) -> Expr {
+/// A trust policy for GitHub's OIDC tokens of `subjects` (`repo:owner/name:…` patterns).
+fn github_trust(provider_arn: &str, subjects: &[impl AsRef<str>]) -> Expr {
     Expr::Call(
         "jsonencode".to_string(),
         Box::new(Expr::Map(vec![
@@ -724,7 +727,17 @@ fn github_trust(provider_arn: &str, subject: &str) -> Expr {
                                 "StringLike".to_string(),
                                 Expr::Map(vec![(
                                     "token.actions.githubusercontent.com:sub".to_string(),
-                                    Expr::Template(subject.to_string()),
+                                    match subjects {
+                                        [one] => Expr::Template(one.as_ref().to_string()),
+                                        _ => Expr::List(
+                                            subjects
+                                                .iter()
+                                                .map(|subject| {
+                                                    Expr::Template((*subject).to_string())
+                                                })
+                                                .collect(),
+                                        ),
+                                    },
                                 )]),
                             ),
                         ]),
@@ -1669,7 +1682,7 @@ fn bootstrap(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
                 "assume_role_policy",
                 github_trust(
                     "aws_iam_openid_connect_provider.github.arn",
-                    "repo:${var.github_repository}:environment:production",
+                    &["repo:${var.github_repository}:environment:production"],
                 ),
             ),
         Block::labelled("resource", &["aws_iam_role_policy", "github_deploy"])
