@@ -733,7 +733,7 @@ fn github_trust(provider_arn: &str, subjects: &[impl AsRef<str>]) -> Expr {
                                             subjects
                                                 .iter()
                                                 .map(|subject| {
-                                                    Expr::Template((*subject).to_string())
+                                                    Expr::Template(subject.as_ref().to_string())
                                                 })
                                                 .collect(),
                                         ),
