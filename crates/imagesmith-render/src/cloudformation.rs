@@ -763,8 +763,10 @@ fn lifecycle(p: &Pipeline<'_>, resources: &mut Map<String, Value>) {
                     },
                     "Filter": { "Type": "COUNT", "Value": r("RetainedImages") },
                 }],
+                // Image Builder takes no wildcard here (`x.x.x` is refused): the policy
+                // names the recipe version this stack deploys
                 "ResourceSelection": {
-                    "Recipes": [{ "Name": p.name, "SemanticVersion": "x.x.x" }],
+                    "Recipes": [{ "Name": p.name, "SemanticVersion": p.recipe_version }],
                 },
             },
         }),
