@@ -151,7 +151,10 @@ fn dockerfile(
         });
     }
 
-    let mut out = String::from("# syntax=docker/dockerfile:1.7\n");
+    // No `# syntax=` line: it makes BuildKit pull a frontend image from Docker Hub at build
+    // time, impossible in an air-gapped network. The frontend built into Docker Engine 23+
+    // (Dockerfile 1.4+) reads the heredocs and `--mount=type=secret` used here.
+    let mut out = String::new();
     let what = format!(
         "Dockerfile of {} container image `{}` ({}), version {}",
         match image.role {

@@ -72,7 +72,7 @@ fn client() -> RegistryClient {
 /// empty store (which verifies each blob) gives the same image
 fn assert_intact(registry: &Registry, image: &Image, reference: &str, work: &Path) {
     for digest in image.blobs() {
-        let data = registry.blob_data(&digest.to_string());
+        let data = registry.blob_data(digest.as_ref());
         let bytes = std::fs::read(&data)
             .unwrap_or_else(|error| panic!("{} is not stored: {error}", data.display()));
         assert_eq!(digest_of(&bytes), digest, "{} is corrupt", data.display());
