@@ -122,12 +122,35 @@ fn folders(input: &Input<'_>) -> (Vec<String>, Vec<String>, Vec<String>) {
         .project()
         .and_then(|p| p.paths.clone())
         .unwrap_or_default();
-    let or = |given: &[String], default: &str| {
-        if given.is_empty() {
+    // The documents the plan was made from, relative to the project root: a folder gets a
+    // path filter only when one of them is in it, so that every filter matches a file of the
+    // repository (the starter project has no `components/`; GitHub matches nothing for it).
+    let mut sources: Vec<String> = Vec::new();
+    for image in &input.plan.images {
+        sources.push(crate::common::clean_source(&image.source));
+        for component in &image.components {
+            sources.push(crate::common::clean_source(&component.source));
+        }
+    }
+    let or = |given: &[String], default: &str| -> Vec<String> {
+        let folders = if given.is_empty() {
             vec![default.to_string()]
         } else {
             given.to_vec()
-        }
+        };
+        folders
+            .into_iter()
+            .map(|f| {
+                f.trim_start_matches("./")
+                    .trim_end_matches('/')
+                    .to_string()
+            })
+            .filter(|f| {
+                sources
+                    .iter()
+                    .any(|s| s.strip_prefix(f.as_str()).is_some_and(|r| r.starts_with('/')))
+            })
+            .collect()
     };
     (
         or(&paths.specs, "specs"),
