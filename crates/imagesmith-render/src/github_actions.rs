@@ -140,15 +140,12 @@ fn folders(input: &Input<'_>) -> (Vec<String>, Vec<String>, Vec<String>) {
         };
         folders
             .into_iter()
-            .map(|f| {
-                f.trim_start_matches("./")
-                    .trim_end_matches('/')
-                    .to_string()
-            })
+            .map(|f| f.trim_start_matches("./").trim_end_matches('/').to_string())
             .filter(|f| {
-                sources
-                    .iter()
-                    .any(|s| s.strip_prefix(f.as_str()).is_some_and(|r| r.starts_with('/')))
+                sources.iter().any(|s| {
+                    s.strip_prefix(f.as_str())
+                        .is_some_and(|r| r.starts_with('/'))
+                })
             })
             .collect()
     };

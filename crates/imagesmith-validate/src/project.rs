@@ -157,8 +157,7 @@ fn walk(
             if !name.starts_with('.') && name != "target" && name != "node_modules" {
                 walk(&path, rendered, out)?;
             }
-        } else if (name.ends_with(".yaml") || name.ends_with(".yml")) && !rendered.contains(&path)
-        {
+        } else if (name.ends_with(".yaml") || name.ends_with(".yml")) && !rendered.contains(&path) {
             out.push(path);
         }
     }
@@ -469,7 +468,10 @@ mod tests {
         );
         // The default `rendered/`.
         write(&root.join("rendered/awstoe/b.yaml"), "x: 1\n");
-        write(&root.join("rendered/.imagesmith-render.json"), r#"["awstoe/b.yaml"]"#);
+        write(
+            &root.join("rendered/.imagesmith-render.json"),
+            r#"["awstoe/b.yaml"]"#,
+        );
         let shown = |files: Vec<PathBuf>| -> Vec<String> {
             files
                 .iter()

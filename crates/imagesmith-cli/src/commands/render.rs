@@ -455,6 +455,36 @@ mod tests {
         });
     }
 
+    /// `--check`: everything missing before a render, nothing after it; then each differing, missing and stale file; and
+    /// it writes nothing.
+    #[test]
+    fn drift_lists_differing_missing_and_stale_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().to_path_buf();
+        let files = vec![
+            ("a/one.txt".to_string(), "1".to_string()),
+            ("b/two.txt".to_string(), "2".to_string()),
+        ];
+        assert_eq!(drift(&out, &files).len(), 3, "everything is missing");
+        write_tree(&out.join("."), &files).unwrap();
+        assert!(drift(&out.join("."), &files).is_empty());
+        let now = vec![
+            ("a/one.txt".to_string(), "1+".to_string()),
+            ("c/three.txt".to_string(), "3".to_string()),
+        ];
+        assert_eq!(
+            drift(&out, &now),
+            [
+                Drift::Differs("a/one.txt".into()),
+                Drift::Missing("c/three.txt".into()),
+                Drift::Differs(MANIFEST.into()),
+                Drift::Stale("b/two.txt".into()),
+            ]
+        );
+        assert!(!out.join("c").exists());
+        assert_eq!(fs_err::read_to_string(out.join("a/one.txt")).unwrap(), "1");
+    }
+
     #[test]
     fn refuses_paths_outside_the_folder() {
         let dir = tempfile::tempdir().unwrap();

@@ -77,7 +77,11 @@ fn path_filters(workflow: &str) -> Vec<String> {
             continue;
         };
         for path in paths {
-            filters.push(path.as_str().expect("a path filter is a string").to_string());
+            filters.push(
+                path.as_str()
+                    .expect("a path filter is a string")
+                    .to_string(),
+            );
         }
     }
     filters
@@ -212,7 +216,11 @@ fn render_into_the_repository_root() {
     std::fs::write(&spec, text.replace("trivy: 0.53.0", "trivy: 0.54.1")).unwrap();
     // The lock is stale: render --check refuses like render does (exit 1).
     let stale = run(&["render", "--check", "--out", "."], root, 1);
-    assert!(stderr(&stale).contains("imagesmith.lock"), "{}", stderr(&stale));
+    assert!(
+        stderr(&stale).contains("imagesmith.lock"),
+        "{}",
+        stderr(&stale)
+    );
     run(&["lock", "--offline"], root, 0);
     let drift = run(&["render", "--check", "--out", "."], root, 1);
     let report = stdout(&drift);
