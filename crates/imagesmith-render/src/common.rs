@@ -371,7 +371,17 @@ pub(crate) fn index(input: &Input<'_>, rendered: &mut Rendered) {
     for source in sources {
         text.push_str(&format!("- {source}\n"));
     }
-    rendered.push("README.md", text);
+    rendered.push(index_path(input.options), text);
+}
+
+/// Where the index of the rendered files goes: `README.md` of the output folder, except in
+/// the repository root (`--out .`), where `README.md` is the repository's own.
+pub(crate) fn index_path(options: &RenderOptions) -> &'static str {
+    if options.output_prefix().is_empty() {
+        "RENDERED.md"
+    } else {
+        "README.md"
+    }
 }
 
 #[cfg(test)]

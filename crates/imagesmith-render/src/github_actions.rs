@@ -122,12 +122,32 @@ fn folders(input: &Input<'_>) -> (Vec<String>, Vec<String>, Vec<String>) {
         .project()
         .and_then(|p| p.paths.clone())
         .unwrap_or_default();
-    let or = |given: &[String], default: &str| {
-        if given.is_empty() {
+    // The documents the plan was made from, relative to the project root: a folder gets a
+    // path filter only when one of them is in it, so that every filter matches a file of the
+    // repository (the starter project has no `components/`; GitHub matches nothing for it).
+    let mut sources: Vec<String> = Vec::new();
+    for image in &input.plan.images {
+        sources.push(crate::common::clean_source(&image.source));
+        for component in &image.components {
+            sources.push(crate::common::clean_source(&component.source));
+        }
+    }
+    let or = |given: &[String], default: &str| -> Vec<String> {
+        let folders = if given.is_empty() {
             vec![default.to_string()]
         } else {
             given.to_vec()
-        }
+        };
+        folders
+            .into_iter()
+            .map(|f| f.trim_start_matches("./").trim_end_matches('/').to_string())
+            .filter(|f| {
+                sources.iter().any(|s| {
+                    s.strip_prefix(f.as_str())
+                        .is_some_and(|r| r.starts_with('/'))
+                })
+            })
+            .collect()
     };
     (
         or(&paths.specs, "specs"),
@@ -143,8 +163,9 @@ fn globs(folders: &[String]) -> Vec<Value> {
         .collect()
 }
 
-fn out_dir(input: &Input<'_>) -> String {
-    input.options.output_dir.trim_end_matches('/').to_string()
+/// `rest` below the output folder, as a path from the repository root (no `./`).
+fn out_path(input: &Input<'_>, rest: &str) -> String {
+    input.options.out_path(rest)
 }
 
 fn install_imagesmith() -> Value {
@@ -216,6 +237,29 @@ fn validate(input: &Input<'_>, rendered: &mut Rendered) {
     paths.extend(globs(&components));
     paths.push(json!("imagesmith.yaml"));
     paths.push(json!("imagesmith.lock"));
+    // The rendered files too: the drift gate fails a pull request that edits one by hand.
+    // The folders are those of the files rendered so far (the other targets render first),
+    // so each filter matches a file of the repository.
+    let mut rendered_folders: Vec<String> = rendered
+        .files
+        .iter()
+        .filter_map(|f| f.path.split_once('/').map(|(top, _)| top.to_string()))
+        .collect();
+    rendered_folders.push(".github".into());
+    rendered_folders.sort();
+    rendered_folders.dedup();
+    for folder in &rendered_folders {
+        let glob = if folder == ".github" {
+            out_path(input, ".github/workflows/**")
+        } else {
+            out_path(input, &format!("{folder}/**"))
+        };
+        if !paths.contains(&json!(glob)) {
+            paths.push(json!(glob));
+        }
+    }
+    let check = input.options.command_line(&["--check"]);
+    let update = input.options.command_line(&[]);
     let workflow = json!({
         "name": "validate",
         "on": {
@@ -257,6 +301,10 @@ fn validate(input: &Input<'_>, rendered: &mut Rendered) {
                     {
                         "name": "The lock is up to date (run `imagesmith lock` and commit it)",
                         "run": "imagesmith lock --check",
+                    },
+                    {
+                        "name": format!("The rendered files are up to date (run `{update}` and commit them)"),
+                        "run": check,
                     },
                     {
                         "name": "Validate (SARIF for code scanning)",
@@ -347,7 +395,6 @@ exit "$failed"
 
 /// Build, scan and push steps for one container image; `matrix` names the matrix fields.
 fn container_steps(input: &Input<'_>, customized: bool) -> Vec<Value> {
-    let out = out_dir(input);
     let (trivy, grype, snyk) = input.gates();
     let mut steps = vec![
         json!({ "uses": uses(CHECKOUT) }),
@@ -372,8 +419,8 @@ fn container_steps(input: &Input<'_>, customized: bool) -> Vec<Value> {
         "name": "Build",
         "uses": uses(BUILD_PUSH),
         "with": {
-            "context": format!("{out}/docker/${{{{ matrix.image }}}}"),
-            "file": format!("{out}/docker/${{{{ matrix.image }}}}/Dockerfile"),
+            "context": out_path(input, "docker/${{ matrix.image }}"),
+            "file": out_path(input, "docker/${{ matrix.image }}/Dockerfile"),
             "load": true,
             "push": false,
             "tags": scanned,
@@ -467,7 +514,7 @@ fn build_golden(input: &Input<'_>, rendered: &mut Rendered) {
     let mut paths = globs(&recipes);
     paths.extend(globs(&components));
     paths.push(json!("imagesmith.yaml"));
-    paths.push(json!(format!("{}/docker/golden-*/**", out_dir(input))));
+    paths.push(json!(out_path(input, "docker/golden-*/**")));
     let mut jobs = serde_json::Map::new();
     let containers: Vec<Value> = input
         .images(ImageType::Container, Some(Role::Golden))
@@ -615,7 +662,7 @@ fn build_docker_image(input: &Input<'_>, rendered: &mut Rendered) {
     let (specs, _, components) = folders(input);
     let mut paths = globs(&specs);
     paths.extend(globs(&components));
-    paths.push(json!(format!("{}/docker/**", out_dir(input))));
+    paths.push(json!(out_path(input, "docker/**")));
     let images: Vec<Value> = input
         .images(ImageType::Container, Some(Role::Customized))
         .filter(|(_, i)| i.os.family == OsFamily::Linux)
@@ -679,7 +726,7 @@ fn build_docker_image(input: &Input<'_>, rendered: &mut Rendered) {
 }
 
 fn deploy_infra(input: &Input<'_>, rendered: &mut Rendered) {
-    let directory = format!("{}/terraform", out_dir(input));
+    let directory = out_path(input, "terraform");
     let mut env =
         json!({ "AWS_REGION": input.region(), "TF_IN_AUTOMATION": "true", "TF_INPUT": "false" });
     if let TerraformBackend::Cloud { hostname, .. } = &input.options.terraform_backend {

@@ -126,11 +126,15 @@ pub struct RenderOptions {
     pub targets: BTreeSet<Target>,
     /// The Terraform state backend.
     pub terraform_backend: TerraformBackend,
-    /// Where the rendered tree sits relative to the repository root (`rendered`): workflows
-    /// refer to the Dockerfiles and Terraform through it.
+    /// Where the rendered tree sits relative to the repository root (`rendered`; `.` when it
+    /// is the repository root itself): workflows refer to the Dockerfiles and Terraform
+    /// through it (see [`RenderOptions::out_path`]).
     pub output_dir: String,
     /// Extra regions AMIs are copied to, besides the pipeline's own.
     pub distribution_regions: Vec<String>,
+    /// The images the render was asked for (empty: all); the drift gate of `validate.yml`
+    /// (`imagesmith render --check`) names them again, so it renders the same files.
+    pub images: Vec<String>,
 }
 
 impl RenderOptions {
@@ -141,13 +145,119 @@ impl RenderOptions {
             terraform_backend: TerraformBackend::S3,
             output_dir: "rendered".to_string(),
             distribution_regions: Vec::new(),
+            images: Vec::new(),
         }
+    }
+
+    /// The output folder as a path prefix, normalised: no `./`, no trailing `/`, and empty
+    /// for the repository root (`.`).
+    pub fn output_prefix(&self) -> String {
+        self.output_dir
+            .replace('\\', "/")
+            .split('/')
+            .filter(|part| !part.is_empty() && *part != ".")
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// `rest` (a path below the output folder) as a path from the repository root: GitHub
+    /// path filters, working directories and build contexts never begin with `./` (a
+    /// `./terraform/**` filter matches nothing), so the root output folder adds no prefix.
+    ///
+    /// ```
+    /// use imagesmith_render::{RenderOptions, Target};
+    /// let mut options = RenderOptions::new(&[Target::All]);
+    /// assert_eq!(options.out_path("terraform/**"), "rendered/terraform/**");
+    /// options.output_dir = ".".into();
+    /// assert_eq!(options.out_path("terraform/**"), "terraform/**");
+    /// options.output_dir = "./ci/out/".into();
+    /// assert_eq!(options.out_path("docker"), "ci/out/docker");
+    /// ```
+    pub fn out_path(&self, rest: &str) -> String {
+        let prefix = self.output_prefix();
+        let rest = rest.trim_start_matches("./").trim_start_matches('/');
+        match (prefix.is_empty(), rest.is_empty()) {
+            (true, true) => ".".to_string(),
+            (true, false) => rest.to_string(),
+            (false, true) => prefix,
+            (false, false) => format!("{prefix}/{rest}"),
+        }
+    }
+
+    /// The `imagesmith render` command line for these options (see [`render_command`]).
+    pub fn command_line(&self, extra: &[&str]) -> String {
+        render_command(self, extra)
     }
 
     /// Whether `target` is to be rendered.
     pub fn wants(&self, target: Target) -> bool {
         self.targets.contains(&Target::All) || self.targets.contains(&target)
     }
+}
+
+/// `word` quoted for a POSIX shell (single quotes) when it holds anything but `[A-Za-z0-9._/=:@+-]`.
+pub fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/=:@+-".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// The `imagesmith render` command that renders with `options` (same images, targets,
+/// backend, regions and output folder, relative to the project root), with `extra` arguments
+/// after `render`, quoted for a POSIX shell.
+///
+/// ```
+/// use imagesmith_render::{render_command, RenderOptions, Target};
+/// let mut options = RenderOptions::new(&[Target::All]);
+/// options.output_dir = ".".into();
+/// assert_eq!(render_command(&options, &["--check"]), "imagesmith render --check --out .");
+/// ```
+pub fn render_command(options: &RenderOptions, extra: &[&str]) -> String {
+    let mut words: Vec<String> = vec!["imagesmith".into(), "render".into()];
+    words.extend(extra.iter().map(|e| e.to_string()));
+    words.push("--out".into());
+    words.push(options.out_path(""));
+    if !options.targets.contains(&Target::All) {
+        for target in &options.targets {
+            words.push("--target".into());
+            words.push(target.as_str().into());
+        }
+    }
+    if let TerraformBackend::Cloud {
+        organization,
+        workspace,
+        hostname,
+    } = &options.terraform_backend
+    {
+        words.push("--terraform-backend".into());
+        words.push("cloud".into());
+        for (flag, value) in [
+            ("--terraform-cloud-organization", organization),
+            ("--terraform-cloud-workspace", workspace),
+            ("--terraform-cloud-hostname", hostname),
+        ] {
+            if let Some(value) = value {
+                words.push(flag.into());
+                words.push(value.clone());
+            }
+        }
+    }
+    for region in &options.distribution_regions {
+        words.push("--distribution-region".into());
+        words.push(region.clone());
+    }
+    words.extend(options.images.iter().cloned());
+    words
+        .iter()
+        .map(|w| shell_word(w))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// One rendered file.

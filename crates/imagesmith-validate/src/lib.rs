@@ -24,7 +24,7 @@ pub use checks::{
 pub use date::today;
 pub use project::{
     check_file, discover, find_project_root, load_project, LoadedProject, ProjectError,
-    PROJECT_FILE,
+    PROJECT_FILE, RENDER_MANIFEST,
 };
 
 use imagesmith_catalog::Catalog;

@@ -6,11 +6,55 @@ use imagesmith_catalog::file_stem;
 use imagesmith_diagnostics::Code;
 use imagesmith_model::{decode, DocumentKind, Project};
 use imagesmith_yaml::{load_bytes, open_regular, Limits, ReadError};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The project file name.
 pub const PROJECT_FILE: &str = "imagesmith.yaml";
+
+/// The manifest `imagesmith render` writes in its output folder: a JSON list of the files it
+/// wrote, relative to that folder. Those files are output, never input.
+pub const RENDER_MANIFEST: &str = ".imagesmith-render.json";
+
+/// The largest render manifest read (a path per rendered file: far below this).
+const RENDER_MANIFEST_MAX_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Files that render manifests list, as absolute paths.
+#[derive(Debug, Default)]
+struct RenderedFiles(HashSet<PathBuf>);
+
+impl RenderedFiles {
+    /// Adds the files of the manifest in `dir`, if it has one. A manifest that cannot be
+    /// read as a list of relative paths lists nothing.
+    fn add_manifest(&mut self, dir: &Path) {
+        let Ok(bytes) =
+            imagesmith_yaml::read_regular(&dir.join(RENDER_MANIFEST), RENDER_MANIFEST_MAX_BYTES)
+        else {
+            return;
+        };
+        let Ok(paths) = serde_json::from_slice::<Vec<String>>(&bytes) else {
+            return;
+        };
+        let dir = absolute(dir);
+        for path in paths {
+            let inside = !path.is_empty()
+                && !path.starts_with('/')
+                && path.split('/').all(|p| !p.is_empty() && p != "..");
+            if inside {
+                self.0.insert(dir.join(path));
+            }
+        }
+    }
+
+    fn contains(&self, path: &Path) -> bool {
+        !self.0.is_empty() && self.0.contains(&absolute(path))
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
 
 /// Why a project could not be read at all (as opposed to being invalid).
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +106,11 @@ pub fn find_project_root(start: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
-/// Every YAML file at or below `paths`, sorted, skipping hidden folders and build output.
+/// Every YAML file at or below `paths`, sorted, skipping hidden folders (`.github/`, `.git/`),
+/// build output (`target/`, `node_modules/`) and rendered output: every file a render
+/// manifest ([`RENDER_MANIFEST`]) lists, whether the manifest is in a folder walked or above
+/// it — so neither `rendered/` nor a render into the project root (`--out .`) is read as
+/// input. A file named in `paths` is checked as asked.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ProjectError> {
     let mut out = Vec::new();
     for path in paths {
@@ -71,7 +119,11 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ProjectError> {
             source: e,
         })?;
         if metadata.is_dir() {
-            walk(path, &mut out)?;
+            let mut rendered = RenderedFiles::default();
+            for above in absolute(path).ancestors().skip(1) {
+                rendered.add_manifest(above);
+            }
+            walk(path, &mut rendered, &mut out)?;
         } else {
             out.push(path.clone());
         }
@@ -79,11 +131,16 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ProjectError> {
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ProjectError> {
+fn walk(
+    dir: &Path,
+    rendered: &mut RenderedFiles,
+    out: &mut Vec<PathBuf>,
+) -> Result<(), ProjectError> {
     let read = |e: std::io::Error| ProjectError::Read {
         path: dir.to_path_buf(),
         source: e,
     };
+    rendered.add_manifest(dir);
     // Each name is taken once: `DirEntry::file_name` allocates, so sorting by it would
     // allocate twice per comparison.
     let mut entries: Vec<_> = std::fs::read_dir(dir)
@@ -97,12 +154,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ProjectError> {
         let path = entry.path();
         let file_type = entry.file_type().map_err(read)?;
         if file_type.is_dir() {
-            // Rendered output (it carries the renderer's manifest) is not project input.
-            let rendered = path.join(".imagesmith-render.json").exists();
-            if !name.starts_with('.') && name != "target" && name != "node_modules" && !rendered {
-                walk(&path, out)?;
+            if !name.starts_with('.') && name != "target" && name != "node_modules" {
+                walk(&path, rendered, out)?;
             }
-        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+        } else if (name.ends_with(".yaml") || name.ends_with(".yml")) && !rendered.contains(&path) {
             out.push(path);
         }
     }
@@ -382,4 +437,65 @@ fn spec_name(path: &Path) -> String {
         .and_then(|name| name.as_str())
         .map(str::to_owned)
         .unwrap_or_else(stem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &Path, text: &str) {
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(path, text).unwrap();
+    }
+
+    /// Files a render manifest lists are output, wherever the manifest is (the folder walked,
+    /// one below it, one above it); `.github/` is never read; files it does not list are.
+    #[test]
+    fn discover_skips_rendered_files_and_github() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(&root.join("imagesmith.yaml"), "x: 1\n");
+        write(&root.join("specs/app.yaml"), "x: 1\n");
+        write(&root.join("components/mine.yaml"), "x: 1\n");
+        // `render --out .`: the manifest in the root.
+        write(&root.join("awstoe/linux/a.yaml"), "x: 1\n");
+        write(&root.join("cloudformation/a.yml"), "x: 1\n");
+        write(&root.join(".github/workflows/validate.yml"), "x: 1\n");
+        write(&root.join("awstoe/linux/hand-written.yaml"), "x: 1\n");
+        write(
+            &root.join(RENDER_MANIFEST),
+            r#"["awstoe/linux/a.yaml", "cloudformation/a.yml", ".github/workflows/validate.yml", "../outside.yaml"]"#,
+        );
+        // The default `rendered/`.
+        write(&root.join("rendered/awstoe/b.yaml"), "x: 1\n");
+        write(
+            &root.join("rendered/.imagesmith-render.json"),
+            r#"["awstoe/b.yaml"]"#,
+        );
+        let shown = |files: Vec<PathBuf>| -> Vec<String> {
+            files
+                .iter()
+                .map(|f| display_path(f, root))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            shown(discover(&[root.to_path_buf()]).unwrap()),
+            [
+                "awstoe/linux/hand-written.yaml",
+                "components/mine.yaml",
+                "imagesmith.yaml",
+                "specs/app.yaml"
+            ]
+        );
+        // Walking a folder below the manifest reads the manifest above it.
+        assert_eq!(
+            shown(discover(&[root.join("awstoe")]).unwrap()),
+            ["awstoe/linux/hand-written.yaml"]
+        );
+        // A file named on the command line is checked as asked.
+        assert_eq!(
+            shown(discover(&[root.join("awstoe/linux/a.yaml")]).unwrap()),
+            ["awstoe/linux/a.yaml"]
+        );
+    }
 }

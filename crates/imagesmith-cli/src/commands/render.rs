@@ -5,16 +5,26 @@
 //! and a first render appears all at once. A manifest (`.imagesmith-render.json`) lists what
 //! was written, so files the project no longer renders are removed — and only those: nothing
 //! the manifest does not name is ever deleted.
+//!
+//! `--out .` renders into the project root, the repository layout GitHub reads: workflows in
+//! `.github/workflows/`, the other targets in their folders beside the specs (`docker/`,
+//! `terraform/`, …). The manifest also tells `validate` which files are rendered output, not
+//! input (see `imagesmith_validate::discover`).
+//!
+//! `render --check` renders in memory and compares with the output folder: every rendered
+//! file's bytes, the manifest, and the files the manifest lists that would no longer be
+//! rendered. It writes nothing and exits 1 when anything differs (the drift gate of the
+//! rendered `validate.yml`).
 
 use crate::project::load_locked;
 use crate::{current_dir, ExitStatus};
 use anyhow::Context as _;
-use imagesmith_render::{render, RenderOptions, Target, TerraformBackend};
+use imagesmith_render::{render, shell_word, RenderOptions, Target, TerraformBackend};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-/// The manifest of rendered files, inside the output folder.
-pub const MANIFEST: &str = ".imagesmith-render.json";
+/// The manifest of rendered files, inside the output folder (`validate` skips what it lists).
+pub const MANIFEST: &str = imagesmith_validate::RENDER_MANIFEST;
 
 /// A target on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -81,6 +91,28 @@ pub struct Args {
     /// Another region AMIs are copied to; repeatable.
     #[arg(long, value_name = "REGION")]
     pub distribution_region: Vec<String>,
+    /// Write nothing: exit 1 when the files on disk differ from what would be rendered,
+    /// listing each differing, missing and stale file.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// `path` with `.` and `..` resolved lexically (`/repo/.` is `/repo`, `/repo/specs/..` too).
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 /// Runs `render`.
@@ -90,12 +122,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Ok(locked) => locked,
         Err(status) => return Ok(status),
     };
-    let base = locked.root.clone().unwrap_or_else(|| cwd.clone());
-    let out = match &args.out {
+    let base = normalize(&locked.root.clone().unwrap_or_else(|| cwd.clone()));
+    let out = normalize(&match &args.out {
         Some(out) if out.is_absolute() => out.clone(),
         Some(out) => cwd.join(out),
         None => base.join("rendered"),
-    };
+    });
+    if !out.starts_with(&base) {
+        eprintln!(
+            "warning: `{}` is outside the project `{}`: the workflows refer to the rendered files as if they were in the project root",
+            out.display(),
+            base.display()
+        );
+    }
     let targets: Vec<Target> = args.target.iter().copied().map(Target::from).collect();
     let mut options = RenderOptions::new(&targets);
     options.output_dir = out
@@ -105,6 +144,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| ".".to_string());
     options.distribution_regions = args.distribution_region.clone();
+    options.images = args.names.clone();
     options.terraform_backend = match args.terraform_backend {
         BackendArg::S3 => TerraformBackend::S3,
         BackendArg::Cloud => TerraformBackend::Cloud {
@@ -125,6 +165,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         .iter()
         .map(|f| (f.path.clone(), f.contents.clone()))
         .collect();
+    if args.check {
+        return check(&out, &files);
+    }
     let removed = write_tree(&out, &files)?;
     for note in &rendered.notes {
         eprintln!("warning: {}: {}", note.file, note.message);
@@ -140,6 +183,101 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         }
     );
     Ok(ExitStatus::Success)
+}
+
+/// How one file on disk differs from the render.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Drift {
+    /// Rendered, but not on disk.
+    Missing(String),
+    /// On disk with other bytes.
+    Differs(String),
+    /// Listed by the manifest on disk, no longer rendered (`render` would remove it).
+    Stale(String),
+}
+
+impl std::fmt::Display for Drift {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Drift::Missing(path) => write!(f, "missing: {path}"),
+            Drift::Differs(path) => write!(f, "differs: {path}"),
+            Drift::Stale(path) => write!(f, "stale:   {path} (no longer rendered)"),
+        }
+    }
+}
+
+/// What differs between `files` (and the manifest `write_tree` would write for them) and
+/// the folder `out`; empty when rendering would change nothing.
+pub fn drift(out: &Path, files: &[(String, String)]) -> Vec<Drift> {
+    let mut found = Vec::new();
+    let mut paths: Vec<String> = files.iter().map(|(p, _)| p.clone()).collect();
+    paths.sort();
+    let manifest = manifest_text(&paths);
+    for (path, contents) in files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .chain([(MANIFEST, manifest.as_str())])
+    {
+        let target = out.join(path);
+        match std::fs::symlink_metadata(&target) {
+            Ok(metadata) if metadata.is_file() => {
+                match imagesmith_yaml::read_regular(&target, contents.len() as u64 + 1) {
+                    Ok(bytes) if bytes == contents.as_bytes() => {}
+                    _ => found.push(Drift::Differs(path.to_string())),
+                }
+            }
+            Ok(_) => found.push(Drift::Differs(path.to_string())),
+            Err(_) => found.push(Drift::Missing(path.to_string())),
+        }
+    }
+    let current: BTreeSet<&str> = paths.iter().map(String::as_str).collect();
+    for stale in manifest_paths(out)
+        .into_iter()
+        .filter(|p| !current.contains(p.as_str()) && safe(p))
+    {
+        if out.join(&stale).is_file() {
+            found.push(Drift::Stale(stale));
+        }
+    }
+    found
+}
+
+/// `render --check`: reports the drift of `out` and exits 1 when there is any.
+fn check(out: &Path, files: &[(String, String)]) -> anyhow::Result<ExitStatus> {
+    let found = drift(out, files);
+    if found.is_empty() {
+        eprintln!(
+            "The {} rendered files in `{}` are up to date",
+            files.len(),
+            out.display()
+        );
+        return Ok(ExitStatus::Success);
+    }
+    let mut stdout = String::new();
+    for drift in &found {
+        stdout.push_str(&format!("{drift}\n"));
+    }
+    print!("{stdout}");
+    eprintln!(
+        "error: {} of the rendered files in `{}` differ from what `imagesmith render` writes",
+        found.len(),
+        out.display()
+    );
+    let again: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--check")
+        .map(|a| shell_word(&a))
+        .collect();
+    eprintln!(
+        "hint: run `imagesmith {}` to update, and commit the result",
+        again.join(" ")
+    );
+    Ok(ExitStatus::Invalid)
+}
+
+/// The manifest listing `paths` (sorted).
+fn manifest_text(paths: &[String]) -> String {
+    serde_json::to_string_pretty(paths).expect("a list of strings serializes") + "\n"
 }
 
 /// The largest manifest read: a path per rendered file, far below this for any project.
@@ -175,6 +313,7 @@ pub fn write_tree(out: &Path, files: &[(String, String)]) -> anyhow::Result<usiz
             "Refusing to write `{path}` outside the output folder"
         );
     }
+    let out = &normalize(out);
     let parent = out
         .parent()
         .map(Path::to_path_buf)
@@ -184,13 +323,19 @@ pub fn write_tree(out: &Path, files: &[(String, String)]) -> anyhow::Result<usiz
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "rendered".to_string());
-    let staging = parent.join(format!(".{name}.imagesmith-{}", std::process::id()));
+    // An existing folder (the project root with `--out .`) stages inside itself, so every
+    // rename stays on its file system; a new one is staged beside it and appears at once.
+    let staging = if out.is_dir() {
+        out.join(format!(".imagesmith-render-{}", std::process::id()))
+    } else {
+        parent.join(format!(".{name}.imagesmith-{}", std::process::id()))
+    };
     if staging.exists() {
         fs_err::remove_dir_all(&staging)?;
     }
     let mut paths: Vec<String> = files.iter().map(|(p, _)| p.clone()).collect();
     paths.sort();
-    let manifest = serde_json::to_string_pretty(&paths)? + "\n";
+    let manifest = manifest_text(&paths);
     let stage = || -> anyhow::Result<()> {
         for (path, contents) in files {
             let target = staging.join(path);
@@ -308,6 +453,36 @@ mod tests {
                 dockerfile.contents
             )
         });
+    }
+
+    /// `--check`: everything missing before a render, nothing after it; then each differing, missing and stale file; and
+    /// it writes nothing.
+    #[test]
+    fn drift_lists_differing_missing_and_stale_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().to_path_buf();
+        let files = vec![
+            ("a/one.txt".to_string(), "1".to_string()),
+            ("b/two.txt".to_string(), "2".to_string()),
+        ];
+        assert_eq!(drift(&out, &files).len(), 3, "everything is missing");
+        write_tree(&out.join("."), &files).unwrap();
+        assert!(drift(&out.join("."), &files).is_empty());
+        let now = vec![
+            ("a/one.txt".to_string(), "1+".to_string()),
+            ("c/three.txt".to_string(), "3".to_string()),
+        ];
+        assert_eq!(
+            drift(&out, &now),
+            [
+                Drift::Differs("a/one.txt".into()),
+                Drift::Missing("c/three.txt".into()),
+                Drift::Differs(MANIFEST.into()),
+                Drift::Stale("b/two.txt".into()),
+            ]
+        );
+        assert!(!out.join("c").exists());
+        assert_eq!(fs_err::read_to_string(out.join("a/one.txt")).unwrap(), "1");
     }
 
     #[test]

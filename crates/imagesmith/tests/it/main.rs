@@ -4,6 +4,7 @@ mod index;
 mod init;
 mod inputs;
 mod kill;
+mod layout;
 mod lock;
 mod mirror;
 mod push;
