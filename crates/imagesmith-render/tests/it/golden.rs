@@ -139,7 +139,7 @@ fn golden_windows_recipes_start_with_update_windows() {
     });
     std::fs::write(
         dir.path().join("recipes/golden-ami-windows2022.yaml"),
-        "# Golden Windows Server 2022 AMI.\nkind: recipe\ndescription: Golden Windows Server 2022 AMI\nimage_type: ami\nos: windows2022\nbase_image: ssm:/aws/service/ami-windows-latest/Windows_Server-2022-English-Full-Base\nversion: 1.0.0\n",
+        "# Golden Windows Server 2022 AMI.\nkind: recipe\ndescription: Golden Windows Server 2022 AMI\nimage_type: ami\nos: windows2022\nbase_image: ssm:/aws/service/ami-windows-latest/Windows_Server-2022-English-Full-Base\nversion: 1.0.0\ncomponents:\n  windows_exporter:\n",
     )
     .expect("write recipe");
     let rendered = render_all(dir.path());
