@@ -515,8 +515,8 @@ pub struct Schedule {
     /// IANA time zone, default `UTC`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
-    /// Rebuild only when a dependency changed (`dependency_updates`, the default) or always
-    /// (`always`).
+    /// Rebuild only when a dependency changed (`dependency_updates`) or always (`always`).
+    /// Default: `always` for golden pipelines, `dependency_updates` for customized ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_condition: Option<StartCondition>,
 }

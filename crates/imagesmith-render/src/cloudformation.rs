@@ -9,7 +9,9 @@
 //! builds through an EventBridge rule, a CloudWatch alarm and an SNS topic.
 
 use crate::awstoe::DocKind;
-use crate::common::{header, image_builder_cron, only_on_updates, platform, timezone, Input};
+use crate::common::{
+    golden_ami_parameter, header, image_builder_cron, platform, start_condition, timezone, Input,
+};
 use crate::pipeline::{pipeline, ParentImage, Pipeline, RecipeComponent};
 use crate::{yaml, Rendered};
 use imagesmith_model::ImageType;
@@ -230,6 +232,7 @@ fn parent_value(p: &Pipeline<'_>) -> Value {
 
 fn template(input: &Input<'_>, p: &Pipeline<'_>, folder: &str, rendered: &mut Rendered) -> Value {
     let container = p.image.image_type == ImageType::Container;
+    let golden = p.image.role == Role::Golden;
     let mut resources = Map::new();
     let tags = tags(input, p);
 
@@ -497,7 +500,7 @@ fn template(input: &Input<'_>, p: &Pipeline<'_>, folder: &str, rendered: &mut Re
         let distributions: Vec<Value> = regions
             .into_iter()
             .map(|region| {
-                json!({
+                let mut distribution = json!({
                     "Region": region,
                     "AmiDistributionConfiguration": {
                         "Name": format!("{}-{{{{ imagebuilder:buildDate }}}}", p.name),
@@ -513,7 +516,15 @@ fn template(input: &Input<'_>, p: &Pipeline<'_>, folder: &str, rendered: &mut Re
                             json!({ "UserIds": r("SharedAccountIds") }),
                         ),
                     },
-                })
+                });
+                if golden {
+                    // Each Region's parameter names that Region's newest golden AMI.
+                    distribution["SsmParameterConfigurations"] = json!([{
+                        "ParameterName": golden_ami_parameter(input, p.image),
+                        "DataType": "aws:ec2:image",
+                    }]);
+                }
+                distribution
             })
             .collect();
         resources.insert(
@@ -553,12 +564,8 @@ fn template(input: &Input<'_>, p: &Pipeline<'_>, folder: &str, rendered: &mut Re
         "ImageScanningConfiguration": scanning,
         "EnhancedImageMetadataEnabled": true,
         "Schedule": {
-            "ScheduleExpression": image_builder_cron(input.project()),
-            "PipelineExecutionStartCondition": if only_on_updates(input.project()) {
-                "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE"
-            } else {
-                "EXPRESSION_MATCH_ONLY"
-            },
+            "ScheduleExpression": image_builder_cron(input.project(), p.image.role),
+            "PipelineExecutionStartCondition": start_condition(input.project(), p.image.role),
             "Timezone": timezone(input.project()),
         },
         "Status": r("PipelineStatus"),
@@ -597,11 +604,30 @@ fn template(input: &Input<'_>, p: &Pipeline<'_>, folder: &str, rendered: &mut Re
         "LogBucketName".into(),
         json!({ "Description": "Build and test logs", "Value": r("LogBucket") }),
     );
+    if golden && !container {
+        outputs.insert(
+            "GoldenAmiParameterName".into(),
+            json!({
+                "Description": "SSM parameter naming the newest golden AMI (in each distribution Region)",
+                "Value": golden_ami_parameter(input, p.image),
+            }),
+        );
+    }
     if container {
         outputs.insert(
             "RepositoryUri".into(),
             json!({ "Description": "Where images are pushed", "Value": { "Fn::GetAtt": ["Repository", "RepositoryUri"] } }),
         );
+        if golden {
+            // The digest of each build is published by `imagesmith publish`.
+            outputs.insert(
+                "GoldenImageRepositoryUri".into(),
+                json!({
+                    "Description": "ECR repository of the golden container image",
+                    "Value": { "Fn::GetAtt": ["Repository", "RepositoryUri"] },
+                }),
+            );
+        }
         outputs.insert(
             "ImageArn".into(),
             json!({ "Condition": "BuildImage", "Description": "The image built at stack creation", "Value": r("Image") }),
@@ -824,7 +850,12 @@ fn readme(input: &Input<'_>, p: &Pipeline<'_>, folder: &str) -> String {
     for component in &p.components {
         match component {
             RecipeComponent::Managed { name } => text.push_str(&format!(
-                "| `{name}` (Amazon-managed, reads secrets) | latest | x.x.x | — |\n"
+                "| `{name}` (Amazon-managed, {}) | latest | x.x.x | — |\n",
+                if name.starts_with("update-") {
+                    "installs the pending OS updates"
+                } else {
+                    "reads secrets"
+                }
             )),
             RecipeComponent::Own { doc, .. } => {
                 let doc = &input.docs[*doc];

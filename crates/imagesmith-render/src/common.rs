@@ -280,12 +280,22 @@ pub(crate) fn platform(family: OsFamily) -> &'static str {
     }
 }
 
-/// A cron expression in Image Builder's `cron(...)` form.
-pub(crate) fn image_builder_cron(project: Option<&Project>) -> String {
+/// The schedule when the project sets none: golden images rebuild daily (so the OS update
+/// component picks up new patches), customized images monthly.
+fn default_cron(role: Role) -> &'static str {
+    match role {
+        Role::Golden => "0 9 * * ? *",
+        Role::Customized => "0 9 1 * ? *",
+    }
+}
+
+/// A cron expression in Image Builder's `cron(...)` form: the project's, else the role's
+/// default.
+pub(crate) fn image_builder_cron(project: Option<&Project>, role: Role) -> String {
     let cron = project
         .and_then(|p| p.schedule.as_ref())
         .map(|s| s.cron.trim().to_string())
-        .unwrap_or_else(|| "0 9 1 * ? *".to_string());
+        .unwrap_or_else(|| default_cron(role).to_string());
     if cron.starts_with("cron(") {
         cron
     } else {
@@ -293,14 +303,42 @@ pub(crate) fn image_builder_cron(project: Option<&Project>) -> String {
     }
 }
 
-/// Whether scheduled runs start only when a dependency changed.
-pub(crate) fn only_on_updates(project: Option<&Project>) -> bool {
-    !matches!(
-        project
-            .and_then(|p| p.schedule.as_ref())
-            .and_then(|s| s.start_condition),
-        Some(imagesmith_model::StartCondition::Always)
-    )
+/// Whether scheduled runs start only when a dependency changed. The project's
+/// `schedule.start_condition` decides; without one, golden pipelines build on every
+/// scheduled run (their OS packages change without any dependency changing, issue 12) and
+/// customized pipelines only on dependency updates (a newer golden parent is one).
+pub(crate) fn only_on_updates(project: Option<&Project>, role: Role) -> bool {
+    match project
+        .and_then(|p| p.schedule.as_ref())
+        .and_then(|s| s.start_condition)
+    {
+        Some(imagesmith_model::StartCondition::Always) => false,
+        Some(imagesmith_model::StartCondition::DependencyUpdates) => true,
+        None => role == Role::Customized,
+    }
+}
+
+/// The Image Builder `PipelineExecutionStartCondition` of a pipeline of `role`.
+pub(crate) fn start_condition(project: Option<&Project>, role: Role) -> &'static str {
+    if only_on_updates(project, role) {
+        "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE"
+    } else {
+        "EXPRESSION_MATCH_ONLY"
+    }
+}
+
+/// The Amazon-managed component that installs every pending OS update (`update-linux`,
+/// `update-windows`), first in golden recipes.
+pub(crate) fn os_update_component(family: OsFamily) -> &'static str {
+    match family {
+        OsFamily::Linux => "update-linux",
+        OsFamily::Windows => "update-windows",
+    }
+}
+
+/// The SSM parameter a golden AMI's distribution writes its newest AMI id to.
+pub(crate) fn golden_ami_parameter(input: &Input<'_>, image: &LockedImage) -> String {
+    format!("/{}/golden/{}/ami-id", input.name(), image.name)
 }
 
 /// The schedule's time zone.

@@ -2,7 +2,7 @@
 //! targets so both create the same names, versions, parents and component order.
 
 use crate::awstoe::secret_ids;
-use crate::common::{content_version, pascal, Input};
+use crate::common::{content_version, os_update_component, pascal, Input};
 use crate::RenderError;
 use imagesmith_model::{ImageType, OsFamily};
 use imagesmith_plan::{LockedImage, Parent, Role};
@@ -79,6 +79,17 @@ pub(crate) fn pipeline<'a>(
     let name = input.image_builder_name(image).to_ascii_lowercase();
     let mut components = Vec::new();
     let mut secret_id_list = Vec::new();
+    if image.role == Role::Golden {
+        // Golden images are patched: the Amazon-managed OS update component runs first, so
+        // every build (daily, see `common::only_on_updates`) installs the pending OS updates
+        // before the project's components. Container recipes get it too: Image Builder lists
+        // Amazon-managed components for container recipes, and the AWS provider's own
+        // acceptance tests build a container recipe from `update-linux/x.x.x`
+        // (hashicorp/terraform-provider-aws, imagebuilder container recipe test templates).
+        components.push(RecipeComponent::Managed {
+            name: os_update_component(image.os.family).to_string(),
+        });
+    }
     let needs_cli = image.components.iter().any(|c| !c.secrets.is_empty());
     if needs_cli {
         components.push(RecipeComponent::Managed {

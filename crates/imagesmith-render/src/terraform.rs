@@ -10,12 +10,13 @@
 
 use crate::awstoe::DocKind;
 use crate::common::{
-    header, image_builder_cron, only_on_updates, platform, snake, timezone, Input,
+    header, image_builder_cron, platform, snake, start_condition, timezone, Input,
 };
 use crate::hcl::{from_json, raw, s, to_string, Block, Expr, Item};
 use crate::pipeline::{pipeline, ParentImage, Pipeline, RecipeComponent};
 use crate::{Rendered, TerraformBackend};
 use imagesmith_model::ImageType;
+use imagesmith_plan::Role;
 use serde_json::json;
 use std::collections::BTreeSet;
 
@@ -129,6 +130,15 @@ fn prefixed(suffix: &str) -> Expr {
 /// The default `name_prefix`: the project's name with `-tf`.
 fn default_prefix(input: &Input<'_>) -> String {
     format!("{}-tf", input.name())
+}
+
+/// The SSM parameter a golden AMI's distribution writes its newest AMI id to, below the
+/// stack's prefix (the deploy role may manage `parameter/${var.name_prefix}/*`).
+fn golden_ami_parameter(p: &Pipeline<'_>) -> Expr {
+    Expr::Template(format!(
+        "/${{var.name_prefix}}/golden/{}/ami-id",
+        p.image.name
+    ))
 }
 
 /// The Image Builder name of a pipeline's recipe, pipeline and images below the prefix.
@@ -1119,8 +1129,17 @@ fn image_pipeline(input: &Input<'_>, rendered: &mut Rendered, p: &Pipeline<'_>) 
             prefixed(&format!("{}-distribution", image_suffix(p))),
         );
         for region in regions {
+            let mut per_region = Block::new("distribution").attr("region", region);
+            if p.image.role == Role::Golden {
+                // Each Region's parameter names that Region's newest golden AMI.
+                per_region = per_region.block(
+                    Block::new("ssm_parameter_configuration")
+                        .attr("parameter_name", golden_ami_parameter(p))
+                        .attr("data_type", s("aws:ec2:image")),
+                );
+            }
             distribution = distribution.block(
-                Block::new("distribution").attr("region", region).block(
+                per_region.block(
                     Block::new("ami_distribution_configuration")
                         .attr(
                             "name",
@@ -1234,15 +1253,11 @@ fn image_pipeline(input: &Input<'_>, rendered: &mut Rendered, p: &Pipeline<'_>) 
                 Block::new("schedule")
                     .attr(
                         "schedule_expression",
-                        s(image_builder_cron(input.project())),
+                        s(image_builder_cron(input.project(), p.image.role)),
                     )
                     .attr(
                         "pipeline_execution_start_condition",
-                        s(if only_on_updates(input.project()) {
-                            "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE"
-                        } else {
-                            "EXPRESSION_MATCH_ONLY"
-                        }),
+                        s(start_condition(input.project(), p.image.role)),
                     )
                     .attr("timezone", s(timezone(input.project()))),
             )
@@ -1310,13 +1325,24 @@ fn outputs(
     ];
     let mut repositories = Vec::new();
     let mut pipeline_arns = Vec::new();
+    let mut golden_amis = Vec::new();
+    let mut golden_repositories = Vec::new();
     for p in pipelines {
         let label = snake(&p.image.name);
+        let golden = p.image.role == Role::Golden;
         if p.image.image_type == ImageType::Container {
             repositories.push((
                 p.image.name.clone(),
                 raw(format!("aws_ecr_repository.{label}.repository_url")),
             ));
+            if golden {
+                golden_repositories.push((
+                    p.image.name.clone(),
+                    raw(format!("aws_ecr_repository.{label}.repository_url")),
+                ));
+            }
+        } else if golden {
+            golden_amis.push((p.image.name.clone(), golden_ami_parameter(p)));
         }
         pipeline_arns.push((
             p.image.name.clone(),
@@ -1328,6 +1354,26 @@ fn outputs(
             Block::labelled("output", &["repository_urls"])
                 .attr("description", s("ECR repository of each container image"))
                 .attr("value", Expr::Map(repositories)),
+        );
+    }
+    if !golden_amis.is_empty() {
+        blocks.push(
+            Block::labelled("output", &["golden_ami_parameters"])
+                .attr(
+                    "description",
+                    s("SSM parameter naming the newest AMI of each golden AMI image (in each distribution Region)"),
+                )
+                .attr("value", Expr::Map(golden_amis)),
+        );
+    }
+    if !golden_repositories.is_empty() {
+        blocks.push(
+            Block::labelled("output", &["golden_repository_urls"])
+                .attr(
+                    "description",
+                    s("ECR repository of each golden container image (`imagesmith publish` publishes the digests)"),
+                )
+                .attr("value", Expr::Map(golden_repositories)),
         );
     }
     blocks.push(

@@ -4,6 +4,7 @@
 //! the workflows' shell steps run against a fake `aws`.
 
 mod checkers;
+mod golden;
 mod parity;
 mod pins;
 mod snapshots;
