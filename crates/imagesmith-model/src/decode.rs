@@ -548,8 +548,18 @@ pub fn recipe(d: &mut Decoder<'_>, node: &Node) -> Option<Recipe> {
 
 /// The keys of a project file.
 pub const PROJECT_FIELDS: &[&str] = &[
-    "kind", "name", "registry", "os", "defaults", "scanners", "schedule", "paths", "mirrors",
-    "policy", "network",
+    "kind",
+    "name",
+    "registry",
+    "os",
+    "defaults",
+    "scanners",
+    "schedule",
+    "paths",
+    "mirrors",
+    "policy",
+    "network",
+    "imagesmith",
 ];
 
 /// Decodes a project file.
@@ -611,6 +621,7 @@ pub fn project(d: &mut Decoder<'_>, node: &Node) -> Option<Project> {
                 .map(|n| d.string_list(Some(n), "`network.egress`")),
         })
     });
+    let imagesmith = f.get("imagesmith").and_then(|n| tool_source(d, n));
     Some(Project {
         kind,
         name: name?,
@@ -623,6 +634,47 @@ pub fn project(d: &mut Decoder<'_>, node: &Node) -> Option<Project> {
         mirrors,
         policy,
         network,
+        imagesmith,
+    })
+}
+
+/// `imagesmith: {git, rev}`: a repository and a whole commit id
+fn tool_source(d: &mut Decoder<'_>, node: &Node) -> Option<ToolSource> {
+    let what = "`imagesmith`";
+    let f = d.fields(node, what, &["git", "rev"])?;
+    let git = f
+        .require(
+            d,
+            "git",
+            what,
+            "add `git: https://github.com/<owner>/imagesmith` (the repository CI builds it from)",
+        )
+        .and_then(|n| d.string(n, "`imagesmith.git`"));
+    let rev = f
+        .require(
+            d,
+            "rev",
+            what,
+            "add `rev:` with the commit to build (40 hex digits)",
+        )
+        .and_then(|n| {
+            let text = d.string(n, "`imagesmith.rev`")?;
+            if text.len() != 40 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                d.error(
+                    n.span,
+                    Code::InvalidValue,
+                    format!("`imagesmith.rev` is `{text}`, not a commit id"),
+                    Some(
+                        "give the whole commit id (`git rev-parse <tag>^{commit}`): a tag or branch can move".into(),
+                    ),
+                );
+                return None;
+            }
+            Some(text.to_ascii_lowercase())
+        });
+    Some(ToolSource {
+        git: git?,
+        rev: rev?,
     })
 }
 
@@ -1487,6 +1539,25 @@ mod tests {
         let codes: Vec<_> = d.iter().map(|d| (d.code, d.line())).collect();
         assert!(codes.contains(&(Code::UnknownKey, 3)), "{codes:?}");
         assert_eq!(codes.len(), 2, "{codes:?}");
+    }
+
+    /// Issue 12: CI installs imagesmith from a repository and a whole commit id
+    #[test]
+    fn imagesmith_source_is_a_repository_and_a_whole_commit() {
+        let rev = "0123456789ABCDEF0123456789abcdef01234567";
+        let (project, d) = decode_project(&format!(
+            "name: demo\nimagesmith:\n  git: https://github.com/example/imagesmith\n  rev: {rev}\n"
+        ));
+        assert!(d.is_empty(), "{d:?}");
+        let source = project.unwrap().imagesmith.unwrap();
+        assert_eq!(source.rev, rev.to_ascii_lowercase());
+        let (_, d) = decode_project(
+            "name: demo\nimagesmith:\n  git: https://github.com/example/imagesmith\n  rev: v1.0.0\n",
+        );
+        let codes: Vec<_> = d.iter().map(|d| (d.code, d.line(), d.column())).collect();
+        assert_eq!(codes, vec![(Code::InvalidValue, 4, 8)], "{d:?}");
+        let (_, d) = decode_project("name: demo\nimagesmith:\n  git: https://example.com/x\n");
+        assert!(d.iter().any(|d| d.message.contains("rev")), "{d:?}");
     }
 
     /// Issue 11: gate defaults (`fail_on: high`, `ignore_unfixed: true`) and waivers checked

@@ -250,6 +250,21 @@ pub struct Project {
     /// What build and validate steps may reach through the build's proxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<ProjectNetwork>,
+    /// Where the rendered CI workflows install imagesmith from: its git repository and a
+    /// commit, built with `cargo install --locked` (the commit pins the source, the lock
+    /// file's checksums every dependency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imagesmith: Option<ToolSource>,
+}
+
+/// A pinned source of imagesmith for CI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolSource {
+    /// The git repository (`https://github.com/example/imagesmith`).
+    pub git: String,
+    /// The commit, 40 hex digits: a tag or branch could move.
+    pub rev: String,
 }
 
 /// The network of build and validate steps: their only way out is the build's proxy.

@@ -168,15 +168,40 @@ fn out_path(input: &Input<'_>, rest: &str) -> String {
     input.options.out_path(rest)
 }
 
-fn install_imagesmith() -> Value {
-    json!({
-        "name": "Install imagesmith",
-        "env": {
-            "IMAGESMITH_URL": "${{ vars.IMAGESMITH_URL }}",
-            "IMAGESMITH_SHA256": "${{ vars.IMAGESMITH_SHA256 }}",
-        },
-        "run": "curl -fsSL --retry 3 -o \"$RUNNER_TEMP/imagesmith\" \"$IMAGESMITH_URL\"\necho \"$IMAGESMITH_SHA256  $RUNNER_TEMP/imagesmith\" | sha256sum -c -\nsudo install -m 0755 \"$RUNNER_TEMP/imagesmith\" /usr/local/bin/imagesmith\nimagesmith --version\n",
-    })
+/// The step that installs imagesmith: built from the commit the project pins
+/// (`imagesmith: {git, rev}`: the commit pins the source, `--locked` the checksums of every
+/// dependency in its `Cargo.lock`), else downloaded from the repository variables
+/// `IMAGESMITH_URL` and `IMAGESMITH_SHA256` (a binary the platform team hosts), failing with
+/// both ways named when neither is set.
+fn install_imagesmith(input: &Input<'_>) -> Value {
+    match input.project().and_then(|p| p.imagesmith.as_ref()) {
+        Some(source) => json!({
+            "name": format!("Install imagesmith (commit {}, locked dependencies)", &source.rev[..12]),
+            "env": {
+                "IMAGESMITH_GIT": source.git,
+                "IMAGESMITH_REV": source.rev,
+            },
+            "run": "set -euo pipefail\ncargo install --locked --git \"$IMAGESMITH_GIT\" --rev \"$IMAGESMITH_REV\" --root \"$RUNNER_TEMP/imagesmith\" imagesmith\necho \"$RUNNER_TEMP/imagesmith/bin\" >> \"$GITHUB_PATH\"\n\"$RUNNER_TEMP/imagesmith/bin/imagesmith\" --version\n",
+        }),
+        None => json!({
+            "name": "Install imagesmith (the binary of IMAGESMITH_URL, checked against IMAGESMITH_SHA256)",
+            "env": {
+                "IMAGESMITH_URL": "${{ vars.IMAGESMITH_URL }}",
+                "IMAGESMITH_SHA256": "${{ vars.IMAGESMITH_SHA256 }}",
+            },
+            "run": concat!(
+                "set -euo pipefail\n",
+                "if [ -z \"${IMAGESMITH_URL:-}\" ] || [ -z \"${IMAGESMITH_SHA256:-}\" ]; then\n",
+                "  echo \"::error::No way to install imagesmith: pin its source in imagesmith.yaml (imagesmith: {git: <repository>, rev: <commit>}) and render again, or set the repository variables IMAGESMITH_URL (a binary you host) and IMAGESMITH_SHA256 (its sha256)\"\n",
+                "  exit 1\n",
+                "fi\n",
+                "curl -fsSL --retry 3 -o \"$RUNNER_TEMP/imagesmith\" \"$IMAGESMITH_URL\"\n",
+                "echo \"$IMAGESMITH_SHA256  $RUNNER_TEMP/imagesmith\" | sha256sum -c -\n",
+                "sudo install -m 0755 \"$RUNNER_TEMP/imagesmith\" /usr/local/bin/imagesmith\n",
+                "imagesmith --version\n",
+            ),
+        }),
+    }
 }
 
 fn aws_login(role_variable: &str) -> Value {
@@ -219,6 +244,12 @@ fn write(input: &Input<'_>, rendered: &mut Rendered, name: &str, what: &str, wor
 
 /// Writes the four workflows.
 pub(crate) fn render(input: &Input<'_>, rendered: &mut Rendered) {
+    if input.project().is_some_and(|p| p.imagesmith.is_none()) {
+        rendered.note(
+            out_path(input, ".github/workflows"),
+            "imagesmith.yaml pins no source of imagesmith (`imagesmith: {git: <repository>, rev: <commit>}`): the workflows install it from the repository variables IMAGESMITH_URL and IMAGESMITH_SHA256, which must be set",
+        );
+    }
     validate(input, rendered);
     build_golden(input, rendered);
     build_docker_image(input, rendered);
@@ -278,7 +309,7 @@ fn validate(input: &Input<'_>, rendered: &mut Rendered) {
                 "permissions": { "contents": "read" },
                 "steps": [
                     { "uses": uses(CHECKOUT) },
-                    install_imagesmith(),
+                    install_imagesmith(input),
                     {
                         "name": "Outdated pins (fails when one is revoked or past its end of life)",
                         "run": "imagesmith outdated",
@@ -293,7 +324,7 @@ fn validate(input: &Input<'_>, rendered: &mut Rendered) {
                 "permissions": sarif_permissions(),
                 "steps": [
                     { "uses": uses(CHECKOUT) },
-                    install_imagesmith(),
+                    install_imagesmith(input),
                     {
                         "name": "Validate (annotations on the pull request)",
                         "run": "imagesmith validate --format github",
@@ -677,7 +708,7 @@ fn build_docker_image(input: &Input<'_>, rendered: &mut Rendered) {
             "permissions": { "contents": "read" },
             "steps": [
                 { "uses": uses(CHECKOUT) },
-                install_imagesmith(),
+                install_imagesmith(input),
                 { "name": "Validate", "run": "imagesmith validate --format github" },
                 { "name": "The lock is up to date", "run": "imagesmith lock --check" },
             ],

@@ -510,3 +510,115 @@ esac
     }
     assert!(log.contains("is available: ami-0123456789abcdef0"), "{log}");
 }
+
+/// The seed project with `extra` appended to its `imagesmith.yaml`, in a temporary folder
+fn seed_with(extra: &str) -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("mkdir");
+        for entry in std::fs::read_dir(from).expect("read fixture") {
+            let entry = entry.expect("entry");
+            let target = to.join(entry.file_name());
+            if entry.file_type().expect("type").is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).expect("copy");
+            }
+        }
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy(&crate::support::seed_root(), dir.path());
+    let project = dir.path().join("imagesmith.yaml");
+    let text = std::fs::read_to_string(&project).expect("project file");
+    std::fs::write(&project, format!("{text}\n{extra}")).expect("write");
+    dir
+}
+
+fn install_step(rendered: &imagesmith_render::Rendered) -> Value {
+    let file = rendered
+        .file(".github/workflows/validate.yml")
+        .expect("validate.yml");
+    let loaded = load_str("validate.yml", &file.contents, Limits::DEFAULT);
+    let workflow = decode::to_json(&loaded.root.expect("YAML"));
+    step(&workflow["jobs"]["validate"], "Install imagesmith").clone()
+}
+
+#[test]
+fn imagesmith_is_built_from_the_pinned_commit_with_locked_dependencies() {
+    let rev = "0123456789abcdef0123456789abcdef01234567";
+    let project = seed_with(&format!(
+        "imagesmith:\n  git: https://github.com/example/imagesmith\n  rev: {rev}\n"
+    ));
+    let plan = crate::support::load(project.path());
+    let rendered = imagesmith_render::render(
+        &plan,
+        &imagesmith_render::RenderOptions::new(&[imagesmith_render::Target::All]),
+    )
+    .expect("renders");
+    assert!(
+        !rendered
+            .notes
+            .iter()
+            .any(|note| note.message.contains("IMAGESMITH_URL")),
+        "{:?}",
+        rendered.notes
+    );
+    let install = install_step(&rendered);
+    assert_eq!(install["env"]["IMAGESMITH_REV"], rev);
+    let script = install["run"].as_str().expect("run");
+    let dir = tempfile::tempdir().expect("temp dir");
+    fake(
+        dir.path(),
+        "cargo",
+        "echo \"$@\" > \"$RUNNER_TEMP/cargo-args\"\nmkdir -p \"$RUNNER_TEMP/imagesmith/bin\"\nprintf '#!/bin/sh\\necho imagesmith 0.1.0\\n' > \"$RUNNER_TEMP/imagesmith/bin/imagesmith\"\nchmod +x \"$RUNNER_TEMP/imagesmith/bin/imagesmith\"\n",
+    );
+    let github_path = dir.path().join("github_path");
+    let output = run_bash(
+        dir.path(),
+        script,
+        &[
+            ("IMAGESMITH_GIT", "https://github.com/example/imagesmith"),
+            ("IMAGESMITH_REV", rev),
+            ("GITHUB_PATH", github_path.to_str().expect("utf-8")),
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let args = std::fs::read_to_string(dir.path().join("cargo-args")).expect("cargo ran");
+    assert!(
+        args.starts_with(&format!(
+            "install --locked --git https://github.com/example/imagesmith --rev {rev} "
+        )),
+        "{args}"
+    );
+    assert!(text(&output).contains("imagesmith 0.1.0"));
+    assert!(std::fs::read_to_string(github_path)
+        .expect("GITHUB_PATH written")
+        .contains("imagesmith/bin"));
+}
+
+#[test]
+fn without_a_pinned_source_the_install_fails_naming_both_ways() {
+    let rendered = render_seed();
+    assert!(
+        rendered
+            .notes
+            .iter()
+            .any(|note| note.message.contains("pins no source of imagesmith")),
+        "{:?}",
+        rendered.notes
+    );
+    let install = install_step(&rendered);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = run_bash(
+        dir.path(),
+        install["run"].as_str().expect("run"),
+        &[("IMAGESMITH_URL", ""), ("IMAGESMITH_SHA256", "")],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let said = text(&output);
+    assert!(
+        said.contains("::error::No way to install imagesmith"),
+        "{said}"
+    );
+    assert!(said.contains("imagesmith: {git:"), "{said}");
+    assert!(said.contains("IMAGESMITH_SHA256"), "{said}");
+}
