@@ -2,7 +2,7 @@
 //! Amazon-managed OS update component, golden pipelines build on every scheduled run unless
 //! the project says otherwise, and golden AMIs publish their id to an SSM parameter.
 
-use crate::support::{load, render_seed, seed_root};
+use crate::support::{load, render_seed, seed_copy};
 use imagesmith_model::decode;
 use imagesmith_render::{render, RenderOptions, Rendered, Target};
 use imagesmith_yaml::{load_str, Limits};
@@ -15,29 +15,6 @@ const GOLDEN: &[&str] = &[
     "golden-container-ubuntu2204",
 ];
 const CUSTOMIZED: &[&str] = &["customer-container", "static-code-scanner", "tooling-ami"];
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read fixture") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
-/// The seed fixture in a temporary folder, with `edit` applied to its project file.
-fn seed_copy(edit: impl Fn(String) -> String) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    copy_dir(&seed_root(), dir.path());
-    let project = dir.path().join("imagesmith.yaml");
-    let text = std::fs::read_to_string(&project).expect("project file");
-    std::fs::write(&project, edit(text)).expect("write project file");
-    dir
-}
 
 fn render_all(root: &Path) -> Rendered {
     render(&load(root), &RenderOptions::new(&[Target::All])).expect("renders")

@@ -35,3 +35,26 @@ pub fn write(rendered: &Rendered) -> tempfile::TempDir {
     }
     dir
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read fixture") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// The seed fixture in a temporary folder, with `edit` applied to its project file.
+pub fn seed_copy(edit: impl Fn(String) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_dir(&seed_root(), dir.path());
+    let project = dir.path().join("imagesmith.yaml");
+    let text = std::fs::read_to_string(&project).expect("project file");
+    std::fs::write(&project, edit(text)).expect("write project file");
+    dir
+}

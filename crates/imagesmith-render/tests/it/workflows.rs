@@ -511,28 +511,6 @@ esac
     assert!(log.contains("is available: ami-0123456789abcdef0"), "{log}");
 }
 
-/// The seed project with `extra` appended to its `imagesmith.yaml`, in a temporary folder
-fn seed_with(extra: &str) -> tempfile::TempDir {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).expect("mkdir");
-        for entry in std::fs::read_dir(from).expect("read fixture") {
-            let entry = entry.expect("entry");
-            let target = to.join(entry.file_name());
-            if entry.file_type().expect("type").is_dir() {
-                copy(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), &target).expect("copy");
-            }
-        }
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
-    copy(&crate::support::seed_root(), dir.path());
-    let project = dir.path().join("imagesmith.yaml");
-    let text = std::fs::read_to_string(&project).expect("project file");
-    std::fs::write(&project, format!("{text}\n{extra}")).expect("write");
-    dir
-}
-
 fn install_step(rendered: &imagesmith_render::Rendered) -> Value {
     let file = rendered
         .file(".github/workflows/validate.yml")
@@ -545,9 +523,9 @@ fn install_step(rendered: &imagesmith_render::Rendered) -> Value {
 #[test]
 fn imagesmith_is_built_from_the_pinned_commit_with_locked_dependencies() {
     let rev = "0123456789abcdef0123456789abcdef01234567";
-    let project = seed_with(&format!(
-        "imagesmith:\n  git: https://github.com/example/imagesmith\n  rev: {rev}\n"
-    ));
+    let project = crate::support::seed_copy(|text| {
+        format!("{text}\nimagesmith:\n  git: https://github.com/example/imagesmith\n  rev: {rev}\n")
+    });
     let plan = crate::support::load(project.path());
     let rendered = imagesmith_render::render(
         &plan,
