@@ -108,3 +108,70 @@ fn every_execute_powershell_step_parses() {
         failures.join("\n")
     );
 }
+
+/// Every step of every document (and fallback method) of `component`.
+fn documents_of(component: &str) -> Vec<&'static imagesmith_model::Step> {
+    let (catalog, _) = builtin();
+    let component = catalog.components.get(component).expect("in the catalog");
+    let mut steps = Vec::new();
+    for platform in component.platforms.values() {
+        let mut method: Option<&Platform> = Some(platform);
+        while let Some(p) = method {
+            for phase in &p.document.phases {
+                steps.extend(phase.steps.iter());
+            }
+            method = p.otherwise.as_deref();
+        }
+    }
+    steps
+}
+
+/// Issue 13, "windows_exporter: `"$asset: OK"` is a PowerShell parse error": the check
+/// rejects the line the document had, and the document's scripts now pass it.
+#[test]
+fn windows_exporter_asset_ok_is_no_parse_error() {
+    let old = "$asset = 'windows_exporter.msi'\nWrite-Output \"$asset: OK\"\n";
+    assert!(!check(old).is_empty(), "the old line must be caught");
+    let mut found = false;
+    for step in documents_of("windows_exporter") {
+        if step.action != "ExecutePowerShell" {
+            continue;
+        }
+        let commands: Vec<&str> = step
+            .inputs
+            .as_ref()
+            .and_then(|i| i.get("commands"))
+            .and_then(|c| c.as_array())
+            .map(|c| c.iter().filter_map(|l| l.as_str()).collect())
+            .unwrap_or_default();
+        let script = script_of(&commands);
+        found |= script.contains("${asset}: OK");
+        assert!(!script.contains("\"$asset: OK\""), "{script}");
+        assert_eq!(check(&script), Vec::new(), "{script}");
+    }
+    assert!(found, "the checksum step still reports `${{asset}}: OK`");
+}
+
+/// Issue 13, "windows_exporter: its MSI is self-signed, which AWSTOE's InstallMSI accepts
+/// only with `ignoreAuthenticodeSignatureErrors: true`".
+#[test]
+fn windows_exporter_self_signed_msi_is_accepted_by_install_msi() {
+    let installs: Vec<_> = documents_of("windows_exporter")
+        .into_iter()
+        .filter(|step| step.action == "InstallMSI")
+        .collect();
+    assert!(
+        !installs.is_empty(),
+        "windows_exporter installs with InstallMSI"
+    );
+    for step in installs {
+        let inputs = step.inputs.as_ref().expect("inputs");
+        assert_eq!(
+            inputs
+                .get("ignoreAuthenticodeSignatureErrors")
+                .and_then(|v| v.as_bool()),
+            Some(true),
+            "{inputs:?}"
+        );
+    }
+}
