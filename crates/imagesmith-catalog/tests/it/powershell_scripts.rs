@@ -13,6 +13,16 @@ struct Script {
     text: String,
 }
 
+/// The lines of a step's `commands` input
+fn commands(step: &imagesmith_model::Step) -> Vec<&str> {
+    step.inputs
+        .as_ref()
+        .and_then(|i| i.get("commands"))
+        .and_then(|c| c.as_array())
+        .map(|c| c.iter().filter_map(|l| l.as_str()).collect())
+        .unwrap_or_default()
+}
+
 fn scripts() -> Vec<Script> {
     let (catalog, _) = builtin();
     let mut out = Vec::new();
@@ -30,13 +40,7 @@ fn scripts() -> Vec<Script> {
                         if step.action != "ExecutePowerShell" {
                             continue;
                         }
-                        let commands: Vec<&str> = step
-                            .inputs
-                            .as_ref()
-                            .and_then(|i| i.get("commands"))
-                            .and_then(|c| c.as_array())
-                            .map(|c| c.iter().filter_map(|l| l.as_str()).collect())
-                            .unwrap_or_default();
+                        let commands = commands(step);
                         out.push(Script {
                             file: file.clone(),
                             os: os.clone(),
@@ -137,14 +141,7 @@ fn windows_exporter_asset_ok_is_no_parse_error() {
         if step.action != "ExecutePowerShell" {
             continue;
         }
-        let commands: Vec<&str> = step
-            .inputs
-            .as_ref()
-            .and_then(|i| i.get("commands"))
-            .and_then(|c| c.as_array())
-            .map(|c| c.iter().filter_map(|l| l.as_str()).collect())
-            .unwrap_or_default();
-        let script = script_of(&commands);
+        let script = script_of(&commands(step));
         found |= script.contains("${asset}: OK");
         assert!(!script.contains("\"$asset: OK\""), "{script}");
         assert_eq!(check(&script), Vec::new(), "{script}");

@@ -133,27 +133,23 @@ fn golden_windows_recipes_start_with_update_windows() {
     assert!(cfn.iter().chain(&tf).all(|c| !c.contains("update-linux")));
 }
 
+/// Both the CloudFormation and the Terraform pipeline of `image` start on `expected`.
+fn assert_start_condition(rendered: &Rendered, image: &str, expected: &str) {
+    assert_eq!(cfn_start_condition(rendered, image), expected, "{image}");
+    assert_eq!(tf_start_condition(rendered, image), expected, "{image}");
+}
+
 #[test]
 fn golden_pipelines_build_on_every_run_by_default() {
     // The seed sets `start_condition: dependency_updates`; without it the defaults apply.
     let dir = seed_copy(|text| text.replace("  start_condition: dependency_updates\n", ""));
     let rendered = render_all(dir.path());
     for image in GOLDEN {
-        assert_eq!(
-            cfn_start_condition(&rendered, image),
-            "EXPRESSION_MATCH_ONLY",
-            "{image}"
-        );
-        assert_eq!(
-            tf_start_condition(&rendered, image),
-            "EXPRESSION_MATCH_ONLY",
-            "{image}"
-        );
+        assert_start_condition(&rendered, image, "EXPRESSION_MATCH_ONLY");
     }
     for image in CUSTOMIZED {
         let expected = "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE";
-        assert_eq!(cfn_start_condition(&rendered, image), expected, "{image}");
-        assert_eq!(tf_start_condition(&rendered, image), expected, "{image}");
+        assert_start_condition(&rendered, image, expected);
     }
 }
 
@@ -209,16 +205,7 @@ fn the_project_start_condition_still_decides() {
     });
     let rendered = render_all(dir.path());
     for image in GOLDEN.iter().chain(CUSTOMIZED) {
-        assert_eq!(
-            cfn_start_condition(&rendered, image),
-            "EXPRESSION_MATCH_ONLY",
-            "{image}"
-        );
-        assert_eq!(
-            tf_start_condition(&rendered, image),
-            "EXPRESSION_MATCH_ONLY",
-            "{image}"
-        );
+        assert_start_condition(&rendered, image, "EXPRESSION_MATCH_ONLY");
     }
 }
 
