@@ -88,11 +88,36 @@ impl Mounter for LinuxMounter {
     }
 
     fn unmount(&self, merged: &Path) -> Result<(), BuildError> {
-        nix::mount::umount2(merged, MntFlags::empty()).map_err(|source| BuildError::Mount {
-            action: "unmount the image overlay at",
-            path: merged.to_path_buf(),
-            source,
-        })
+        // The steps' processes are killed with their PID namespace, but the kernel lets go
+        // of their working directories and open files a moment later: on a loaded machine
+        // the first unmount can meet EBUSY. Ask again for up to two seconds; then detach
+        // the mount (the processes are dead, nothing can write through it any more).
+        let mut tries = 0;
+        loop {
+            match nix::mount::umount2(merged, MntFlags::empty()) {
+                Ok(()) => return Ok(()),
+                Err(nix::errno::Errno::EBUSY) if tries < 40 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(nix::errno::Errno::EBUSY) => {
+                    return nix::mount::umount2(merged, MntFlags::MNT_DETACH).map_err(|source| {
+                        BuildError::Mount {
+                            action: "unmount the image overlay at",
+                            path: merged.to_path_buf(),
+                            source,
+                        }
+                    })
+                }
+                Err(source) => {
+                    return Err(BuildError::Mount {
+                        action: "unmount the image overlay at",
+                        path: merged.to_path_buf(),
+                        source,
+                    })
+                }
+            }
+        }
     }
 }
 
