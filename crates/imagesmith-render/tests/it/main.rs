@@ -1,12 +1,14 @@
 //! Integration tests of `imagesmith-render`: snapshots of the seed project's rendered tree,
 //! determinism, every rendered file checked by the tool that owns its format, the
 //! Dockerfile's parity with the AWSTOE executor, every workflow action pinned by commit and
-//! the workflows' shell steps run against a fake `aws`.
+//! the workflows' shell steps run against a fake `aws`, and every rendered PowerShell script
+//! parses.
 
 mod checkers;
 mod golden;
 mod parity;
 mod pins;
+mod powershell;
 mod snapshots;
 mod support;
 mod terraform;
