@@ -86,9 +86,9 @@ fn windows_methods_download_and_verify_before_installing() {
             problems.push(format!("{name}: no WebDownload step"));
         }
         let hashed = scripts.iter().any(|s| s.contains("Get-FileHash"));
-        let signed = scripts.iter().any(|s| {
-            s.contains("Get-AuthenticodeSignature") && s.contains("Status -ne 'Valid'")
-        });
+        let signed = scripts
+            .iter()
+            .any(|s| s.contains("Get-AuthenticodeSignature") && s.contains("Status -ne 'Valid'"));
         // InstallMSI checks the Authenticode signature unless told not to.
         let msi_checked = steps.iter().any(|(_, s)| {
             s.action == "InstallMSI"
@@ -116,7 +116,9 @@ fn windows_methods_download_and_verify_before_installing() {
             }
         }
         if !method.notes.iter().any(|n| n.contains("C:\\Program Files")) {
-            problems.push(format!("{name}: the notes do not say where it is installed"));
+            problems.push(format!(
+                "{name}: the notes do not say where it is installed"
+            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -151,7 +153,10 @@ fn windows_scripts_stop_on_errors_and_check_exit_codes() {
                     .iter()
                     .any(|l| l.contains("$LASTEXITCODE"));
                 if !checked {
-                    problems.push(format!("{at}: no $LASTEXITCODE check after `{}`", line.trim()));
+                    problems.push(format!(
+                        "{at}: no $LASTEXITCODE check after `{}`",
+                        line.trim()
+                    ));
                 }
             }
         }
@@ -173,7 +178,11 @@ fn windows_methods_read_secrets_from_run_secrets() {
             let read = texts.iter().any(|t| {
                 t.contains(&path) || t.contains("/run/secrets/$") // Read-Secret helpers
             });
-            assert!(read, "{name}: secret {} is not read from {path}", parameter.name);
+            assert!(
+                read,
+                "{name}: secret {} is not read from {path}",
+                parameter.name
+            );
             assert!(
                 !method
                     .document

@@ -6,8 +6,9 @@
 //! (`awstoe/**.yaml`, Terraform's `components/` copies and inline `data`, CloudFormation
 //! component `Data`) is parsed with tree-sitter-powershell plus the catalog's `$name:` lint.
 
+// The catalog's check, shared rather than copied (named apart from this module).
 #[path = "../../../imagesmith-catalog/tests/support/powershell.rs"]
-mod powershell;
+mod script_check;
 
 use crate::support::load;
 use imagesmith_catalog::{builtin, embedded_files};
@@ -75,7 +76,10 @@ fn windows_project() -> tempfile::TempDir {
             recipes += 1;
         }
     }
-    assert_eq!(recipes, 2, "the golden container and AMI windows2022 recipes");
+    assert_eq!(
+        recipes, 2,
+        "the golden container and AMI windows2022 recipes"
+    );
     // Every customer component, in as few specs as their conflicts allow.
     let (customer, _) = windows_components();
     let (catalog, _) = builtin();
@@ -135,7 +139,7 @@ fn document_scripts(at: &str, document: &Value, out: &mut Vec<Script>) {
                 at: at.to_string(),
                 phase: phase["name"].as_str().unwrap_or("?").to_string(),
                 step: step["name"].as_str().unwrap_or("?").to_string(),
-                text: powershell::script_of(&commands),
+                text: script_check::script_of(&commands),
             });
         }
     }
@@ -182,13 +186,13 @@ fn scripts_in(path: &str, contents: &str, out: &mut Vec<Script>, problems: &mut 
                 continue;
             }
             let at = format!("{path}, resource `{id}` Data");
-            match resource["Properties"]["Data"].as_str() {
-                Some(data) => match to_json(&at, data) {
-                    Some(document) => document_scripts(&at, &document, out),
-                    None => problems.push(format!("{at}: does not parse as YAML")),
-                },
-                // `Uri` components read an S3 object: rendered (and checked) as its own file.
-                None => {}
+            // `Uri` components read an S3 object: rendered (and checked) as its own file.
+            let Some(data) = resource["Properties"]["Data"].as_str() else {
+                continue;
+            };
+            match to_json(&at, data) {
+                Some(document) => document_scripts(&at, &document, out),
+                None => problems.push(format!("{at}: does not parse as YAML")),
             }
         }
     } else if path.ends_with(".tf") {
@@ -210,7 +214,7 @@ fn problems(rendered: &[(String, String)]) -> (usize, Vec<String>) {
         scripts_in(path, contents, &mut scripts, &mut problems);
     }
     for script in &scripts {
-        for problem in powershell::check(&script.text) {
+        for problem in script_check::check(&script.text) {
             let line = script.text.lines().nth(problem.line - 1).unwrap_or("");
             problems.push(format!(
                 "{}: phase `{}`, step `{}`, script {problem}\n    | {}",
@@ -344,7 +348,10 @@ fn a_broken_rendered_script_is_a_problem() {
         "resource \"aws_imagebuilder_component\" \"broken\" {{\n  data = <<-EOT\n{document}EOT\n}}\n"
     );
     let rendered = vec![
-        ("awstoe/windows2022/broken-1.yaml".to_string(), document.to_string()),
+        (
+            "awstoe/windows2022/broken-1.yaml".to_string(),
+            document.to_string(),
+        ),
         ("cloudformation/x/template.yaml".to_string(), template),
         ("terraform/imagebuilder-x.tf".to_string(), terraform),
     ];
@@ -353,7 +360,10 @@ fn a_broken_rendered_script_is_a_problem() {
     assert_eq!(problems.len(), 6, "{problems:#?}");
     for (file, n) in [
         ("awstoe/windows2022/broken-1.yaml: ", 2),
-        ("cloudformation/x/template.yaml, resource `ComponentBroken` Data: ", 2),
+        (
+            "cloudformation/x/template.yaml, resource `ComponentBroken` Data: ",
+            2,
+        ),
         ("terraform/imagebuilder-x.tf, inline data #1: ", 2),
     ] {
         let found: Vec<_> = problems.iter().filter(|p| p.starts_with(file)).collect();
@@ -376,5 +386,8 @@ fn a_broken_rendered_script_is_a_problem() {
 }
 
 fn problems_of(document: &str) -> (usize, Vec<String>) {
-    problems(&[("awstoe/windows2022/fixed-1.yaml".to_string(), document.to_string())])
+    problems(&[(
+        "awstoe/windows2022/fixed-1.yaml".to_string(),
+        document.to_string(),
+    )])
 }
