@@ -560,6 +560,8 @@ pub const PROJECT_FIELDS: &[&str] = &[
     "policy",
     "network",
     "imagesmith",
+    "infrastructure",
+    "ci",
 ];
 
 /// Decodes a project file.
@@ -622,6 +624,28 @@ pub fn project(d: &mut Decoder<'_>, node: &Node) -> Option<Project> {
         })
     });
     let imagesmith = f.get("imagesmith").and_then(|n| tool_source(d, n));
+    let infrastructure = f.get("infrastructure").and_then(|n| {
+        d.choice(
+            n,
+            "`infrastructure`",
+            &[
+                ("cloudformation", Infrastructure::Cloudformation),
+                ("terraform", Infrastructure::Terraform),
+            ],
+        )
+    });
+    let ci = f.get("ci").and_then(|n| {
+        let fields = d.fields(n, "`ci`", &["runner"])?;
+        Some(Ci {
+            runner: fields.get("runner").and_then(|n| {
+                d.choice(
+                    n,
+                    "`ci.runner`",
+                    &[("github", Runner::Github), ("codebuild", Runner::Codebuild)],
+                )
+            }),
+        })
+    });
     Some(Project {
         kind,
         name: name?,
@@ -635,6 +659,8 @@ pub fn project(d: &mut Decoder<'_>, node: &Node) -> Option<Project> {
         policy,
         network,
         imagesmith,
+        infrastructure,
+        ci,
     })
 }
 
@@ -682,7 +708,16 @@ fn registry(d: &mut Decoder<'_>, node: &Node) -> Option<Registry> {
     let f = d.fields(
         node,
         "`registry`",
-        &["type", "account_id", "region", "url", "repository_prefix"],
+        &[
+            "type",
+            "account_id",
+            "region",
+            "url",
+            "repository_prefix",
+            "lifecycle",
+            "pull_accounts",
+            "pull_organization",
+        ],
     )?;
     let kind = f
         .require(d, "type", "`registry`", "add `type: ecr` or `type: oci`")
@@ -699,6 +734,42 @@ fn registry(d: &mut Decoder<'_>, node: &Node) -> Option<Registry> {
         region: d.opt_string(f.get("region"), "`registry.region`"),
         url: d.opt_string(f.get("url"), "`registry.url`"),
         repository_prefix: d.opt_string(f.get("repository_prefix"), "`registry.repository_prefix`"),
+        lifecycle: f.get("lifecycle").and_then(|n| registry_lifecycle(d, n)),
+        pull_accounts: d.string_list(f.get("pull_accounts"), "`registry.pull_accounts`"),
+        pull_organization: d.opt_string(
+            f.get("pull_organization"),
+            "`registry.pull_organization`",
+        ),
+    })
+}
+
+/// `registry.lifecycle: {keep_tagged, expire_untagged_days}`, each a whole number from 1.
+fn registry_lifecycle(d: &mut Decoder<'_>, node: &Node) -> Option<RegistryLifecycle> {
+    let f = d.fields(
+        node,
+        "`registry.lifecycle`",
+        &["keep_tagged", "expire_untagged_days"],
+    )?;
+    let count = |d: &mut Decoder<'_>, key: &str| -> Option<u32> {
+        let node = f.get(key)?;
+        let what = format!("`registry.lifecycle.{key}`");
+        let value = d.integer(node, &what)?;
+        match u32::try_from(value) {
+            Ok(value) if value >= 1 => Some(value),
+            _ => {
+                d.error(
+                    node.span,
+                    Code::InvalidValue,
+                    format!("{what} is `{value}`, not a whole number from 1"),
+                    Some("give a count such as `50` (images) or `7` (days)".into()),
+                );
+                None
+            }
+        }
+    };
+    Some(RegistryLifecycle {
+        keep_tagged: count(d, "keep_tagged"),
+        expire_untagged_days: count(d, "expire_untagged_days"),
     })
 }
 

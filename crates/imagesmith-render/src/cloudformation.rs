@@ -261,17 +261,23 @@ fn template(input: &Input<'_>, p: &Pipeline<'_>, folder: &str, rendered: &mut Re
         }),
     );
     if let (true, Some(repository)) = (container, &p.repository) {
+        let mut properties = json!({
+            "RepositoryName": repository,
+            "ImageTagMutability": "IMMUTABLE",
+            "ImageScanningConfiguration": { "ScanOnPush": true },
+            "EncryptionConfiguration": { "EncryptionType": "AES256" },
+        });
+        // `registry.lifecycle` and the cross-account pull of `registry.pull_accounts` and
+        // `registry.pull_organization`; none of them without the project's say.
+        if let Some(policy) = input.ecr_lifecycle_policy() {
+            properties["LifecyclePolicy"] = json!({ "LifecyclePolicyText": policy.to_string() });
+        }
+        if let Some(policy) = input.ecr_pull_policy() {
+            properties["RepositoryPolicyText"] = policy;
+        }
         resources.insert(
             "Repository".into(),
-            json!({
-                "Type": "AWS::ECR::Repository",
-                "Properties": {
-                    "RepositoryName": repository,
-                    "ImageTagMutability": "IMMUTABLE",
-                    "ImageScanningConfiguration": { "ScanOnPush": true },
-                    "EncryptionConfiguration": { "EncryptionType": "AES256" },
-                },
-            }),
+            json!({ "Type": "AWS::ECR::Repository", "Properties": properties }),
         );
     }
     let instance_policy = if container {
@@ -822,7 +828,7 @@ fn parameters_file(input: &Input<'_>, p: &Pipeline<'_>) -> String {
 }
 
 fn readme(input: &Input<'_>, p: &Pipeline<'_>, folder: &str) -> String {
-    let stack = format!("{}-imagebuilder", p.name);
+    let stack = crate::common::cloudformation_stack(input, p.image);
     let region = input.region();
     let container = p.image.image_type == ImageType::Container;
     let mut text = String::new();

@@ -129,15 +129,16 @@ fn prefixed(suffix: &str) -> Expr {
 
 /// The default `name_prefix`: the project's name with `-tf`.
 fn default_prefix(input: &Input<'_>) -> String {
-    format!("{}-tf", input.name())
+    crate::common::terraform_prefix(input)
 }
 
-/// The SSM parameter a golden AMI's distribution writes its newest AMI id to, below the
-/// stack's prefix (the deploy role may manage `parameter/${var.name_prefix}/*`).
+/// The SSM parameter a golden AMI's distribution writes its newest AMI id to, below
+/// `/imagebuilder/` and the stack's prefix: Image Builder's service-linked role may write
+/// only `parameter/imagebuilder/*` (see `common::golden_ami_parameter_below`).
 fn golden_ami_parameter(p: &Pipeline<'_>) -> Expr {
-    Expr::Template(format!(
-        "/${{var.name_prefix}}/golden/{}/ami-id",
-        p.image.name
+    Expr::Template(crate::common::golden_ami_parameter_below(
+        "${var.name_prefix}",
+        p.image,
     ))
 }
 
@@ -242,7 +243,7 @@ fn repository_prefix_variable(input: &Input<'_>) -> Block {
         "repository_prefix",
         "string",
         "Prefix of the ECR repository names; the default keeps them apart from the CloudFormation stacks' repositories, set it to the project's registry prefix when Terraform alone owns them",
-        Some(s(format!("{}/", default_prefix(input)))),
+        Some(s(crate::common::terraform_repository_prefix(input))),
     )
 }
 
@@ -336,7 +337,14 @@ fn variables(
     );
 }
 
+/// `jsonencode(<value>)`, its strings literal.
+fn json_policy(value: &serde_json::Value) -> Expr {
+    Expr::Call("jsonencode".to_string(), Box::new(from_json(value)))
+}
+
 fn ecr(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
+    let lifecycle = input.ecr_lifecycle_policy();
+    let pull = input.ecr_pull_policy();
     let mut blocks = Vec::new();
     for (_, image) in input.images(ImageType::Container, None) {
         blocks.push(
@@ -353,6 +361,23 @@ fn ecr(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
                 .block(Block::new("encryption_configuration").attr("encryption_type", s("AES256")))
                 .attr("tags", tags(input, Some(&image.name))),
         );
+        let repository = raw(format!("aws_ecr_repository.{}.name", snake(&image.name)));
+        if let Some(policy) = &lifecycle {
+            blocks.push(
+                Block::labelled("resource", &["aws_ecr_lifecycle_policy", &snake(&image.name)])
+                    .comment("registry.lifecycle of imagesmith.yaml")
+                    .attr("repository", repository.clone())
+                    .attr("policy", json_policy(policy)),
+            );
+        }
+        if let Some(policy) = &pull {
+            blocks.push(
+                Block::labelled("resource", &["aws_ecr_repository_policy", &snake(&image.name)])
+                    .comment("registry.pull_accounts and registry.pull_organization of imagesmith.yaml")
+                    .attr("repository", repository)
+                    .attr("policy", json_policy(policy)),
+            );
+        }
     }
     if blocks.is_empty() {
         return;
@@ -1652,7 +1677,6 @@ fn deploy_policy() -> Expr {
 
 fn bootstrap(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
     let (bucket, table) = state_names(input);
-    let name = input.name();
     let blocks = vec![
         Block::new("terraform")
             .attr("required_version", s(">= 1.6.0"))
@@ -1719,7 +1743,7 @@ fn bootstrap(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
                 ]),
             ),
         Block::labelled("resource", &["aws_iam_role", "github_deploy"])
-            .attr("name", s(format!("{name}-github-deploy")))
+            .attr("name", s(crate::common::terraform_deploy_role(input)))
             .attr(
                 "description",
                 s("Assumed by deploy-infra.yml on the main branch through OIDC"),
