@@ -890,6 +890,12 @@ fn readme(input: &Input<'_>, p: &Pipeline<'_>, folder: &str) -> String {
         )),
         other => text.push_str(&format!("The parent is `{}`.\n\n", other.describe())),
     }
+    if p.image.role == Role::Golden && !container {
+        text.push_str(&format!(
+            "Each distribution writes the new AMI's id to the SSM parameter `{}`. Image Builder's\nservice-linked role writes it; its AWS managed policy `AWSServiceRoleForImageBuilder` allows\n`ssm:PutParameter` below `parameter/imagebuilder/` only, so the name is there and the stack needs\nno IAM for it.\n\n",
+            golden_ami_parameter(input, p.image)
+        ));
+    }
     if !p.secret_ids.is_empty() {
         text.push_str("## Secrets\n\nBefore the stack can build, create these AWS Secrets Manager secrets (the instance role may\nread only these; the values are fetched into `/run/secrets/<name>` just before the component that\nneeds them and deleted right after it):\n\n");
         for id in &p.secret_ids {

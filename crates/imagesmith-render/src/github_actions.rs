@@ -198,7 +198,7 @@ fn install_imagesmith(input: &Input<'_>) -> Vec<Value> {
                     "IMAGESMITH_GIT": source.git,
                     "IMAGESMITH_REV": source.rev,
                 },
-                "run": "set -euo pipefail\ncargo install --locked --git \"$IMAGESMITH_GIT\" --rev \"$IMAGESMITH_REV\" imagesmith\n",
+                "run": "set -euo pipefail\ncargo install --locked --git \"$IMAGESMITH_GIT\" --rev \"$IMAGESMITH_REV\" --root \"$HOME/.cargo\" imagesmith\n",
             }),
             json!({
                 "name": "imagesmith on PATH",
@@ -252,6 +252,8 @@ fn deploy_role(input: &Input<'_>) -> String {
 /// the picked stack's CodeBuild project when `ci.runner` is `codebuild`, else GitHub-hosted.
 /// The label `codebuild-<project>-<run id>-<run attempt>` makes the project's
 /// `WORKFLOW_JOB_QUEUED` webhook start a build that runs this job and only this job.
+/// actionlint leaves a label holding `${{ }}` unchecked, so it needs no
+/// `self-hosted-runner` configuration (a literal `codebuild-…` label it rejects as unknown).
 fn build_runner(input: &Input<'_>) -> String {
     match (input.runner(), input.stack_runner_project()) {
         (Runner::Codebuild, Some(project)) => format!("codebuild-{project}-{RUN}"),
@@ -348,31 +350,8 @@ pub(crate) fn render(input: &Input<'_>, rendered: &mut Rendered) {
     build_golden(input, rendered);
     build_docker_image(input, rendered);
     deploy_infra(input, rendered);
-    actionlint_config(input, rendered);
 }
 
-/// `.github/actionlint.yaml` when jobs run on the CodeBuild runner: actionlint accepts
-/// only GitHub-hosted labels and the self-hosted labels its configuration declares.
-fn actionlint_config(input: &Input<'_>, rendered: &mut Rendered) {
-    let Some(project) = input
-        .stack_runner_project()
-        .filter(|_| input.runner() == Runner::Codebuild)
-    else {
-        return;
-    };
-    let mut text = yaml::comment(&header(
-        "actionlint configuration: the CodeBuild runner's labels are self-hosted labels",
-        &[format!(
-            "{} (project `{}`)",
-            imagesmith_validate::PROJECT_FILE,
-            input.name()
-        )],
-    ));
-    text.push_str(&yaml::to_string(&json!({
-        "self-hosted-runner": { "labels": [format!("codebuild-{project}-*")] },
-    })));
-    rendered.push(".github/actionlint.yaml".to_string(), text);
-}
 
 /// The permissions of a job that uploads SARIF to code scanning, and no more.
 fn sarif_permissions() -> Value {

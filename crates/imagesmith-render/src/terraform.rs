@@ -1159,6 +1159,9 @@ fn image_pipeline(input: &Input<'_>, rendered: &mut Rendered, p: &Pipeline<'_>) 
                 // Each Region's parameter names that Region's newest golden AMI.
                 per_region = per_region.block(
                     Block::new("ssm_parameter_configuration")
+                        .comment("Written by Image Builder's service-linked role, whose AWS managed policy")
+                        .comment("AWSServiceRoleForImageBuilder allows ssm:PutParameter on parameter/imagebuilder/*")
+                        .comment("only: the name is below /imagebuilder/, so no IAM of this configuration is needed.")
                         .attr("parameter_name", golden_ami_parameter(p))
                         .attr("data_type", s("aws:ec2:image")),
                 );

@@ -213,7 +213,9 @@ fn the_project_start_condition_still_decides() {
 fn golden_amis_publish_their_id_to_ssm() {
     let rendered = render_seed();
     let t = template(&rendered, "golden-ami-amazonlinux2023");
-    let name = "/docker-image-4codebuild/golden/golden-ami-amazonlinux2023/ami-id";
+    // Below `/imagebuilder/`: the only parameters Image Builder's service-linked role may
+    // write (AWS managed policy `AWSServiceRoleForImageBuilder`).
+    let name = "/imagebuilder/docker-image-4codebuild/golden/golden-ami-amazonlinux2023/ami-id";
     for distribution in t["Resources"]["DistributionConfiguration"]["Properties"]["Distributions"]
         .as_array()
         .expect("distributions")
@@ -232,7 +234,7 @@ fn golden_amis_publish_their_id_to_ssm() {
     );
     assert!(tf.contains("ssm_parameter_configuration {"), "{tf}");
     assert!(
-        tf.contains("\"/${var.name_prefix}/golden/golden-ami-amazonlinux2023/ami-id\""),
+        tf.contains("\"/imagebuilder/${var.name_prefix}/golden/golden-ami-amazonlinux2023/ami-id\""),
         "{tf}"
     );
     let outputs = contents(&rendered, "terraform/outputs.tf");

@@ -8,6 +8,7 @@ mod golden;
 mod parity;
 mod pins;
 mod snapshots;
+mod stacks;
 mod support;
 mod terraform;
 mod workflows;
