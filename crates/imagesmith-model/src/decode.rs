@@ -736,10 +736,7 @@ fn registry(d: &mut Decoder<'_>, node: &Node) -> Option<Registry> {
         repository_prefix: d.opt_string(f.get("repository_prefix"), "`registry.repository_prefix`"),
         lifecycle: f.get("lifecycle").and_then(|n| registry_lifecycle(d, n)),
         pull_accounts: d.string_list(f.get("pull_accounts"), "`registry.pull_accounts`"),
-        pull_organization: d.opt_string(
-            f.get("pull_organization"),
-            "`registry.pull_organization`",
-        ),
+        pull_organization: d.opt_string(f.get("pull_organization"), "`registry.pull_organization`"),
     })
 }
 
@@ -1633,6 +1630,42 @@ mod tests {
 
     /// Issue 11: gate defaults (`fail_on: high`, `ignore_unfixed: true`) and waivers checked
     /// at their line and column
+    /// Issue 12: the stack the workflows use, their runner and the ECR policies.
+    #[test]
+    fn infrastructure_ci_and_registry_policies_are_decoded() {
+        let (project, d) = decode_project(
+            "name: demo\ninfrastructure: terraform\nci: {runner: codebuild}\nregistry:\n  type: ecr\n  lifecycle: {keep_tagged: 50, expire_untagged_days: 7}\n  pull_accounts: [\"111122223333\"]\n  pull_organization: o-abc1234567\n",
+        );
+        assert!(!d.has_errors(), "{d:?}");
+        let project = project.unwrap();
+        assert_eq!(project.infrastructure, Some(Infrastructure::Terraform));
+        assert_eq!(project.ci.unwrap().runner, Some(Runner::Codebuild));
+        let registry = project.registry.unwrap();
+        let lifecycle = registry.lifecycle.unwrap();
+        assert_eq!(lifecycle.keep_tagged, Some(50));
+        assert_eq!(lifecycle.expire_untagged_days, Some(7));
+        assert_eq!(registry.pull_accounts, vec!["111122223333".to_string()]);
+        assert_eq!(registry.pull_organization.as_deref(), Some("o-abc1234567"));
+        let (_, d) = decode_project(
+            "name: demo\ninfrastructure: terraform2\nci: {runner: gitlab}\nregistry:\n  type: ecr\n  lifecycle: {keep_tagged: -1, expire: 3}\n",
+        );
+        let messages: Vec<String> = d.iter().map(|d| d.message.clone()).collect();
+        assert_eq!(messages.len(), 4, "{messages:?}");
+        let infrastructure = d
+            .iter()
+            .find(|d| d.message.contains("`infrastructure` `terraform2`"))
+            .expect("an error about `infrastructure`");
+        assert_eq!(
+            infrastructure.hint.as_deref(),
+            Some("did you mean `terraform`?")
+        );
+        assert!(messages.iter().any(|m| m.contains("`ci.runner` `gitlab`")));
+        assert!(messages.iter().any(|m| m.contains("Unknown key `expire`")));
+        assert!(messages
+            .iter()
+            .any(|m| m.contains("`registry.lifecycle.keep_tagged` is `-1`")));
+    }
+
     #[test]
     fn scanner_gates_default_and_waivers_are_checked() {
         let (project, d) = decode_project(

@@ -871,6 +871,7 @@ fn readme(input: &Input<'_>, p: &Pipeline<'_>, folder: &str) -> String {
                     match doc.kind {
                         DocKind::FetchSecrets => " (fetch secrets)",
                         DocKind::DeleteSecrets => " (delete secrets)",
+                        DocKind::OsUpdate => " (installs the pending OS updates)",
                         DocKind::Component => "",
                     },
                     doc.version,

@@ -71,6 +71,8 @@ pub(crate) struct Input<'a> {
     pub doc_of: BTreeMap<(usize, usize), usize>,
     /// Component name and OS id → (fetch secrets, delete secrets) document indexes.
     pub secret_docs: BTreeMap<(String, String), (usize, usize)>,
+    /// OS id → the OS update document of golden Linux container recipes.
+    pub os_update_docs: BTreeMap<String, usize>,
 }
 
 impl<'a> Input<'a> {
@@ -88,13 +90,14 @@ impl<'a> Input<'a> {
                 }
             }
         }
-        let (docs, doc_of, secret_docs) = awstoe::collect(plan)?;
+        let (docs, doc_of, secret_docs, os_update_docs) = awstoe::collect(plan)?;
         Ok(Input {
             plan,
             options,
             docs,
             doc_of,
             secret_docs,
+            os_update_docs,
         })
     }
 

@@ -340,7 +340,10 @@ pub(crate) fn render(input: &Input<'_>, rendered: &mut Rendered) {
         out_path(input, ".github/workflows"),
         format!("The workflows target {stack}"),
     );
-    if let Some(project) = input.stack_runner_project().filter(|_| input.runner() == Runner::Codebuild) {
+    if let Some(project) = input
+        .stack_runner_project()
+        .filter(|_| input.runner() == Runner::Codebuild)
+    {
         rendered.note(
             out_path(input, ".github/workflows"),
             format!("The build jobs run on the CodeBuild project `{project}` (`ci.runner: codebuild`); validation stays on GitHub-hosted runners"),
@@ -351,7 +354,6 @@ pub(crate) fn render(input: &Input<'_>, rendered: &mut Rendered) {
     build_docker_image(input, rendered);
     deploy_infra(input, rendered);
 }
-
 
 /// The permissions of a job that uploads SARIF to code scanning, and no more.
 fn sarif_permissions() -> Value {
@@ -632,11 +634,8 @@ fn matrix_entry(input: &Input<'_>, image: &LockedImage) -> Value {
         if let Some(golden) = input.plan.image(name) {
             let repository = input.stack_repository(golden);
             // The lock's reference names the project's repository; the stack's may differ.
-            let reference = golden_reference(input, golden).replacen(
-                &input.repository(golden),
-                &repository,
-                1,
-            );
+            let reference =
+                golden_reference(input, golden).replacen(&input.repository(golden), &repository, 1);
             entry["golden-repository"] = json!(repository);
             entry["golden-default"] = json!(reference);
         }
@@ -949,7 +948,9 @@ fn deploy_cloudformation(input: &Input<'_>, rendered: &mut Rendered) {
 const DEPLOY_STACKS: &str = r#"set -euo pipefail
 while read -r stack folder; do
   [ -n "$stack" ] || continue
-  mapfile -t overrides < <(jq -r '.[] | "\(.ParameterKey)=\(.ParameterValue)"' "$folder/parameters.json")
+  # Read first, so that a missing or broken parameters.json fails the step.
+  parameters=$(jq -r '.[] | "\(.ParameterKey)=\(.ParameterValue)"' "$folder/parameters.json")
+  mapfile -t overrides <<< "$parameters"
   args=(--stack-name "$stack" --template-file "$folder/template.yaml"
     --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset
     --parameter-overrides "${overrides[@]}")

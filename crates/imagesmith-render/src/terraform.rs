@@ -364,18 +364,24 @@ fn ecr(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
         let repository = raw(format!("aws_ecr_repository.{}.name", snake(&image.name)));
         if let Some(policy) = &lifecycle {
             blocks.push(
-                Block::labelled("resource", &["aws_ecr_lifecycle_policy", &snake(&image.name)])
-                    .comment("registry.lifecycle of imagesmith.yaml")
-                    .attr("repository", repository.clone())
-                    .attr("policy", json_policy(policy)),
+                Block::labelled(
+                    "resource",
+                    &["aws_ecr_lifecycle_policy", &snake(&image.name)],
+                )
+                .comment("registry.lifecycle of imagesmith.yaml")
+                .attr("repository", repository.clone())
+                .attr("policy", json_policy(policy)),
             );
         }
         if let Some(policy) = &pull {
             blocks.push(
-                Block::labelled("resource", &["aws_ecr_repository_policy", &snake(&image.name)])
-                    .comment("registry.pull_accounts and registry.pull_organization of imagesmith.yaml")
-                    .attr("repository", repository)
-                    .attr("policy", json_policy(policy)),
+                Block::labelled(
+                    "resource",
+                    &["aws_ecr_repository_policy", &snake(&image.name)],
+                )
+                .comment("registry.pull_accounts and registry.pull_organization of imagesmith.yaml")
+                .attr("repository", repository)
+                .attr("policy", json_policy(policy)),
             );
         }
     }
@@ -1797,7 +1803,7 @@ fn readme(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
     }
     text.push_str("-->\n# Terraform\n\n");
     text.push_str(&format!(
-        "Every resource is named with `name_prefix` (default `{prefix}`) and the ECR\nrepositories with `repository_prefix` (default `{prefix}/`), so this configuration\nand the CloudFormation stacks, which use the project's names, can live in one account. When Terraform alone owns the\nproject's repositories, set `repository_prefix` to the project's registry prefix. Keep both\nvalues the same in `bootstrap/` and here: the deploy role is scoped to them.\n\n"
+        "Every resource is named with `name_prefix` (default `{prefix}`) and the ECR\nrepositories with `repository_prefix` (default `{prefix}/`), so this configuration\nand the CloudFormation stacks, which use the project's names, can live in one account. When Terraform alone owns the\nproject's repositories, set `repository_prefix` to the project's registry prefix. Keep both\nvalues the same in `bootstrap/` and here: the deploy role is scoped to them. The workflows use\nthis configuration's default names when `imagesmith.yaml` says `infrastructure: terraform`\n(the CloudFormation stacks' names otherwise); they do not follow other values of the two.\n\n"
     ));
     text.push_str("## Deploying from a fresh account\n\n");
     let secret_step = format!(

@@ -1355,7 +1355,9 @@ impl<'a> Checker<'a> {
                     self.error(
                         at,
                         Code::InvalidValue,
-                        format!("AWS account id `{id}` in `registry.pull_accounts` is not 12 digits"),
+                        format!(
+                            "AWS account id `{id}` in `registry.pull_accounts` is not 12 digits"
+                        ),
                         Some("quote it so leading zeros are kept: `- \"012345678901\"`".into()),
                     );
                 }

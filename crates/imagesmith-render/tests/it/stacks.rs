@@ -81,9 +81,11 @@ fn with_defaults(rendered: &Rendered, value: &str) -> String {
 /// Every `resource "<kind>"` block's `name`, with the variables' defaults.
 fn terraform_names(rendered: &Rendered, kind: &str, attribute: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    for file in rendered.files.iter().filter(|f| {
-        f.path.starts_with("terraform/") && !f.path.starts_with("terraform/bootstrap/")
-    }) {
+    for file in rendered
+        .files
+        .iter()
+        .filter(|f| f.path.starts_with("terraform/") && !f.path.starts_with("terraform/bootstrap/"))
+    {
         let header = format!("resource \"{kind}\" \"");
         let mut rest = file.contents.as_str();
         while let Some(at) = rest.find(&header) {
@@ -141,7 +143,11 @@ fn ami_entries(rendered: &Rendered) -> Vec<Value> {
 /// Every `role-to-assume` of the workflows.
 fn roles(rendered: &Rendered) -> Vec<String> {
     let mut out = Vec::new();
-    for name in ["build-golden.yml", "build-docker-image.yml", "deploy-infra.yml"] {
+    for name in [
+        "build-golden.yml",
+        "build-docker-image.yml",
+        "deploy-infra.yml",
+    ] {
         let workflow = workflow(rendered, name);
         for job in workflow["jobs"].as_object().expect("jobs").values() {
             for step in job["steps"].as_array().into_iter().flatten() {
@@ -186,8 +192,8 @@ fn by_default_the_workflows_use_the_cloudformation_stacks_names() {
             entry["pipeline"],
             resources["ImagePipeline"]["Properties"]["Name"]
         );
-        let parameter = &resources["DistributionConfiguration"]["Properties"]["Distributions"]
-            [0]["SsmParameterConfigurations"][0]["ParameterName"];
+        let parameter = &resources["DistributionConfiguration"]["Properties"]["Distributions"][0]
+            ["SsmParameterConfigurations"][0]["ParameterName"];
         assert_eq!(&entry["parameter"], parameter);
     }
     // The stacks create no GitHub role: the workflows take the roles from variables.
@@ -223,7 +229,10 @@ fn by_default_the_workflows_use_the_cloudformation_stacks_names() {
             .find(|l| l.ends_with(&format!(" rendered/cloudformation/{image}")))
             .unwrap_or_else(|| panic!("{image} is not deployed: {stacks:?}"));
         let stack = line.split_once(' ').expect("stack folder").0;
-        assert!(readme.contains(&format!("--stack-name {stack} ")), "{stack}");
+        assert!(
+            readme.contains(&format!("--stack-name {stack} ")),
+            "{stack}"
+        );
     }
     let golden_last = stacks
         .iter()
@@ -236,10 +245,9 @@ fn by_default_the_workflows_use_the_cloudformation_stacks_names() {
     assert!(golden_last < customized_first, "{stacks:?}");
     assert!(!contents(&rendered, ".github/workflows/deploy-infra.yml").contains("terraform"));
     assert!(
-        rendered
-            .notes
-            .iter()
-            .any(|n| n.message.starts_with("The workflows target the CloudFormation stacks")),
+        rendered.notes.iter().any(|n| n
+            .message
+            .starts_with("The workflows target the CloudFormation stacks")),
         "{:?}",
         rendered.notes
     );
@@ -261,7 +269,10 @@ fn with_terraform_the_workflows_use_its_default_names() {
     let pipelines = terraform_names(&rendered, "aws_imagebuilder_image_pipeline", "name");
     for entry in ami_entries(&rendered) {
         let pipeline = entry["pipeline"].as_str().expect("pipeline");
-        assert!(pipelines.contains(pipeline), "{pipeline} not in {pipelines:?}");
+        assert!(
+            pipelines.contains(pipeline),
+            "{pipeline} not in {pipelines:?}"
+        );
         let image = entry["image"].as_str().expect("image");
         let file = contents(&rendered, &format!("terraform/imagebuilder-{image}.tf"));
         let parameter = hcl_attribute(file, "ssm_parameter_configuration {", "parameter_name")
@@ -325,8 +336,12 @@ fn build_jobs_run_on_the_codebuild_runner_terraform_creates() {
         hcl_attribute(codebuild, header, "privileged_mode").as_deref(),
         Some("true")
     );
-    assert!(codebuild.contains("pattern = \"WORKFLOW_JOB_QUEUED\""), "{codebuild}");
-    let label = format!("codebuild-{runner}-${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}");
+    assert!(
+        codebuild.contains("pattern = \"WORKFLOW_JOB_QUEUED\""),
+        "{codebuild}"
+    );
+    let label =
+        format!("codebuild-{runner}-${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}");
     let golden = workflow(&rendered, "build-golden.yml");
     assert_eq!(runs_on(&golden, "container"), label);
     let docker = workflow(&rendered, "build-docker-image.yml");
@@ -396,7 +411,10 @@ fn a_codebuild_runner_with_cloudformation_is_refused_at_the_key() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     let (l, c, message, hint) = &errors[0];
     assert_eq!((*l, *c), (line, column));
-    assert!(message.contains("CloudFormation stacks create none"), "{message}");
+    assert!(
+        message.contains("CloudFormation stacks create none"),
+        "{message}"
+    );
     assert!(hint.contains("infrastructure: terraform"), "{hint}");
     // With Terraform the same key is accepted.
     assert!(self::errors(terraform_seed("ci:\n  runner: codebuild\n").path()).is_empty());
@@ -463,11 +481,15 @@ fn ecr_lifecycle_and_pull_policies_come_from_the_project_file() {
     for image in ["customer-container", "golden-container-ubuntu2204"] {
         let label = image.replace('-', "_");
         assert!(
-            ecr.contains(&format!("resource \"aws_ecr_lifecycle_policy\" \"{label}\" {{")),
+            ecr.contains(&format!(
+                "resource \"aws_ecr_lifecycle_policy\" \"{label}\" {{"
+            )),
             "{ecr}"
         );
         assert!(
-            ecr.contains(&format!("resource \"aws_ecr_repository_policy\" \"{label}\" {{")),
+            ecr.contains(&format!(
+                "resource \"aws_ecr_repository_policy\" \"{label}\" {{"
+            )),
             "{ecr}"
         );
     }
@@ -521,4 +543,110 @@ fn bad_pull_accounts_and_organizations_are_errors_at_their_value() {
         position_in(project.path(), "keep_tagged: 0", "0")
     );
     assert_eq!(errors.len(), 3, "{errors:?}");
+}
+
+/// Runs the deploy step of the CloudFormation `deploy-infra.yml` in the rendered tree with a
+/// fake `aws` that records its arguments; returns the exit code, the output and the calls.
+fn run_deploy(rendered: &Rendered, env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let deploy = workflow(rendered, "deploy-infra.yml");
+    let step = deploy["jobs"]["cloudformation"]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["env"]["STACKS"].is_string())
+        .expect("a deploy step")
+        .clone();
+    // The workflows name the files below the default output folder, `rendered/`.
+    let dir = tempfile::tempdir().expect("temp dir");
+    for file in &rendered.files {
+        let path = dir.path().join("rendered").join(&file.path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, &file.contents).expect("write");
+    }
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let aws = bin.join("aws");
+    std::fs::write(&aws, "#!/usr/bin/env bash\necho \"$*\" >> \"$CALLS\"\n").expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&aws, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let calls = dir.path().join("calls");
+    let output = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(step["run"].as_str().expect("run"))
+        .current_dir(dir.path())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("CALLS", &calls)
+        .env("STACKS", step["env"]["STACKS"].as_str().expect("stacks"))
+        .envs(env.iter().copied())
+        .output()
+        .expect("bash runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        output.status.code(),
+        said,
+        std::fs::read_to_string(&calls).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn the_cloudformation_deploy_makes_change_sets_on_pull_requests_and_deploys_on_main() {
+    if std::process::Command::new("jq")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: `jq` is not installed (GitHub-hosted runners have it)");
+        return;
+    }
+    let rendered = render_seed();
+    let bucket = [
+        ("EXECUTE", "false"),
+        ("TEMPLATE_BUCKET", "templates-bucket"),
+    ];
+    let (code, said, calls) = run_deploy(&rendered, &bucket);
+    assert_eq!(code, Some(0), "{said}");
+    let calls: Vec<&str> = calls.lines().collect();
+    assert_eq!(calls.len(), templates(&rendered).len(), "{calls:?}");
+    for call in &calls {
+        assert!(
+            call.starts_with("cloudformation deploy --stack-name "),
+            "{call}"
+        );
+        assert!(call.contains(" --no-execute-changeset"), "{call}");
+        assert!(call.contains(" --s3-bucket templates-bucket "), "{call}");
+        assert!(
+            call.contains("CAPABILITY_IAM CAPABILITY_AUTO_EXPAND"),
+            "{call}"
+        );
+        assert!(call.contains(" PipelineStatus=ENABLED"), "{call}");
+    }
+    assert!(calls[0].contains("--stack-name docker-image-4codebuild-golden-"));
+    let (code, said, calls) = run_deploy(
+        &rendered,
+        &[("EXECUTE", "true"), ("TEMPLATE_BUCKET", "templates-bucket")],
+    );
+    assert_eq!(code, Some(0), "{said}");
+    assert!(!calls.contains("--no-execute-changeset"), "{calls}");
+    // A missing parameters file fails the step.
+    let mut broken = render_seed();
+    broken
+        .files
+        .retain(|f| f.path != "cloudformation/tooling-ami/parameters.json");
+    let (code, said, _) = run_deploy(&broken, &bucket);
+    assert_ne!(code, Some(0), "{said}");
+    // A template over the inline limit without a bucket fails naming the variable.
+    let (code, said, _) = run_deploy(&rendered, &[("EXECUTE", "false"), ("TEMPLATE_BUCKET", "")]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("CLOUDFORMATION_TEMPLATE_BUCKET"), "{said}");
 }

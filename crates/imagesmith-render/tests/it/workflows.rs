@@ -598,10 +598,11 @@ fn the_pinned_imagesmith_build_is_cached_by_commit() {
         let loaded = load_str(name, &file.contents, Limits::DEFAULT);
         let workflow = decode::to_json(&loaded.root.expect("YAML"));
         for (job_name, job) in jobs(&workflow) {
-            let Some(index) = steps(job)
-                .iter()
-                .position(|s| s["name"].as_str().is_some_and(|n| n.starts_with("Install imagesmith")))
-            else {
+            let Some(index) = steps(job).iter().position(|s| {
+                s["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("Install imagesmith"))
+            }) else {
                 continue;
             };
             let cache = &steps(job)[index - 1];
@@ -612,7 +613,10 @@ fn the_pinned_imagesmith_build_is_cached_by_commit() {
             let install = &steps(job)[index];
             assert_eq!(
                 install["if"],
-                format!("steps.{}.outputs.cache-hit != 'true'", cache["id"].as_str().expect("id"))
+                format!(
+                    "steps.{}.outputs.cache-hit != 'true'",
+                    cache["id"].as_str().expect("id")
+                )
             );
             assert!(install["run"]
                 .as_str()
