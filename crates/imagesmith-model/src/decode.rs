@@ -560,6 +560,8 @@ pub const PROJECT_FIELDS: &[&str] = &[
     "policy",
     "network",
     "imagesmith",
+    "infrastructure",
+    "ci",
 ];
 
 /// Decodes a project file.
@@ -622,6 +624,28 @@ pub fn project(d: &mut Decoder<'_>, node: &Node) -> Option<Project> {
         })
     });
     let imagesmith = f.get("imagesmith").and_then(|n| tool_source(d, n));
+    let infrastructure = f.get("infrastructure").and_then(|n| {
+        d.choice(
+            n,
+            "`infrastructure`",
+            &[
+                ("cloudformation", Infrastructure::Cloudformation),
+                ("terraform", Infrastructure::Terraform),
+            ],
+        )
+    });
+    let ci = f.get("ci").and_then(|n| {
+        let fields = d.fields(n, "`ci`", &["runner"])?;
+        Some(Ci {
+            runner: fields.get("runner").and_then(|n| {
+                d.choice(
+                    n,
+                    "`ci.runner`",
+                    &[("github", Runner::Github), ("codebuild", Runner::Codebuild)],
+                )
+            }),
+        })
+    });
     Some(Project {
         kind,
         name: name?,
@@ -635,6 +659,8 @@ pub fn project(d: &mut Decoder<'_>, node: &Node) -> Option<Project> {
         policy,
         network,
         imagesmith,
+        infrastructure,
+        ci,
     })
 }
 
@@ -682,7 +708,16 @@ fn registry(d: &mut Decoder<'_>, node: &Node) -> Option<Registry> {
     let f = d.fields(
         node,
         "`registry`",
-        &["type", "account_id", "region", "url", "repository_prefix"],
+        &[
+            "type",
+            "account_id",
+            "region",
+            "url",
+            "repository_prefix",
+            "lifecycle",
+            "pull_accounts",
+            "pull_organization",
+        ],
     )?;
     let kind = f
         .require(d, "type", "`registry`", "add `type: ecr` or `type: oci`")
@@ -699,6 +734,39 @@ fn registry(d: &mut Decoder<'_>, node: &Node) -> Option<Registry> {
         region: d.opt_string(f.get("region"), "`registry.region`"),
         url: d.opt_string(f.get("url"), "`registry.url`"),
         repository_prefix: d.opt_string(f.get("repository_prefix"), "`registry.repository_prefix`"),
+        lifecycle: f.get("lifecycle").and_then(|n| registry_lifecycle(d, n)),
+        pull_accounts: d.string_list(f.get("pull_accounts"), "`registry.pull_accounts`"),
+        pull_organization: d.opt_string(f.get("pull_organization"), "`registry.pull_organization`"),
+    })
+}
+
+/// `registry.lifecycle: {keep_tagged, expire_untagged_days}`, each a whole number from 1.
+fn registry_lifecycle(d: &mut Decoder<'_>, node: &Node) -> Option<RegistryLifecycle> {
+    let f = d.fields(
+        node,
+        "`registry.lifecycle`",
+        &["keep_tagged", "expire_untagged_days"],
+    )?;
+    let count = |d: &mut Decoder<'_>, key: &str| -> Option<u32> {
+        let node = f.get(key)?;
+        let what = format!("`registry.lifecycle.{key}`");
+        let value = d.integer(node, &what)?;
+        match u32::try_from(value) {
+            Ok(value) if value >= 1 => Some(value),
+            _ => {
+                d.error(
+                    node.span,
+                    Code::InvalidValue,
+                    format!("{what} is `{value}`, not a whole number from 1"),
+                    Some("give a count such as `50` (images) or `7` (days)".into()),
+                );
+                None
+            }
+        }
+    };
+    Some(RegistryLifecycle {
+        keep_tagged: count(d, "keep_tagged"),
+        expire_untagged_days: count(d, "expire_untagged_days"),
     })
 }
 
@@ -1562,6 +1630,42 @@ mod tests {
 
     /// Issue 11: gate defaults (`fail_on: high`, `ignore_unfixed: true`) and waivers checked
     /// at their line and column
+    /// Issue 12: the stack the workflows use, their runner and the ECR policies.
+    #[test]
+    fn infrastructure_ci_and_registry_policies_are_decoded() {
+        let (project, d) = decode_project(
+            "name: demo\ninfrastructure: terraform\nci: {runner: codebuild}\nregistry:\n  type: ecr\n  lifecycle: {keep_tagged: 50, expire_untagged_days: 7}\n  pull_accounts: [\"111122223333\"]\n  pull_organization: o-abc1234567\n",
+        );
+        assert!(!d.has_errors(), "{d:?}");
+        let project = project.unwrap();
+        assert_eq!(project.infrastructure, Some(Infrastructure::Terraform));
+        assert_eq!(project.ci.unwrap().runner, Some(Runner::Codebuild));
+        let registry = project.registry.unwrap();
+        let lifecycle = registry.lifecycle.unwrap();
+        assert_eq!(lifecycle.keep_tagged, Some(50));
+        assert_eq!(lifecycle.expire_untagged_days, Some(7));
+        assert_eq!(registry.pull_accounts, vec!["111122223333".to_string()]);
+        assert_eq!(registry.pull_organization.as_deref(), Some("o-abc1234567"));
+        let (_, d) = decode_project(
+            "name: demo\ninfrastructure: terraform2\nci: {runner: gitlab}\nregistry:\n  type: ecr\n  lifecycle: {keep_tagged: -1, expire: 3}\n",
+        );
+        let messages: Vec<String> = d.iter().map(|d| d.message.clone()).collect();
+        assert_eq!(messages.len(), 4, "{messages:?}");
+        let infrastructure = d
+            .iter()
+            .find(|d| d.message.contains("`infrastructure` `terraform2`"))
+            .expect("an error about `infrastructure`");
+        assert_eq!(
+            infrastructure.hint.as_deref(),
+            Some("did you mean `terraform`?")
+        );
+        assert!(messages.iter().any(|m| m.contains("`ci.runner` `gitlab`")));
+        assert!(messages.iter().any(|m| m.contains("Unknown key `expire`")));
+        assert!(messages
+            .iter()
+            .any(|m| m.contains("`registry.lifecycle.keep_tagged` is `-1`")));
+    }
+
     #[test]
     fn scanner_gates_default_and_waivers_are_checked() {
         let (project, d) = decode_project(

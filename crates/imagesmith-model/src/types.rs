@@ -255,6 +255,61 @@ pub struct Project {
     /// file's checksums every dependency).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imagesmith: Option<ToolSource>,
+    /// The stack the rendered workflows deploy and push to: `cloudformation` (default; the
+    /// stacks of `cloudformation/<image>/`, named after the project) or `terraform` (the
+    /// configuration of `terraform/`, whose names start with its default `name_prefix`
+    /// `<project>-tf` and whose repositories with `repository_prefix` `<project>-tf/`).
+    /// Repository, pipeline, role and SSM parameter names in the workflows, and what
+    /// `deploy-infra.yml` deploys, follow the stack picked here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infrastructure: Option<Infrastructure>,
+    /// How the rendered CI workflows run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<Ci>,
+}
+
+/// An infrastructure stack the rendered files describe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Infrastructure {
+    /// The CloudFormation stacks, one per image, named after the project.
+    #[default]
+    Cloudformation,
+    /// The Terraform configuration, named with its default `name_prefix` (`<project>-tf`).
+    Terraform,
+}
+
+impl Infrastructure {
+    /// The name as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Infrastructure::Cloudformation => "cloudformation",
+            Infrastructure::Terraform => "terraform",
+        }
+    }
+}
+
+/// How the rendered CI workflows run.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ci {
+    /// Where the jobs that build, scan and push images run: `github` (default,
+    /// GitHub-hosted `ubuntu-latest`) or `codebuild` (the AWS CodeBuild project the picked
+    /// `infrastructure` creates as a GitHub Actions runner; only `terraform` creates one).
+    /// Validation jobs stay on GitHub-hosted runners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<Runner>,
+}
+
+/// Where CI build jobs run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Runner {
+    /// GitHub-hosted `ubuntu-latest`.
+    #[default]
+    Github,
+    /// The CodeBuild-hosted GitHub Actions runner of the picked stack.
+    Codebuild,
 }
 
 /// A pinned source of imagesmith for CI.
@@ -401,6 +456,30 @@ pub struct Registry {
     /// Prefix of every repository name, e.g. `imagesmith/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository_prefix: Option<String>,
+    /// The ECR lifecycle policy of every repository. Absent: no lifecycle policy (images
+    /// are kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<RegistryLifecycle>,
+    /// AWS accounts (12 digits) that may pull every repository's images.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pull_accounts: Vec<String>,
+    /// An AWS Organizations id (`o-` and 10 to 32 lowercase letters or digits) whose
+    /// accounts may pull every repository's images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_organization: Option<String>,
+}
+
+/// Which images an ECR lifecycle policy keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryLifecycle {
+    /// How many of the newest tagged images to keep; older tagged images expire. Absent:
+    /// tagged images never expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_tagged: Option<u32>,
+    /// Days after which untagged images expire. Absent: untagged images never expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_untagged_days: Option<u32>,
 }
 
 /// A kind of registry.

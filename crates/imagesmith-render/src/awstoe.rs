@@ -5,8 +5,8 @@
 
 use crate::common::{clean_source, content_version, header, Input};
 use crate::{yaml, RenderError, Rendered};
-use imagesmith_model::{AwstoeDocument, Component, OsFamily};
-use imagesmith_plan::{LockedComponent, LockedImage, LockedProject};
+use imagesmith_model::{AwstoeDocument, Component, ImageType, OsFamily, PackageManager};
+use imagesmith_plan::{LockedComponent, LockedImage, LockedProject, Role};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -19,6 +19,9 @@ pub(crate) enum DocKind {
     FetchSecrets,
     /// Deletes them again.
     DeleteSecrets,
+    /// Installs every pending OS update with the image's package manager (golden Linux
+    /// container recipes, in place of the Amazon-managed `update-linux`).
+    OsUpdate,
 }
 
 /// One rendered AWSTOE document.
@@ -65,6 +68,10 @@ impl Doc {
                 "AWSTOE document: delete the secrets of {} on {} before capture (version {})",
                 self.component, self.os_name, self.image_builder_version
             ),
+            DocKind::OsUpdate => format!(
+                "AWSTOE document: install the pending OS updates on {} (version {})",
+                self.os_name, self.image_builder_version
+            ),
         };
         let mut text = yaml::comment(&header(&what, &self.sources));
         text.push_str(&self.body);
@@ -85,6 +92,7 @@ type Collected = (
     Vec<Doc>,
     BTreeMap<(usize, usize), usize>,
     BTreeMap<(String, String), (usize, usize)>,
+    BTreeMap<String, usize>,
 );
 
 /// Every document the plan needs, sorted by path, with the index of each image component's
@@ -180,7 +188,59 @@ pub(crate) fn collect(plan: &LockedProject) -> Result<Collected, RenderError> {
         docs.push(fetch);
         docs.push(delete);
     }
-    Ok((docs, doc_of, secret_docs))
+    let mut os_update_docs = BTreeMap::new();
+    for image in &plan.images {
+        let wanted = image.role == Role::Golden
+            && image.image_type == ImageType::Container
+            && image.os.family == OsFamily::Linux;
+        if wanted && !os_update_docs.contains_key(&image.os.id) {
+            if let Some(doc) = os_update(image) {
+                os_update_docs.insert(image.os.id.clone(), docs.len());
+                docs.push(doc);
+            }
+        }
+    }
+    Ok((docs, doc_of, secret_docs, os_update_docs))
+}
+
+/// The OS update of a golden Linux container recipe: the image's package manager upgrades
+/// every installed package. It stands where AMI recipes have the Amazon-managed
+/// `update-linux`, which no Image Builder document found lists for container recipes.
+fn os_update(image: &LockedImage) -> Option<Doc> {
+    let script = match image.os.package_manager {
+        PackageManager::Dnf => "set -eu\ndnf -y upgrade --refresh\ndnf clean all\n",
+        PackageManager::Apt => "set -eu\nexport DEBIAN_FRONTEND=noninteractive\napt-get update\napt-get -y upgrade\nrm -rf /var/lib/apt/lists/*\n",
+        PackageManager::Windows => return None,
+    };
+    let value = json!({
+        "name": "imagesmith-os-update",
+        "description": format!("Install every pending OS update of {} (imagesmith)", image.os.name),
+        "schemaVersion": "1.0",
+        "phases": [{
+            "name": "build",
+            "steps": [{
+                "name": "UpgradePackages",
+                "action": "ExecuteBash",
+                "inputs": {"commands": [script]},
+            }],
+        }],
+    });
+    let document: AwstoeDocument = serde_json::from_value(value).ok()?;
+    let body = yaml::to_string(&serde_json::to_value(&document).ok()?);
+    Some(Doc {
+        kind: DocKind::OsUpdate,
+        component: "os-update".to_string(),
+        description: format!("Install every pending OS update of {}", image.os.name),
+        os: image.os.id.clone(),
+        os_name: image.os.name.clone(),
+        family: image.os.family,
+        version: "-".to_string(),
+        image_builder_version: content_version(Some("1.0"), body.as_bytes()),
+        document,
+        body,
+        path: format!("awstoe/{}/os-update.yaml", image.os.id),
+        sources: vec![format!("os `{}` (its package manager)", image.os.id)],
+    })
 }
 
 fn file_safe(text: &str) -> String {

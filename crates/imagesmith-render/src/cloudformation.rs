@@ -261,17 +261,23 @@ fn template(input: &Input<'_>, p: &Pipeline<'_>, folder: &str, rendered: &mut Re
         }),
     );
     if let (true, Some(repository)) = (container, &p.repository) {
+        let mut properties = json!({
+            "RepositoryName": repository,
+            "ImageTagMutability": "IMMUTABLE",
+            "ImageScanningConfiguration": { "ScanOnPush": true },
+            "EncryptionConfiguration": { "EncryptionType": "AES256" },
+        });
+        // `registry.lifecycle` and the cross-account pull of `registry.pull_accounts` and
+        // `registry.pull_organization`; none of them without the project's say.
+        if let Some(policy) = input.ecr_lifecycle_policy() {
+            properties["LifecyclePolicy"] = json!({ "LifecyclePolicyText": policy.to_string() });
+        }
+        if let Some(policy) = input.ecr_pull_policy() {
+            properties["RepositoryPolicyText"] = policy;
+        }
         resources.insert(
             "Repository".into(),
-            json!({
-                "Type": "AWS::ECR::Repository",
-                "Properties": {
-                    "RepositoryName": repository,
-                    "ImageTagMutability": "IMMUTABLE",
-                    "ImageScanningConfiguration": { "ScanOnPush": true },
-                    "EncryptionConfiguration": { "EncryptionType": "AES256" },
-                },
-            }),
+            json!({ "Type": "AWS::ECR::Repository", "Properties": properties }),
         );
     }
     let instance_policy = if container {
@@ -822,7 +828,7 @@ fn parameters_file(input: &Input<'_>, p: &Pipeline<'_>) -> String {
 }
 
 fn readme(input: &Input<'_>, p: &Pipeline<'_>, folder: &str) -> String {
-    let stack = format!("{}-imagebuilder", p.name);
+    let stack = crate::common::cloudformation_stack(input, p.image);
     let region = input.region();
     let container = p.image.image_type == ImageType::Container;
     let mut text = String::new();
@@ -865,6 +871,7 @@ fn readme(input: &Input<'_>, p: &Pipeline<'_>, folder: &str) -> String {
                     match doc.kind {
                         DocKind::FetchSecrets => " (fetch secrets)",
                         DocKind::DeleteSecrets => " (delete secrets)",
+                        DocKind::OsUpdate => " (installs the pending OS updates)",
                         DocKind::Component => "",
                     },
                     doc.version,
@@ -883,6 +890,12 @@ fn readme(input: &Input<'_>, p: &Pipeline<'_>, folder: &str) -> String {
             "The parent is the newest image of the golden pipeline `{name}` (`x.x.x`): deploy that stack\nfirst. A golden rebuild is picked up by the next scheduled run.\n\n"
         )),
         other => text.push_str(&format!("The parent is `{}`.\n\n", other.describe())),
+    }
+    if p.image.role == Role::Golden && !container {
+        text.push_str(&format!(
+            "Each distribution writes the new AMI's id to the SSM parameter `{}`. Image Builder's\nservice-linked role writes it; its AWS managed policy `AWSServiceRoleForImageBuilder` allows\n`ssm:PutParameter` below `parameter/imagebuilder/` only, so the name is there and the stack needs\nno IAM for it.\n\n",
+            golden_ami_parameter(input, p.image)
+        ));
     }
     if !p.secret_ids.is_empty() {
         text.push_str("## Secrets\n\nBefore the stack can build, create these AWS Secrets Manager secrets (the instance role may\nread only these; the values are fetched into `/run/secrets/<name>` just before the component that\nneeds them and deleted right after it):\n\n");

@@ -3,7 +3,7 @@
 
 use crate::awstoe::{self, Doc};
 use crate::{RenderError, RenderOptions, Rendered, Target};
-use imagesmith_model::{ImageType, OsFamily, Project, Severity};
+use imagesmith_model::{ImageType, Infrastructure, OsFamily, Project, Runner, Severity};
 use imagesmith_plan::{LockedImage, LockedProject, Parent, Role};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -71,6 +71,8 @@ pub(crate) struct Input<'a> {
     pub doc_of: BTreeMap<(usize, usize), usize>,
     /// Component name and OS id → (fetch secrets, delete secrets) document indexes.
     pub secret_docs: BTreeMap<(String, String), (usize, usize)>,
+    /// OS id → the OS update document of golden Linux container recipes.
+    pub os_update_docs: BTreeMap<String, usize>,
 }
 
 impl<'a> Input<'a> {
@@ -88,13 +90,14 @@ impl<'a> Input<'a> {
                 }
             }
         }
-        let (docs, doc_of, secret_docs) = awstoe::collect(plan)?;
+        let (docs, doc_of, secret_docs, os_update_docs) = awstoe::collect(plan)?;
         Ok(Input {
             plan,
             options,
             docs,
             doc_of,
             secret_docs,
+            os_update_docs,
         })
     }
 
@@ -120,6 +123,178 @@ impl<'a> Input<'a> {
     /// The Image Builder name of an image (also its recipe's name).
     pub(crate) fn image_builder_name(&self, image: &LockedImage) -> String {
         format!("{}-{}", self.name(), image.name)
+    }
+
+    /// The stack the workflows deploy and push to (`infrastructure`, default CloudFormation).
+    pub(crate) fn infrastructure(&self) -> Infrastructure {
+        self.project()
+            .and_then(|p| p.infrastructure)
+            .unwrap_or_default()
+    }
+
+    /// Where the workflows' build jobs run (`ci.runner`, default GitHub-hosted).
+    pub(crate) fn runner(&self) -> Runner {
+        self.project()
+            .and_then(|p| p.ci.as_ref())
+            .and_then(|ci| ci.runner)
+            .unwrap_or_default()
+    }
+
+    /// The ECR repository of a container image in the picked stack: the project's own name
+    /// (CloudFormation), or `repository_prefix` + image with Terraform's default prefix.
+    pub(crate) fn stack_repository(&self, image: &LockedImage) -> String {
+        match self.infrastructure() {
+            Infrastructure::Cloudformation => self.repository(image),
+            Infrastructure::Terraform => {
+                format!("{}{}", terraform_repository_prefix(self), image.name)
+            }
+        }
+    }
+
+    /// The Image Builder pipeline of an image in the picked stack.
+    pub(crate) fn stack_pipeline(&self, image: &LockedImage) -> String {
+        match self.infrastructure() {
+            Infrastructure::Cloudformation => self.image_builder_name(image).to_ascii_lowercase(),
+            Infrastructure::Terraform => format!(
+                "{}-{}",
+                terraform_prefix(self),
+                image.name.to_ascii_lowercase()
+            ),
+        }
+    }
+
+    /// The SSM parameter naming an image's newest golden AMI in the picked stack.
+    pub(crate) fn stack_ami_parameter(&self, image: &LockedImage) -> String {
+        match self.infrastructure() {
+            Infrastructure::Cloudformation => golden_ami_parameter(self, image),
+            Infrastructure::Terraform => golden_ami_parameter_below(&terraform_prefix(self), image),
+        }
+    }
+
+    /// The CodeBuild project the picked stack creates as a GitHub Actions runner, if any.
+    pub(crate) fn stack_runner_project(&self) -> Option<String> {
+        match self.infrastructure() {
+            Infrastructure::Cloudformation => None,
+            Infrastructure::Terraform => Some(terraform_runner_project(self)),
+        }
+    }
+
+    /// The IAM role the build workflows assume, by name, when the picked stack creates one
+    /// (Terraform's `github_build`; the CloudFormation stacks create no GitHub role).
+    pub(crate) fn stack_build_role(&self) -> Option<String> {
+        match self.infrastructure() {
+            Infrastructure::Cloudformation => None,
+            Infrastructure::Terraform => Some(format!("{}-github-build", terraform_prefix(self))),
+        }
+    }
+
+    /// The IAM role `deploy-infra.yml` assumes, by name, when the picked stack creates one
+    /// (Terraform's bootstrap `github_deploy`).
+    pub(crate) fn stack_deploy_role(&self) -> Option<String> {
+        match self.infrastructure() {
+            Infrastructure::Cloudformation => None,
+            Infrastructure::Terraform => Some(terraform_deploy_role(self)),
+        }
+    }
+
+    /// The ARN of role `name` in the registry's account, when the project names the account.
+    pub(crate) fn role_arn(&self, name: &str) -> Option<String> {
+        let account = self
+            .project()
+            .and_then(|p| p.registry.as_ref())
+            .and_then(|r| r.account_id.as_ref())?;
+        Some(format!(
+            "arn:{}:iam::{account}:role/{name}",
+            self.partition()
+        ))
+    }
+
+    /// The AWS partition of the project's region.
+    pub(crate) fn partition(&self) -> &'static str {
+        let region = self.region();
+        if region.starts_with("cn-") {
+            "aws-cn"
+        } else if region.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else {
+            "aws"
+        }
+    }
+
+    /// The ECR lifecycle policy of every repository (`registry.lifecycle`), as the policy
+    /// text's JSON; `None` when the project sets none (images are kept, as before).
+    pub(crate) fn ecr_lifecycle_policy(&self) -> Option<serde_json::Value> {
+        let lifecycle = self
+            .project()
+            .and_then(|p| p.registry.as_ref())
+            .and_then(|r| r.lifecycle.as_ref())?;
+        let mut rules = Vec::new();
+        // Untagged images first: a rule with `tagStatus: any` would have to come last, and
+        // `tagged` needs a pattern (`*`: every tag).
+        if let Some(days) = lifecycle.expire_untagged_days {
+            rules.push(serde_json::json!({
+                "rulePriority": rules.len() + 1,
+                "description": format!("Expire untagged images {days} days after their push"),
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": days,
+                },
+                "action": { "type": "expire" },
+            }));
+        }
+        if let Some(count) = lifecycle.keep_tagged {
+            rules.push(serde_json::json!({
+                "rulePriority": rules.len() + 1,
+                "description": format!("Keep the newest {count} tagged images"),
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPatternList": ["*"],
+                    "countType": "imageCountMoreThan",
+                    "countNumber": count,
+                },
+                "action": { "type": "expire" },
+            }));
+        }
+        (!rules.is_empty()).then(|| serde_json::json!({ "rules": rules }))
+    }
+
+    /// The repository policy letting other accounts (`registry.pull_accounts`) and an
+    /// organization's accounts (`registry.pull_organization`) pull, and nothing else; `None`
+    /// when the project names neither.
+    pub(crate) fn ecr_pull_policy(&self) -> Option<serde_json::Value> {
+        let registry = self.project().and_then(|p| p.registry.as_ref())?;
+        let actions = [
+            "ecr:BatchCheckLayerAvailability",
+            "ecr:BatchGetImage",
+            "ecr:GetDownloadUrlForLayer",
+        ];
+        let mut statements = Vec::new();
+        if !registry.pull_accounts.is_empty() {
+            let principals: Vec<String> = registry
+                .pull_accounts
+                .iter()
+                .map(|id| format!("arn:{}:iam::{id}:root", self.partition()))
+                .collect();
+            statements.push(serde_json::json!({
+                "Sid": "PullFromAccounts",
+                "Effect": "Allow",
+                "Principal": { "AWS": principals },
+                "Action": actions,
+            }));
+        }
+        if let Some(organization) = &registry.pull_organization {
+            statements.push(serde_json::json!({
+                "Sid": "PullFromOrganization",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": actions,
+                "Condition": { "StringEquals": { "aws:PrincipalOrgID": organization } },
+            }));
+        }
+        (!statements.is_empty())
+            .then(|| serde_json::json!({ "Version": "2012-10-17", "Statement": statements }))
     }
 
     /// The image's semantic version, from the lock.
@@ -338,7 +513,48 @@ pub(crate) fn os_update_component(family: OsFamily) -> &'static str {
 
 /// The SSM parameter a golden AMI's distribution writes its newest AMI id to.
 pub(crate) fn golden_ami_parameter(input: &Input<'_>, image: &LockedImage) -> String {
-    format!("/{}/golden/{}/ami-id", input.name(), image.name)
+    golden_ami_parameter_below(input.name(), image)
+}
+
+/// The SSM parameter of a golden AMI below `prefix`, itself below `/imagebuilder/`.
+///
+/// Without a workflow execution role, Image Builder distributes with its service-linked role
+/// `AWSServiceRoleForImageBuilder`, and the AWS managed policy of that name (AWS Managed
+/// Policy Reference, "AWSServiceRoleForImageBuilder", v27) allows `ssm:GetParameter` and
+/// `ssm:PutParameter` on `arn:aws:ssm:*:*:parameter/imagebuilder/*` only. A parameter there
+/// needs no IAM of ours (a service-linked role cannot be given more); one anywhere else fails
+/// the distribution with AccessDenied.
+pub(crate) fn golden_ami_parameter_below(prefix: &str, image: &LockedImage) -> String {
+    format!("/imagebuilder/{prefix}/golden/{}/ami-id", image.name)
+}
+
+/// The default `name_prefix` of the Terraform configuration: the project's name with `-tf`.
+pub(crate) fn terraform_prefix(input: &Input<'_>) -> String {
+    format!("{}-tf", input.name())
+}
+
+/// The default `repository_prefix` of the Terraform configuration: `<name_prefix>/`.
+pub(crate) fn terraform_repository_prefix(input: &Input<'_>) -> String {
+    format!("{}/", terraform_prefix(input))
+}
+
+/// The CodeBuild runner project the Terraform configuration creates, with its defaults.
+pub(crate) fn terraform_runner_project(input: &Input<'_>) -> String {
+    format!("{}-runner", terraform_prefix(input))
+}
+
+/// The deploy role of Terraform's bootstrap: outside `name_prefix`, so it cannot widen its
+/// own rights.
+pub(crate) fn terraform_deploy_role(input: &Input<'_>) -> String {
+    format!("{}-github-deploy", input.name())
+}
+
+/// The stack name of an image's CloudFormation stack.
+pub(crate) fn cloudformation_stack(input: &Input<'_>, image: &LockedImage) -> String {
+    format!(
+        "{}-imagebuilder",
+        input.image_builder_name(image).to_ascii_lowercase()
+    )
 }
 
 /// The schedule's time zone.

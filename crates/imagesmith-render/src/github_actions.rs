@@ -16,7 +16,7 @@
 use crate::common::{header, Gate, Input};
 use crate::dockerfile::golden_reference;
 use crate::{yaml, Rendered, TerraformBackend};
-use imagesmith_model::{ImageType, OsFamily, Severity};
+use imagesmith_model::{ImageType, Infrastructure, OsFamily, Runner, Severity};
 use imagesmith_plan::{LockedImage, Parent, Role};
 use serde_json::{json, Value};
 
@@ -39,6 +39,7 @@ use serde_json::{json, Value};
 /// fetch `aquasecurity/setup-trivy@v0.2.1` by tag.
 #[rustfmt::skip]
 const ACTIONS: &[(&str, &str, &str)] = &[
+    ("actions/cache", "0057852bfaa89a56745cba8c7296529d2fc39830", "v4.3.0"),
     ("actions/checkout", "11d5960a326750d5838078e36cf38b85af677262", "v4.4.0"),
     ("anchore/scan-action", "1638637db639e0ade3258b51db49a9a137574c3e", "v6.5.1"),
     ("aquasecurity/trivy-action", "ed142fd0673e97e23eac54620cfb913e5ce36c25", "v0.36.0"),
@@ -51,6 +52,7 @@ const ACTIONS: &[(&str, &str, &str)] = &[
     ("hashicorp/setup-terraform", "b9cd54a3c349d3f38e8881555d616ced269862dd", "v3.1.2"),
 ];
 
+const CACHE: &str = "actions/cache";
 const CHECKOUT: &str = "actions/checkout";
 const AWS_CREDENTIALS: &str = "aws-actions/configure-aws-credentials";
 const ECR_LOGIN: &str = "aws-actions/amazon-ecr-login";
@@ -173,17 +175,37 @@ fn out_path(input: &Input<'_>, rest: &str) -> String {
 /// dependency in its `Cargo.lock`), else downloaded from the repository variables
 /// `IMAGESMITH_URL` and `IMAGESMITH_SHA256` (a binary the platform team hosts), failing with
 /// both ways named when neither is set.
-fn install_imagesmith(input: &Input<'_>) -> Value {
+///
+/// With a pinned commit, the built binary is cached (`actions/cache`, keyed on the commit
+/// and the runner's OS and architecture): a warm run restores `~/.cargo/bin/imagesmith` and
+/// skips the build, a cold one builds it and saves it when the job succeeds.
+fn install_imagesmith(input: &Input<'_>) -> Vec<Value> {
     match input.project().and_then(|p| p.imagesmith.as_ref()) {
-        Some(source) => json!({
-            "name": format!("Install imagesmith (commit {}, locked dependencies)", &source.rev[..12]),
-            "env": {
-                "IMAGESMITH_GIT": source.git,
-                "IMAGESMITH_REV": source.rev,
-            },
-            "run": "set -euo pipefail\ncargo install --locked --git \"$IMAGESMITH_GIT\" --rev \"$IMAGESMITH_REV\" --root \"$RUNNER_TEMP/imagesmith\" imagesmith\necho \"$RUNNER_TEMP/imagesmith/bin\" >> \"$GITHUB_PATH\"\n\"$RUNNER_TEMP/imagesmith/bin/imagesmith\" --version\n",
-        }),
-        None => json!({
+        Some(source) => vec![
+            json!({
+                "name": "Restore the imagesmith build of this commit",
+                "id": "imagesmith-cache",
+                "uses": uses(CACHE),
+                "with": {
+                    "path": IMAGESMITH_BINARY,
+                    "key": format!("imagesmith-{}-${{{{ runner.os }}}}-${{{{ runner.arch }}}}", source.rev),
+                },
+            }),
+            json!({
+                "name": format!("Install imagesmith (commit {}, locked dependencies)", &source.rev[..12]),
+                "if": "steps.imagesmith-cache.outputs.cache-hit != 'true'",
+                "env": {
+                    "IMAGESMITH_GIT": source.git,
+                    "IMAGESMITH_REV": source.rev,
+                },
+                "run": "set -euo pipefail\ncargo install --locked --git \"$IMAGESMITH_GIT\" --rev \"$IMAGESMITH_REV\" --root \"$HOME/.cargo\" imagesmith\n",
+            }),
+            json!({
+                "name": "imagesmith on PATH",
+                "run": "set -euo pipefail\necho \"$HOME/.cargo/bin\" >> \"$GITHUB_PATH\"\n\"$HOME/.cargo/bin/imagesmith\" --version\n",
+            }),
+        ],
+        None => vec![json!({
             "name": "Install imagesmith (the binary of IMAGESMITH_URL, checked against IMAGESMITH_SHA256)",
             "env": {
                 "IMAGESMITH_URL": "${{ vars.IMAGESMITH_URL }}",
@@ -200,16 +222,51 @@ fn install_imagesmith(input: &Input<'_>) -> Value {
                 "sudo install -m 0755 \"$RUNNER_TEMP/imagesmith\" /usr/local/bin/imagesmith\n",
                 "imagesmith --version\n",
             ),
-        }),
+        })],
     }
 }
 
-fn aws_login(role_variable: &str) -> Value {
+/// Where `cargo install` puts the imagesmith binary, and the one path the cache keeps.
+const IMAGESMITH_BINARY: &str = "~/.cargo/bin/imagesmith";
+
+/// The role a job assumes: the repository variable `variable`, else, when the picked stack
+/// creates the role and the project names its account, that role's ARN.
+fn role(input: &Input<'_>, variable: &str, name: Option<String>) -> String {
+    match name.and_then(|name| input.role_arn(&name)) {
+        Some(arn) => format!("${{{{ vars.{variable} || '{arn}' }}}}"),
+        None => format!("${{{{ vars.{variable} }}}}"),
+    }
+}
+
+/// The role the build jobs assume.
+fn build_role(input: &Input<'_>) -> String {
+    role(input, "AWS_BUILD_ROLE_ARN", input.stack_build_role())
+}
+
+/// The role `deploy-infra.yml` assumes.
+fn deploy_role(input: &Input<'_>) -> String {
+    role(input, "AWS_DEPLOY_ROLE_ARN", input.stack_deploy_role())
+}
+
+/// The `runs-on` of the jobs that build, scan and push images (they need docker and AWS):
+/// the picked stack's CodeBuild project when `ci.runner` is `codebuild`, else GitHub-hosted.
+/// The label `codebuild-<project>-<run id>-<run attempt>` makes the project's
+/// `WORKFLOW_JOB_QUEUED` webhook start a build that runs this job and only this job.
+/// actionlint leaves a label holding `${{ }}` unchecked, so it needs no
+/// `self-hosted-runner` configuration (a literal `codebuild-…` label it rejects as unknown).
+fn build_runner(input: &Input<'_>) -> String {
+    match (input.runner(), input.stack_runner_project()) {
+        (Runner::Codebuild, Some(project)) => format!("codebuild-{project}-{RUN}"),
+        _ => "ubuntu-latest".to_string(),
+    }
+}
+
+fn aws_login(role: &str) -> Value {
     json!({
         "name": "Assume the AWS role (OIDC, no stored keys)",
         "uses": uses(AWS_CREDENTIALS),
         "with": {
-            "role-to-assume": format!("${{{{ vars.{role_variable} }}}}"),
+            "role-to-assume": role,
             "role-session-name": format!("imagesmith-{RUN}"),
             "aws-region": "${{ env.AWS_REGION }}",
         },
@@ -225,7 +282,28 @@ fn severities(fail_on: Severity) -> String {
         .join(",")
 }
 
-fn write(input: &Input<'_>, rendered: &mut Rendered, name: &str, what: &str, workflow: Value) {
+/// Splices a list among a job's steps into the steps (a group of steps such as
+/// `install_imagesmith`'s is written where one step would be).
+fn flatten_steps(workflow: &mut Value) {
+    let Some(jobs) = workflow.get_mut("jobs").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for job in jobs.values_mut() {
+        if let Some(steps) = job.get_mut("steps").and_then(Value::as_array_mut) {
+            let mut flat = Vec::with_capacity(steps.len());
+            for step in steps.drain(..) {
+                match step {
+                    Value::Array(group) => flat.extend(group),
+                    step => flat.push(step),
+                }
+            }
+            *steps = flat;
+        }
+    }
+}
+
+fn write(input: &Input<'_>, rendered: &mut Rendered, name: &str, what: &str, mut workflow: Value) {
+    flatten_steps(&mut workflow);
     let mut sources: Vec<String> = Vec::new();
     if let Some(project) = input.project_source() {
         sources.push(format!("{project} (project `{}`)", input.name()));
@@ -248,6 +326,27 @@ pub(crate) fn render(input: &Input<'_>, rendered: &mut Rendered) {
         rendered.note(
             out_path(input, ".github/workflows"),
             "imagesmith.yaml pins no source of imagesmith (`imagesmith: {git: <repository>, rev: <commit>}`): the workflows install it from the repository variables IMAGESMITH_URL and IMAGESMITH_SHA256, which must be set",
+        );
+    }
+    let stack = match input.infrastructure() {
+        Infrastructure::Cloudformation => "the CloudFormation stacks of `cloudformation/` (`infrastructure: cloudformation`, the default): they push to the project's repository names and `deploy-infra.yml` deploys the stacks; `infrastructure: terraform` picks the Terraform configuration".to_string(),
+        Infrastructure::Terraform => format!(
+            "the Terraform configuration of `terraform/` (`infrastructure: terraform`) with its default names: they push to `{}<image>`, start the pipelines `{}-<image>` and `deploy-infra.yml` applies it; rendered workflows do not follow `name_prefix` or `repository_prefix` set at apply time",
+            crate::common::terraform_repository_prefix(input),
+            crate::common::terraform_prefix(input),
+        ),
+    };
+    rendered.note(
+        out_path(input, ".github/workflows"),
+        format!("The workflows target {stack}"),
+    );
+    if let Some(project) = input
+        .stack_runner_project()
+        .filter(|_| input.runner() == Runner::Codebuild)
+    {
+        rendered.note(
+            out_path(input, ".github/workflows"),
+            format!("The build jobs run on the CodeBuild project `{project}` (`ci.runner: codebuild`); validation stays on GitHub-hosted runners"),
         );
     }
     validate(input, rendered);
@@ -309,7 +408,7 @@ fn validate(input: &Input<'_>, rendered: &mut Rendered) {
                 "permissions": { "contents": "read" },
                 "steps": [
                     { "uses": uses(CHECKOUT) },
-                    install_imagesmith(input),
+                    json!(install_imagesmith(input)),
                     {
                         "name": "Outdated pins (fails when one is revoked or past its end of life)",
                         "run": "imagesmith outdated",
@@ -324,7 +423,7 @@ fn validate(input: &Input<'_>, rendered: &mut Rendered) {
                 "permissions": sarif_permissions(),
                 "steps": [
                     { "uses": uses(CHECKOUT) },
-                    install_imagesmith(input),
+                    json!(install_imagesmith(input)),
                     {
                         "name": "Validate (annotations on the pull request)",
                         "run": "imagesmith validate --format github",
@@ -429,7 +528,7 @@ fn container_steps(input: &Input<'_>, customized: bool) -> Vec<Value> {
     let (trivy, grype, snyk) = input.gates();
     let mut steps = vec![
         json!({ "uses": uses(CHECKOUT) }),
-        aws_login("AWS_BUILD_ROLE_ARN"),
+        aws_login(&build_role(input)),
         json!({ "name": "Log in to ECR", "id": "ecr", "uses": uses(ECR_LOGIN) }),
         json!({ "uses": uses(BUILDX) }),
         read_secrets(),
@@ -526,15 +625,19 @@ fn matrix_entry(input: &Input<'_>, image: &LockedImage) -> Value {
     let mut entry = json!({
         "image": image.name,
         "os": image.os.id,
-        "repository": input.repository(image),
+        "repository": input.stack_repository(image),
         "version": input.image_semver(image),
         "secret-ids": ids,
         "secret-envs": envs,
     });
     if let Parent::Golden { name } = &image.parent {
         if let Some(golden) = input.plan.image(name) {
-            entry["golden-repository"] = json!(input.repository(golden));
-            entry["golden-default"] = json!(golden_reference(input, golden));
+            let repository = input.stack_repository(golden);
+            // The lock's reference names the project's repository; the stack's may differ.
+            let reference =
+                golden_reference(input, golden).replacen(&input.repository(golden), &repository, 1);
+            entry["golden-repository"] = json!(repository);
+            entry["golden-default"] = json!(reference);
         }
     }
     entry
@@ -557,7 +660,7 @@ fn build_golden(input: &Input<'_>, rendered: &mut Rendered) {
             "container".into(),
             json!({
                 "name": "Golden container image on ${{ matrix.os }}",
-                "runs-on": "ubuntu-latest",
+                "runs-on": build_runner(input),
                 "environment": BUILD_ENVIRONMENTS[0],
                 "strategy": { "fail-fast": false, "matrix": { "include": containers } },
                 "steps": container_steps(input, false),
@@ -566,19 +669,29 @@ fn build_golden(input: &Input<'_>, rendered: &mut Rendered) {
     }
     let amis: Vec<Value> = input
         .images(ImageType::Ami, Some(Role::Golden))
-        .map(|(_, i)| json!({ "image": i.name, "os": i.os.id, "pipeline": input.image_builder_name(i).to_ascii_lowercase() }))
+        .map(|(_, i)| {
+            json!({
+                "image": i.name,
+                "os": i.os.id,
+                "pipeline": input.stack_pipeline(i),
+                "parameter": input.stack_ami_parameter(i),
+            })
+        })
         .collect();
     if !amis.is_empty() {
         jobs.insert(
             "ami".into(),
             json!({
                 "name": "Golden AMI on ${{ matrix.os }}",
+                // GitHub-hosted even with `ci.runner: codebuild`: the job builds nothing, it
+                // starts a pipeline and waits up to AMI_TIMEOUT_MINUTES for it, longer than
+                // the runner project's build timeout.
                 "runs-on": "ubuntu-latest",
                 "environment": BUILD_ENVIRONMENTS[0],
                 "timeout-minutes": AMI_TIMEOUT_MINUTES + 15,
                 "strategy": { "fail-fast": false, "matrix": { "include": amis } },
                 "steps": [
-                    aws_login("AWS_BUILD_ROLE_ARN"),
+                    aws_login(&build_role(input)),
                     {
                         "name": "Start the Image Builder pipeline",
                         "id": "start",
@@ -589,7 +702,8 @@ fn build_golden(input: &Input<'_>, rendered: &mut Rendered) {
                         "name": "Wait for the image build (fails when it fails)",
                         "env": {
                             "BUILD": "${{ steps.start.outputs.build }}",
-                            "ROLE": "${{ vars.AWS_BUILD_ROLE_ARN }}",
+                            "PARAMETER": "${{ matrix.parameter }}",
+                            "ROLE": build_role(input),
                             "TIMEOUT_MINUTES": AMI_TIMEOUT_MINUTES.to_string(),
                         },
                         "run": WAIT_AMI,
@@ -672,7 +786,7 @@ while :; do
     AVAILABLE)
       ami=$(aws imagebuilder get-image --image-build-version-arn "$BUILD" \
         --query 'image.outputResources.amis[0].image' --output text)
-      echo "::notice::$BUILD is available: $ami"
+      echo "::notice::$BUILD is available: $ami (SSM parameter ${PARAMETER:-none})"
       exit 0
       ;;
     FAILED | CANCELLED | DEPRECATED | DISABLED | DELETED)
@@ -708,7 +822,7 @@ fn build_docker_image(input: &Input<'_>, rendered: &mut Rendered) {
             "permissions": { "contents": "read" },
             "steps": [
                 { "uses": uses(CHECKOUT) },
-                install_imagesmith(input),
+                json!(install_imagesmith(input)),
                 { "name": "Validate", "run": "imagesmith validate --format github" },
                 { "name": "The lock is up to date", "run": "imagesmith lock --check" },
             ],
@@ -729,7 +843,7 @@ fn build_docker_image(input: &Input<'_>, rendered: &mut Rendered) {
             json!({
                 "name": "${{ matrix.image }}",
                 "needs": "validate",
-                "runs-on": "ubuntu-latest",
+                "runs-on": build_runner(input),
                 "environment": BUILD_ENVIRONMENTS[1],
                 "strategy": { "fail-fast": false, "matrix": { "include": images } },
                 "steps": container_steps(input, true),
@@ -757,6 +871,106 @@ fn build_docker_image(input: &Input<'_>, rendered: &mut Rendered) {
 }
 
 fn deploy_infra(input: &Input<'_>, rendered: &mut Rendered) {
+    match input.infrastructure() {
+        Infrastructure::Cloudformation => deploy_cloudformation(input, rendered),
+        Infrastructure::Terraform => deploy_terraform(input, rendered),
+    }
+}
+
+/// `deploy-infra.yml` for the CloudFormation stacks: a change set of every stack on pull
+/// requests (not executed), deployed on `main`. Golden stacks go first, one at a time: a
+/// customized recipe's parent is the golden pipeline's image.
+fn deploy_cloudformation(input: &Input<'_>, rendered: &mut Rendered) {
+    let mut stacks: Vec<(Role, String)> = input
+        .plan
+        .images
+        .iter()
+        .enumerate()
+        .filter(|(index, image)| crate::pipeline::pipeline(input, *index, image).is_ok())
+        .map(|(_, image)| {
+            (
+                image.role,
+                format!(
+                    "{} {}",
+                    crate::common::cloudformation_stack(input, image),
+                    out_path(input, &format!("cloudformation/{}", image.name))
+                ),
+            )
+        })
+        .collect();
+    stacks.sort_by_key(|(role, _)| *role != Role::Golden);
+    let lines: Vec<String> = stacks.into_iter().map(|(_, line)| line).collect();
+    let directory = out_path(input, "cloudformation");
+    let workflow = json!({
+        "name": "deploy-infra",
+        "on": {
+            "pull_request": { "paths": [format!("{directory}/**")] },
+            "push": { "branches": ["main"], "paths": [format!("{directory}/**")] },
+            "workflow_dispatch": {},
+        },
+        "permissions": { "contents": "read", "id-token": "write" },
+        "concurrency": { "group": "deploy-infra", "cancel-in-progress": false },
+        "env": { "AWS_REGION": input.region() },
+        "jobs": {
+            "cloudformation": {
+                "name": "CloudFormation change sets, deployed on main",
+                "runs-on": "ubuntu-latest",
+                "environment": DEPLOY_ENVIRONMENT,
+                "timeout-minutes": 180,
+                "steps": [
+                    { "uses": uses(CHECKOUT) },
+                    aws_login(&deploy_role(input)),
+                    {
+                        "name": "Deploy the stacks (golden first; change sets only on pull requests)",
+                        "env": {
+                            "STACKS": lines.join("\n"),
+                            "EXECUTE": "${{ github.event_name != 'pull_request' && github.ref == 'refs/heads/main' }}",
+                            "TEMPLATE_BUCKET": "${{ vars.CLOUDFORMATION_TEMPLATE_BUCKET }}",
+                        },
+                        "run": DEPLOY_STACKS,
+                    },
+                ],
+            },
+        },
+    });
+    write(
+        input,
+        rendered,
+        "deploy-infra.yml",
+        "Workflow: CloudFormation change sets on pull requests, deployed on main, through OIDC role assumption",
+        workflow,
+    );
+}
+
+/// Deploys each `<stack> <folder>` line of `$STACKS` with its `parameters.json`; without
+/// `$EXECUTE` = `true` only the change set is created. A template over CloudFormation's
+/// 51,200-byte inline limit goes through the S3 bucket `$TEMPLATE_BUCKET`.
+const DEPLOY_STACKS: &str = r#"set -euo pipefail
+while read -r stack folder; do
+  [ -n "$stack" ] || continue
+  # Read first, so that a missing or broken parameters.json fails the step.
+  parameters=$(jq -r '.[] | "\(.ParameterKey)=\(.ParameterValue)"' "$folder/parameters.json")
+  mapfile -t overrides <<< "$parameters"
+  args=(--stack-name "$stack" --template-file "$folder/template.yaml"
+    --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset
+    --parameter-overrides "${overrides[@]}")
+  if [ -n "${TEMPLATE_BUCKET:-}" ]; then
+    args+=(--s3-bucket "$TEMPLATE_BUCKET" --s3-prefix "$stack")
+  elif [ "$(wc -c < "$folder/template.yaml")" -gt 51200 ]; then
+    echo "::error::$folder/template.yaml is over CloudFormation's 51,200-byte inline limit; set the repository variable CLOUDFORMATION_TEMPLATE_BUCKET to an S3 bucket the deploy role may write"
+    exit 1
+  fi
+  if [ "$EXECUTE" != true ]; then
+    args+=(--no-execute-changeset)
+  fi
+  echo "::group::$stack"
+  aws cloudformation deploy "${args[@]}"
+  echo "::endgroup::"
+done <<< "$STACKS"
+"#;
+
+/// `deploy-infra.yml` for the Terraform configuration: plan on pull requests, apply on main.
+fn deploy_terraform(input: &Input<'_>, rendered: &mut Rendered) {
     let directory = out_path(input, "terraform");
     let mut env =
         json!({ "AWS_REGION": input.region(), "TF_IN_AUTOMATION": "true", "TF_INPUT": "false" });
@@ -785,7 +999,7 @@ fn deploy_infra(input: &Input<'_>, rendered: &mut Rendered) {
                 "defaults": { "run": { "working-directory": directory } },
                 "steps": [
                     { "uses": uses(CHECKOUT) },
-                    aws_login("AWS_DEPLOY_ROLE_ARN"),
+                    aws_login(&deploy_role(input)),
                     { "uses": uses(SETUP_TERRAFORM), "with": { "terraform_version": "1.9.8", "terraform_wrapper": false } },
                     { "name": "Init", "run": "terraform init" },
                     { "name": "Validate", "run": "terraform validate" },
@@ -819,6 +1033,7 @@ mod tests {
     #[test]
     fn every_action_has_one_pin_by_commit() {
         for action in [
+            CACHE,
             CHECKOUT,
             AWS_CREDENTIALS,
             ECR_LOGIN,

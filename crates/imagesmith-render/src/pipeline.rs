@@ -80,15 +80,22 @@ pub(crate) fn pipeline<'a>(
     let mut components = Vec::new();
     let mut secret_id_list = Vec::new();
     if image.role == Role::Golden {
-        // Golden images are patched: the Amazon-managed OS update component runs first, so
-        // every build (daily, see `common::only_on_updates`) installs the pending OS updates
-        // before the project's components. Container recipes get it too: Image Builder lists
-        // Amazon-managed components for container recipes, and the AWS provider's own
-        // acceptance tests build a container recipe from `update-linux/x.x.x`
-        // (hashicorp/terraform-provider-aws, imagebuilder container recipe test templates).
-        components.push(RecipeComponent::Managed {
-            name: os_update_component(image.os.family).to_string(),
-        });
+        // Golden images are patched: an OS update runs first, so every build (daily, see
+        // `common::only_on_updates`) installs the pending OS updates before the project's
+        // components. AMI recipes use the Amazon-managed `update-linux`/`update-windows`.
+        // Linux container recipes run the image's package manager instead (`awstoe::os_update`):
+        // no Image Builder document found says `update-linux` runs in a container build.
+        match input.os_update_docs.get(&image.os.id) {
+            Some(&doc) if image.image_type == ImageType::Container => {
+                components.push(RecipeComponent::Own {
+                    doc,
+                    logical: "OsUpdate".to_string(),
+                });
+            }
+            _ => components.push(RecipeComponent::Managed {
+                name: os_update_component(image.os.family).to_string(),
+            }),
+        }
     }
     let needs_cli = image.components.iter().any(|c| !c.secrets.is_empty());
     if needs_cli {

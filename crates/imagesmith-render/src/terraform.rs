@@ -129,15 +129,16 @@ fn prefixed(suffix: &str) -> Expr {
 
 /// The default `name_prefix`: the project's name with `-tf`.
 fn default_prefix(input: &Input<'_>) -> String {
-    format!("{}-tf", input.name())
+    crate::common::terraform_prefix(input)
 }
 
-/// The SSM parameter a golden AMI's distribution writes its newest AMI id to, below the
-/// stack's prefix (the deploy role may manage `parameter/${var.name_prefix}/*`).
+/// The SSM parameter a golden AMI's distribution writes its newest AMI id to, below
+/// `/imagebuilder/` and the stack's prefix: Image Builder's service-linked role may write
+/// only `parameter/imagebuilder/*` (see `common::golden_ami_parameter_below`).
 fn golden_ami_parameter(p: &Pipeline<'_>) -> Expr {
-    Expr::Template(format!(
-        "/${{var.name_prefix}}/golden/{}/ami-id",
-        p.image.name
+    Expr::Template(crate::common::golden_ami_parameter_below(
+        "${var.name_prefix}",
+        p.image,
     ))
 }
 
@@ -242,7 +243,7 @@ fn repository_prefix_variable(input: &Input<'_>) -> Block {
         "repository_prefix",
         "string",
         "Prefix of the ECR repository names; the default keeps them apart from the CloudFormation stacks' repositories, set it to the project's registry prefix when Terraform alone owns them",
-        Some(s(format!("{}/", default_prefix(input)))),
+        Some(s(crate::common::terraform_repository_prefix(input))),
     )
 }
 
@@ -336,7 +337,14 @@ fn variables(
     );
 }
 
+/// `jsonencode(<value>)`, its strings literal.
+fn json_policy(value: &serde_json::Value) -> Expr {
+    Expr::Call("jsonencode".to_string(), Box::new(from_json(value)))
+}
+
 fn ecr(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
+    let lifecycle = input.ecr_lifecycle_policy();
+    let pull = input.ecr_pull_policy();
     let mut blocks = Vec::new();
     for (_, image) in input.images(ImageType::Container, None) {
         blocks.push(
@@ -353,6 +361,29 @@ fn ecr(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
                 .block(Block::new("encryption_configuration").attr("encryption_type", s("AES256")))
                 .attr("tags", tags(input, Some(&image.name))),
         );
+        let repository = raw(format!("aws_ecr_repository.{}.name", snake(&image.name)));
+        if let Some(policy) = &lifecycle {
+            blocks.push(
+                Block::labelled(
+                    "resource",
+                    &["aws_ecr_lifecycle_policy", &snake(&image.name)],
+                )
+                .comment("registry.lifecycle of imagesmith.yaml")
+                .attr("repository", repository.clone())
+                .attr("policy", json_policy(policy)),
+            );
+        }
+        if let Some(policy) = &pull {
+            blocks.push(
+                Block::labelled(
+                    "resource",
+                    &["aws_ecr_repository_policy", &snake(&image.name)],
+                )
+                .comment("registry.pull_accounts and registry.pull_organization of imagesmith.yaml")
+                .attr("repository", repository)
+                .attr("policy", json_policy(policy)),
+            );
+        }
     }
     if blocks.is_empty() {
         return;
@@ -1134,6 +1165,9 @@ fn image_pipeline(input: &Input<'_>, rendered: &mut Rendered, p: &Pipeline<'_>) 
                 // Each Region's parameter names that Region's newest golden AMI.
                 per_region = per_region.block(
                     Block::new("ssm_parameter_configuration")
+                        .comment("Written by Image Builder's service-linked role, whose AWS managed policy")
+                        .comment("AWSServiceRoleForImageBuilder allows ssm:PutParameter on parameter/imagebuilder/*")
+                        .comment("only: the name is below /imagebuilder/, so no IAM of this configuration is needed.")
                         .attr("parameter_name", golden_ami_parameter(p))
                         .attr("data_type", s("aws:ec2:image")),
                 );
@@ -1652,7 +1686,6 @@ fn deploy_policy() -> Expr {
 
 fn bootstrap(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
     let (bucket, table) = state_names(input);
-    let name = input.name();
     let blocks = vec![
         Block::new("terraform")
             .attr("required_version", s(">= 1.6.0"))
@@ -1719,7 +1752,7 @@ fn bootstrap(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
                 ]),
             ),
         Block::labelled("resource", &["aws_iam_role", "github_deploy"])
-            .attr("name", s(format!("{name}-github-deploy")))
+            .attr("name", s(crate::common::terraform_deploy_role(input)))
             .attr(
                 "description",
                 s("Assumed by deploy-infra.yml on the main branch through OIDC"),
@@ -1770,7 +1803,7 @@ fn readme(input: &Input<'_>, rendered: &mut Rendered, sources: &[String]) {
     }
     text.push_str("-->\n# Terraform\n\n");
     text.push_str(&format!(
-        "Every resource is named with `name_prefix` (default `{prefix}`) and the ECR\nrepositories with `repository_prefix` (default `{prefix}/`), so this configuration\nand the CloudFormation stacks, which use the project's names, can live in one account. When Terraform alone owns the\nproject's repositories, set `repository_prefix` to the project's registry prefix. Keep both\nvalues the same in `bootstrap/` and here: the deploy role is scoped to them.\n\n"
+        "Every resource is named with `name_prefix` (default `{prefix}`) and the ECR\nrepositories with `repository_prefix` (default `{prefix}/`), so this configuration\nand the CloudFormation stacks, which use the project's names, can live in one account. When Terraform alone owns the\nproject's repositories, set `repository_prefix` to the project's registry prefix. Keep both\nvalues the same in `bootstrap/` and here: the deploy role is scoped to them. The workflows use\nthis configuration's default names when `imagesmith.yaml` says `infrastructure: terraform`\n(the CloudFormation stacks' names otherwise); they do not follow other values of the two.\n\n"
     ));
     text.push_str("## Deploying from a fresh account\n\n");
     let secret_step = format!(

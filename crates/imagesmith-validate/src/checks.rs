@@ -7,8 +7,8 @@ use imagesmith_diagnostics::{did_you_mean, Code, Diagnostic, Diagnostics, Severi
 use imagesmith_index::{artifact_of, ArtifactRef, Index, Release, Target};
 use imagesmith_model::decode::is_safe_name;
 use imagesmith_model::{
-    Component, DefaultVersion, ImageType, Os, OsStatus, Platform, PolicyLevel, Project, Recipe,
-    RegistryKind, Spec, VersionSyntax, VersionText,
+    Component, DefaultVersion, ImageType, Infrastructure, Os, OsStatus, Platform, PolicyLevel,
+    Project, Recipe, RegistryKind, Runner, Spec, VersionSyntax, VersionText,
 };
 use imagesmith_yaml::Node;
 use indexmap::IndexMap;
@@ -1302,7 +1302,7 @@ impl<'a> Checker<'a> {
             match registry.kind {
                 RegistryKind::Ecr => {
                     match &registry.account_id {
-                        Some(id) if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) => {}
+                        Some(id) if is_account_id(id) => {}
                         Some(id) => self.error(span("account_id"), Code::InvalidValue, format!("AWS account id `{id}` is not 12 digits"), Some("quote it so leading zeros are kept: `account_id: \"012345678901\"`".into())),
                         None => self.error(span("type"), Code::MissingField, "An `ecr` registry has no `account_id`".into(), Some("add `account_id: \"123456789012\"`".into())),
                     }
@@ -1331,8 +1331,67 @@ impl<'a> Checker<'a> {
                             Some("add `url: registry.example.com/platform`".into()),
                         );
                     }
+                    for key in ["lifecycle", "pull_accounts", "pull_organization"] {
+                        if node.and_then(|n| n.get(key)).is_some() {
+                            self.error(
+                                node.and_then(|n| n.get_entry(key)).map(|(k, _)| k.span),
+                                Code::InvalidValue,
+                                format!("`registry.{key}` applies to ECR repositories only; this registry is `oci`"),
+                                Some("remove it, or use `type: ecr`".into()),
+                            );
+                        }
+                    }
                 }
             }
+            let accounts = node
+                .and_then(|n| n.get("pull_accounts"))
+                .and_then(|n| n.as_sequence());
+            for (index, id) in registry.pull_accounts.iter().enumerate() {
+                if !is_account_id(id) {
+                    let at = accounts
+                        .and_then(|items| items.get(index))
+                        .map(|n| n.span)
+                        .or(span("pull_accounts"));
+                    self.error(
+                        at,
+                        Code::InvalidValue,
+                        format!(
+                            "AWS account id `{id}` in `registry.pull_accounts` is not 12 digits"
+                        ),
+                        Some("quote it so leading zeros are kept: `- \"012345678901\"`".into()),
+                    );
+                }
+            }
+            if let Some(organization) = &registry.pull_organization {
+                if !is_organization_id(organization) {
+                    self.error(
+                        span("pull_organization"),
+                        Code::InvalidValue,
+                        format!("`{organization}` is not an AWS Organizations id"),
+                        Some("an organization id is `o-` and 10 to 32 lowercase letters or digits (`aws organizations describe-organization --query Organization.Id`)".into()),
+                    );
+                }
+            }
+        }
+        let runner = project.ci.as_ref().and_then(|ci| ci.runner);
+        let infrastructure = project.infrastructure.unwrap_or_default();
+        if runner == Some(Runner::Codebuild) && infrastructure == Infrastructure::Cloudformation {
+            let at = self
+                .root
+                .get("ci")
+                .and_then(|n| n.get("runner"))
+                .map(|n| n.span);
+            let hint = if project.infrastructure.is_some() {
+                "set `infrastructure: terraform` (its `terraform/codebuild.tf` creates the runner), or `ci: {runner: github}`"
+            } else {
+                "add `infrastructure: terraform` (its `terraform/codebuild.tf` creates the runner; the default is `cloudformation`), or `ci: {runner: github}`"
+            };
+            self.error(
+                at,
+                Code::InvalidValue,
+                "`ci.runner: codebuild` needs a CodeBuild runner, and the CloudFormation stacks create none".into(),
+                Some(hint.into()),
+            );
         }
         if let Some(schedule) = &project.schedule {
             let expression = schedule.cron.trim();
@@ -1467,6 +1526,21 @@ fn severity_of(level: PolicyLevel) -> Severity {
         PolicyLevel::Warning => Severity::Warning,
         PolicyLevel::Error => Severity::Error,
     }
+}
+
+/// Whether `id` is an AWS account id: 12 digits.
+fn is_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether `id` is an AWS Organizations id: `o-` and 10 to 32 lowercase letters or digits.
+fn is_organization_id(id: &str) -> bool {
+    id.strip_prefix("o-").is_some_and(|rest| {
+        (10..=32).contains(&rest.len())
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    })
 }
 
 fn is_region(region: &str) -> bool {

@@ -2,7 +2,7 @@
 //! python-hcl2 and imagesmith's own AWSTOE checks. An absent external tool skips its test
 //! with the reason printed, except under `CI=true`, where it fails.
 
-use crate::support::{render_seed, write};
+use crate::support::{render_everything, render_seed, write};
 use imagesmith_awstoe::{check, CheckOptions, OsFamily, Severity};
 use imagesmith_diagnostics::Diagnostics;
 use imagesmith_model::decode;
@@ -56,19 +56,22 @@ fn cloudformation_templates_pass_cfn_lint() {
     if !tool("cfn-lint", &["--version"]) {
         return;
     }
-    let dir = write(&render_seed());
-    let templates = files_under(&dir.path().join("cloudformation"), "template.yaml");
-    assert!(templates.len() >= 4, "expected a template per image");
-    let output = Command::new("cfn-lint")
-        .args(&templates)
-        .output()
-        .expect("cfn-lint runs");
-    let report = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "cfn-lint found problems:\n{report}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    // The seed, and the seed with ECR lifecycle and pull policies (issue 12).
+    for rendered in [render_seed(), render_everything()] {
+        let dir = write(&rendered);
+        let templates = files_under(&dir.path().join("cloudformation"), "template.yaml");
+        assert!(templates.len() >= 4, "expected a template per image");
+        let output = Command::new("cfn-lint")
+            .args(&templates)
+            .output()
+            .expect("cfn-lint runs");
+        let report = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "cfn-lint found problems:\n{report}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }
 
 #[test]
@@ -82,24 +85,42 @@ fn workflows_pass_actionlint() {
         eprintln!("skipped: {reason}");
         return;
     }
-    let dir = write(&render_seed());
-    let workflows = files_under(&dir.path().join(".github/workflows"), ".yml");
-    assert_eq!(workflows.len(), 4, "expected four workflows");
-    let output = Command::new(&actionlint)
-        .arg(".github/workflows/*.yml")
-        .current_dir(dir.path())
-        .output()
-        .expect("actionlint runs");
-    let report = String::from_utf8_lossy(&output.stdout);
-    // It exits 0 when the glob matches nothing: make sure it saw the files.
-    assert!(
-        report.contains("Checking 4 workflow file(s)"),
-        "actionlint did not see the workflows:\n{report}"
-    );
-    assert!(
-        output.status.success(),
-        "actionlint found problems:\n{report}"
-    );
+    // The seed, and the seed whose build jobs run on the CodeBuild runner with a cached
+    // imagesmith build (issue 12); actionlint reads `.github/actionlint.yaml` from the tree.
+    // Two of the workflows (build-golden, build-docker-image) have CodeBuild jobs.
+    for (rendered, codebuild) in [(render_seed(), 0), (render_everything(), 2)] {
+        let dir = write(&rendered);
+        let workflows = files_under(&dir.path().join(".github/workflows"), ".yml");
+        assert_eq!(workflows.len(), 4, "expected four workflows");
+        let labels = rendered
+            .files
+            .iter()
+            .filter(|f| {
+                f.path.starts_with(".github/workflows/")
+                    && f.contents.lines().any(|line| {
+                        line.trim_start()
+                            .strip_prefix("runs-on: ")
+                            .is_some_and(|label| label.trim_matches('"').starts_with("codebuild-"))
+                    })
+            })
+            .count();
+        assert_eq!(labels, codebuild, "workflows with CodeBuild jobs");
+        let output = Command::new(&actionlint)
+            .arg(".github/workflows/*.yml")
+            .current_dir(dir.path())
+            .output()
+            .expect("actionlint runs");
+        let report = String::from_utf8_lossy(&output.stdout);
+        // It exits 0 when the glob matches nothing: make sure it saw the files.
+        assert!(
+            report.contains("Checking 4 workflow file(s)"),
+            "actionlint did not see the workflows:\n{report}"
+        );
+        assert!(
+            output.status.success(),
+            "actionlint found problems:\n{report}"
+        );
+    }
 }
 
 #[test]

@@ -82,16 +82,43 @@ fn golden_recipes_start_with_the_os_update_and_customized_ones_do_not() {
     let rendered = render_seed();
     for image in GOLDEN {
         let cfn = cfn_components(&rendered, image);
-        assert!(
-            cfn[0].contains(":aws:component/update-linux/x.x.x"),
-            "{image}: {cfn:?}"
-        );
-        assert_eq!(cfn.iter().filter(|c| c.contains("update-linux")).count(), 1);
         let tf = tf_components(&rendered, image);
-        assert!(
-            tf[0].contains(":aws:component/update-linux/x.x.x"),
-            "{image}: {tf:?}"
-        );
+        if image.starts_with("golden-ami-") {
+            assert!(
+                cfn[0].contains(":aws:component/update-linux/x.x.x"),
+                "{image}: {cfn:?}"
+            );
+            assert_eq!(cfn.iter().filter(|c| c.contains("update-linux")).count(), 1);
+            assert!(
+                tf[0].contains(":aws:component/update-linux/x.x.x"),
+                "{image}: {tf:?}"
+            );
+        } else {
+            // Issue 12: no Image Builder document says `update-linux` runs in a container
+            // build; container recipes upgrade with the image's own package manager.
+            assert_eq!(
+                cfn[0], "{\"Ref\":\"ComponentOsUpdate\"}",
+                "{image}: {cfn:?}"
+            );
+            assert!(cfn.iter().all(|c| !c.contains("update-linux")), "{cfn:?}");
+            assert_eq!(
+                tf[0],
+                format!(
+                    "aws_imagebuilder_component.{}_osupdate.arn",
+                    image.replace('-', "_")
+                ),
+                "{image}: {tf:?}"
+            );
+            let os = image.trim_start_matches("golden-container-");
+            let document = contents(&rendered, &format!("awstoe/{os}/os-update.yaml"));
+            let upgrade = if os.starts_with("ubuntu") {
+                "apt-get -y upgrade"
+            } else {
+                "dnf -y upgrade"
+            };
+            assert!(document.contains(upgrade), "{document}");
+            assert!(document.contains("action: ExecuteBash"), "{document}");
+        }
     }
     for image in CUSTOMIZED {
         for arn in cfn_components(&rendered, image)
@@ -213,7 +240,9 @@ fn the_project_start_condition_still_decides() {
 fn golden_amis_publish_their_id_to_ssm() {
     let rendered = render_seed();
     let t = template(&rendered, "golden-ami-amazonlinux2023");
-    let name = "/docker-image-4codebuild/golden/golden-ami-amazonlinux2023/ami-id";
+    // Below `/imagebuilder/`: the only parameters Image Builder's service-linked role may
+    // write (AWS managed policy `AWSServiceRoleForImageBuilder`).
+    let name = "/imagebuilder/docker-image-4codebuild/golden/golden-ami-amazonlinux2023/ami-id";
     for distribution in t["Resources"]["DistributionConfiguration"]["Properties"]["Distributions"]
         .as_array()
         .expect("distributions")
@@ -232,7 +261,9 @@ fn golden_amis_publish_their_id_to_ssm() {
     );
     assert!(tf.contains("ssm_parameter_configuration {"), "{tf}");
     assert!(
-        tf.contains("\"/${var.name_prefix}/golden/golden-ami-amazonlinux2023/ami-id\""),
+        tf.contains(
+            "\"/imagebuilder/${var.name_prefix}/golden/golden-ami-amazonlinux2023/ami-id\""
+        ),
         "{tf}"
     );
     let outputs = contents(&rendered, "terraform/outputs.tf");

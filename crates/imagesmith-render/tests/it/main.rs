@@ -10,6 +10,7 @@ mod parity;
 mod pins;
 mod powershell;
 mod snapshots;
+mod stacks;
 mod support;
 mod terraform;
 mod workflows;

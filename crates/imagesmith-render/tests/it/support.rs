@@ -58,3 +58,18 @@ pub fn seed_copy(edit: impl Fn(String) -> String) -> tempfile::TempDir {
     std::fs::write(&project, edit(text)).expect("write project file");
     dir
 }
+
+/// The seed with every project key of issue 12 set: Terraform as the workflows' stack, build
+/// jobs on its CodeBuild runner, ECR lifecycle and pull policies and a pinned imagesmith
+/// source; rendered for every target. The checkers run on it besides the seed.
+pub fn render_everything() -> Rendered {
+    let dir = seed_copy(|text| {
+        let text = text.replace(
+            "  repository_prefix: docker-image-4codebuild/\n",
+            "  repository_prefix: docker-image-4codebuild/\n  lifecycle: {keep_tagged: 50, expire_untagged_days: 7}\n  pull_accounts: [\"111122223333\"]\n  pull_organization: o-abc1234567\n",
+        );
+        format!("{text}\ninfrastructure: terraform\nci:\n  runner: codebuild\nimagesmith:\n  git: https://github.com/example/imagesmith\n  rev: 0123456789abcdef0123456789abcdef01234567\n")
+    });
+    let plan = load(dir.path());
+    render(&plan, &RenderOptions::new(&[Target::All])).expect("renders")
+}

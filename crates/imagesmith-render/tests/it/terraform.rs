@@ -6,7 +6,7 @@
 //! `~/.terraform.d/plugins`. Without `terraform` or a mirror the test prints `skipped: ...`
 //! and passes, even under `CI=true`: neither can be installed from the package registries.
 
-use crate::support::{render_seed, write};
+use crate::support::{render_everything, render_seed, write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -80,9 +80,15 @@ fn terraform_roots_pass_terraform_validate() {
             return;
         }
     };
-    let dir = write(&render_seed());
+    // The seed, and the seed with ECR lifecycle and pull policies (issue 12).
+    let seed = write(&render_seed());
+    let everything = write(&render_everything());
     let mut failures = Vec::new();
-    for root in ["terraform", "terraform/bootstrap"] {
+    for (dir, root) in [
+        (&seed, "terraform"),
+        (&seed, "terraform/bootstrap"),
+        (&everything, "terraform"),
+    ] {
         let path = dir.path().join(root);
         assert!(
             path.join("versions.tf").is_file() || path.join("main.tf").is_file(),

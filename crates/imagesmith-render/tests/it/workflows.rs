@@ -511,27 +511,31 @@ esac
     assert!(log.contains("is available: ami-0123456789abcdef0"), "{log}");
 }
 
-fn install_step(rendered: &imagesmith_render::Rendered) -> Value {
+fn install_steps(rendered: &imagesmith_render::Rendered) -> Value {
     let file = rendered
         .file(".github/workflows/validate.yml")
         .expect("validate.yml");
     let loaded = load_str("validate.yml", &file.contents, Limits::DEFAULT);
-    let workflow = decode::to_json(&loaded.root.expect("YAML"));
-    step(&workflow["jobs"]["validate"], "Install imagesmith").clone()
+    decode::to_json(&loaded.root.expect("YAML"))["jobs"]["validate"].clone()
+}
+
+/// The seed with `imagesmith: {git, rev}` pinned, rendered.
+fn render_pinned(rev: &str) -> imagesmith_render::Rendered {
+    let project = crate::support::seed_copy(|text| {
+        format!("{text}\nimagesmith:\n  git: https://github.com/example/imagesmith\n  rev: {rev}\n")
+    });
+    let plan = crate::support::load(project.path());
+    imagesmith_render::render(
+        &plan,
+        &imagesmith_render::RenderOptions::new(&[imagesmith_render::Target::All]),
+    )
+    .expect("renders")
 }
 
 #[test]
 fn imagesmith_is_built_from_the_pinned_commit_with_locked_dependencies() {
     let rev = "0123456789abcdef0123456789abcdef01234567";
-    let project = crate::support::seed_copy(|text| {
-        format!("{text}\nimagesmith:\n  git: https://github.com/example/imagesmith\n  rev: {rev}\n")
-    });
-    let plan = crate::support::load(project.path());
-    let rendered = imagesmith_render::render(
-        &plan,
-        &imagesmith_render::RenderOptions::new(&[imagesmith_render::Target::All]),
-    )
-    .expect("renders");
+    let rendered = render_pinned(rev);
     assert!(
         !rendered
             .notes
@@ -540,37 +544,85 @@ fn imagesmith_is_built_from_the_pinned_commit_with_locked_dependencies() {
         "{:?}",
         rendered.notes
     );
-    let install = install_step(&rendered);
+    let job = install_steps(&rendered);
+    let install = step(&job, "Install imagesmith");
     assert_eq!(install["env"]["IMAGESMITH_REV"], rev);
-    let script = install["run"].as_str().expect("run");
+    let on_path = step(&job, "imagesmith on PATH");
+    let script = format!(
+        "{}\n{}",
+        install["run"].as_str().expect("run"),
+        on_path["run"].as_str().expect("run")
+    );
     let dir = tempfile::tempdir().expect("temp dir");
     fake(
         dir.path(),
         "cargo",
-        "echo \"$@\" > \"$RUNNER_TEMP/cargo-args\"\nmkdir -p \"$RUNNER_TEMP/imagesmith/bin\"\nprintf '#!/bin/sh\\necho imagesmith 0.1.0\\n' > \"$RUNNER_TEMP/imagesmith/bin/imagesmith\"\nchmod +x \"$RUNNER_TEMP/imagesmith/bin/imagesmith\"\n",
+        "echo \"$@\" > \"$RUNNER_TEMP/cargo-args\"\nmkdir -p \"$HOME/.cargo/bin\"\nprintf '#!/bin/sh\\necho imagesmith 0.1.0\\n' > \"$HOME/.cargo/bin/imagesmith\"\nchmod +x \"$HOME/.cargo/bin/imagesmith\"\n",
     );
     let github_path = dir.path().join("github_path");
+    let home = dir.path().to_str().expect("utf-8");
     let output = run_bash(
         dir.path(),
-        script,
+        &script,
         &[
             ("IMAGESMITH_GIT", "https://github.com/example/imagesmith"),
             ("IMAGESMITH_REV", rev),
             ("GITHUB_PATH", github_path.to_str().expect("utf-8")),
+            ("HOME", home),
         ],
     );
     assert!(output.status.success(), "{}", text(&output));
     let args = std::fs::read_to_string(dir.path().join("cargo-args")).expect("cargo ran");
     assert!(
         args.starts_with(&format!(
-            "install --locked --git https://github.com/example/imagesmith --rev {rev} "
+            "install --locked --git https://github.com/example/imagesmith --rev {rev} --root {home}/.cargo "
         )),
         "{args}"
     );
     assert!(text(&output).contains("imagesmith 0.1.0"));
     assert!(std::fs::read_to_string(github_path)
         .expect("GITHUB_PATH written")
-        .contains("imagesmith/bin"));
+        .contains(".cargo/bin"));
+}
+
+/// Issue 12: the build of the pinned commit is cached, keyed on the commit, and a cache hit
+/// skips `cargo install`; the cached path is where `cargo install --root ~/.cargo` puts it.
+#[test]
+fn the_pinned_imagesmith_build_is_cached_by_commit() {
+    let rev = "0123456789abcdef0123456789abcdef01234567";
+    let rendered = render_pinned(rev);
+    for name in WORKFLOWS {
+        let file = rendered
+            .file(&format!(".github/workflows/{name}"))
+            .expect("workflow");
+        let loaded = load_str(name, &file.contents, Limits::DEFAULT);
+        let workflow = decode::to_json(&loaded.root.expect("YAML"));
+        for (job_name, job) in jobs(&workflow) {
+            let Some(index) = steps(job).iter().position(|s| {
+                s["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("Install imagesmith"))
+            }) else {
+                continue;
+            };
+            let cache = &steps(job)[index - 1];
+            assert!(uses(cache, "actions/cache"), "{name} {job_name}: {cache}");
+            assert_eq!(cache["with"]["path"], "~/.cargo/bin/imagesmith");
+            let key = cache["with"]["key"].as_str().expect("key");
+            assert!(key.contains(rev), "{key}");
+            let install = &steps(job)[index];
+            assert_eq!(
+                install["if"],
+                format!(
+                    "steps.{}.outputs.cache-hit != 'true'",
+                    cache["id"].as_str().expect("id")
+                )
+            );
+            assert!(install["run"]
+                .as_str()
+                .is_some_and(|r| r.contains("--root \"$HOME/.cargo\"")));
+        }
+    }
 }
 
 #[test]
@@ -584,7 +636,8 @@ fn without_a_pinned_source_the_install_fails_naming_both_ways() {
         "{:?}",
         rendered.notes
     );
-    let install = install_step(&rendered);
+    let job = install_steps(&rendered);
+    let install = step(&job, "Install imagesmith");
     let dir = tempfile::tempdir().expect("temp dir");
     let output = run_bash(
         dir.path(),
