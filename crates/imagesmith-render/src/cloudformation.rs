@@ -81,12 +81,16 @@ pub(crate) fn render(input: &Input<'_>, rendered: &mut Rendered) {
             &input.image_sources(image),
         ));
         text.push_str(&yaml::to_string(&template));
+        let size = text.len();
         rendered.push(format!("{folder}/template.yaml"), text);
         rendered.push(
             format!("{folder}/parameters.json"),
             parameters_file(input, &p),
         );
-        rendered.push(format!("{folder}/README.md"), readme(input, &p, &folder));
+        rendered.push(
+            format!("{folder}/README.md"),
+            readme(input, &p, &folder, size),
+        );
     }
 }
 
@@ -827,7 +831,11 @@ fn parameters_file(input: &Input<'_>, p: &Pipeline<'_>) -> String {
     text
 }
 
-fn readme(input: &Input<'_>, p: &Pipeline<'_>, folder: &str) -> String {
+/// CloudFormation's limit on a template passed inline (`--template-body`), in bytes.
+const INLINE_TEMPLATE_LIMIT: usize = 51_200;
+
+/// The README of a stack; `size` is the length of its `template.yaml` in bytes.
+fn readme(input: &Input<'_>, p: &Pipeline<'_>, folder: &str, size: usize) -> String {
     let stack = crate::common::cloudformation_stack(input, p.image);
     let region = input.region();
     let container = p.image.image_type == ImageType::Container;
@@ -904,9 +912,20 @@ fn readme(input: &Input<'_>, p: &Pipeline<'_>, folder: &str) -> String {
         }
         text.push('\n');
     }
-    text.push_str("## Deploy\n\nFrom this folder:\n\n```sh\n");
+    text.push_str("## Deploy\n\n");
+    // A template over the inline limit is refused by `--template-body` ("Member must have
+    // length less than or equal to 51200"): it goes through S3 (`--template-url`).
+    let template = if size > INLINE_TEMPLATE_LIMIT {
+        text.push_str(&format!(
+            "`template.yaml` is over CloudFormation's 51,200-byte limit for an inline\ntemplate, so it is uploaded to an S3 bucket of yours in {region} first (`TEMPLATE_BUCKET`; the\nworkflow `deploy-infra.yml` uses the repository variable `CLOUDFORMATION_TEMPLATE_BUCKET`).\nFrom this folder:\n\n```sh\naws s3 cp template.yaml \"s3://$TEMPLATE_BUCKET/{stack}/template.yaml\" --region {region}\n"
+        ));
+        format!("--template-url \"https://$TEMPLATE_BUCKET.s3.{region}.amazonaws.com/{stack}/template.yaml\"")
+    } else {
+        text.push_str("From this folder:\n\n```sh\n");
+        String::from("--template-body file://template.yaml")
+    };
     text.push_str(&format!(
-        "aws cloudformation create-stack \\\n  --stack-name {stack} \\\n  --template-body file://template.yaml \\\n  --parameters file://parameters.json \\\n  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \\\n  --region {region}\naws cloudformation wait stack-create-complete --stack-name {stack} --region {region}\n```\n\n"
+        "aws cloudformation create-stack \\\n  --stack-name {stack} \\\n  {template} \\\n  --parameters file://parameters.json \\\n  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \\\n  --region {region}\naws cloudformation wait stack-create-complete --stack-name {stack} --region {region}\n```\n\n"
     ));
     text.push_str("`CAPABILITY_AUTO_EXPAND` is needed for the `AWS::LanguageExtensions` transform, which lets the\n`LogBucketDeletionPolicy` parameter choose the bucket's deletion policy (`Retain` by default).\n");
     if container {

@@ -650,3 +650,32 @@ fn the_cloudformation_deploy_makes_change_sets_on_pull_requests_and_deploys_on_m
     assert_eq!(code, Some(1), "{said}");
     assert!(said.contains("CLOUDFORMATION_TEMPLATE_BUCKET"), "{said}");
 }
+
+/// A template over CloudFormation's 51,200-byte inline limit cannot be passed with
+/// `--template-body`: its README uploads it to S3 and creates the stack from the URL.
+#[test]
+fn each_readme_deploys_its_template_the_way_cloudformation_accepts_its_size() {
+    let rendered = render_seed();
+    let mut seen = (0, 0);
+    for (image, _) in templates(&rendered) {
+        let size = contents(&rendered, &format!("cloudformation/{image}/template.yaml")).len();
+        let readme = contents(&rendered, &format!("cloudformation/{image}/README.md"));
+        if size > 51_200 {
+            seen.0 += 1;
+            assert!(!readme.contains("--template-body"), "{image}: {size} bytes");
+            assert!(
+                readme.contains("aws s3 cp template.yaml \"s3://$TEMPLATE_BUCKET/")
+                    && readme.contains("--template-url \"https://$TEMPLATE_BUCKET.s3."),
+                "{image}: {size} bytes\n{readme}"
+            );
+        } else {
+            seen.1 += 1;
+            assert!(
+                readme.contains("--template-body file://template.yaml"),
+                "{image}"
+            );
+            assert!(!readme.contains("--template-url"), "{image}");
+        }
+    }
+    assert!(seen.0 > 0 && seen.1 > 0, "both kinds are covered: {seen:?}");
+}
