@@ -703,6 +703,12 @@ fn notifications(input: &Input<'_>, p: &Pipeline<'_>, resources: &mut Map<String
                         "Principal": { "Service": "events.amazonaws.com" },
                         "Action": "sns:Publish",
                         "Resource": r("NotificationTopic"),
+                        // Only this stack's rule may publish (confused deputy otherwise).
+                        "Condition": {
+                            "ArnEquals": {
+                                "aws:SourceArn": arn("FailedBuildRule"),
+                            },
+                        },
                     }],
                 },
             },

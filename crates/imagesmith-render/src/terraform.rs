@@ -820,15 +820,43 @@ fn shared_imagebuilder(_input: &Input<'_>, rendered: &mut Rendered, sources: &[S
             .attr("arn", raw("aws_sns_topic.failed_builds.arn"))
             .attr(
                 "policy",
-                policy_with(vec![(
-                    json!({
-                        "Sid": "EventBridgePublishesFailedBuilds",
-                        "Effect": "Allow",
-                        "Principal": { "Service": "events.amazonaws.com" },
-                        "Action": "sns:Publish",
-                    }),
-                    vec![raw("aws_sns_topic.failed_builds.arn")],
-                )]),
+                // Only this project's rule may publish: without `aws:SourceArn` any
+                // EventBridge rule of any account could (confused deputy).
+                Expr::Call(
+                    "jsonencode".to_string(),
+                    Box::new(Expr::Map(vec![
+                        ("Version".to_string(), s("2012-10-17")),
+                        (
+                            "Statement".to_string(),
+                            Expr::List(vec![Expr::Map(vec![
+                                ("Sid".to_string(), s("EventBridgePublishesFailedBuilds")),
+                                ("Effect".to_string(), s("Allow")),
+                                (
+                                    "Principal".to_string(),
+                                    Expr::Map(vec![(
+                                        "Service".to_string(),
+                                        s("events.amazonaws.com"),
+                                    )]),
+                                ),
+                                ("Action".to_string(), s("sns:Publish")),
+                                (
+                                    "Resource".to_string(),
+                                    Expr::List(vec![raw("aws_sns_topic.failed_builds.arn")]),
+                                ),
+                                (
+                                    "Condition".to_string(),
+                                    Expr::Map(vec![(
+                                        "ArnEquals".to_string(),
+                                        Expr::Map(vec![(
+                                            "aws:SourceArn".to_string(),
+                                            raw("aws_cloudwatch_event_rule.failed_builds.arn"),
+                                        )]),
+                                    )]),
+                                ),
+                            ])]),
+                        ),
+                    ])),
+                ),
             ),
         Block::labelled("resource", &["aws_sns_topic_subscription", "failed_builds"])
             .attr("count", raw("var.notification_email == \"\" ? 0 : 1"))

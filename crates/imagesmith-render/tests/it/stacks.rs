@@ -679,3 +679,31 @@ fn each_readme_deploys_its_template_the_way_cloudformation_accepts_its_size() {
     }
     assert!(seen.0 > 0 && seen.1 > 0, "both kinds are covered: {seen:?}");
 }
+
+/// The failed-build topic takes messages only from the project's own EventBridge rule: the
+/// policy names the rule in an `aws:SourceArn` condition (no confused deputy).
+#[test]
+fn only_the_projects_rule_may_publish_failed_builds() {
+    let rendered = render_seed();
+    let mut checked = 0;
+    for (image, template) in templates(&rendered) {
+        let statement = &template["Resources"]["NotificationTopicPolicy"]["Properties"]
+            ["PolicyDocument"]["Statement"][0];
+        assert_eq!(
+            statement["Condition"]["ArnEquals"]["aws:SourceArn"],
+            serde_json::json!({ "Fn::GetAtt": ["FailedBuildRule", "Arn"] }),
+            "{image}: {statement}"
+        );
+        checked += 1;
+    }
+    assert!(checked > 0);
+    let imagebuilder = contents(&rendered, "terraform/imagebuilder.tf");
+    let start = imagebuilder
+        .find("resource \"aws_sns_topic_policy\"")
+        .expect("a topic policy");
+    let block = &imagebuilder[start..start + imagebuilder[start..].find("\n}\n").unwrap()];
+    assert!(
+        block.contains("\"aws:SourceArn\" = aws_cloudwatch_event_rule.failed_builds.arn"),
+        "{block}"
+    );
+}
