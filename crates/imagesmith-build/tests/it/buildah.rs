@@ -366,12 +366,21 @@ pub(crate) fn rendered_dockerfiles_build_with_buildah(
         .map(|entry| entry.unwrap().path())
         .collect();
     assert_eq!(bases.len(), 1, "one bootstrapped base: {bases:?}");
-    let base = buildah.run(&[
-        "pull",
-        "--quiet",
-        &format!("oci:{}:latest", bases[0].display()),
-    ]);
-    buildah.run(&["tag", &base, "docker.io/library/debian:12"]);
+    let copy = Command::new("skopeo")
+        .args(["copy", "--quiet"])
+        .arg(format!("oci:{}:latest", bases[0].display()))
+        .arg(format!(
+            "containers-storage:[vfs@{}+{}]docker.io/library/debian:12",
+            buildah.root.display(),
+            buildah.runroot.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        copy.status.success(),
+        "skopeo copy of the base into buildah's store: {}",
+        String::from_utf8_lossy(&copy.stderr)
+    );
 
     // The `# Build:` line's command, with the golden image buildah just built as the parent
     let build_with_buildah = |context: &Path, tag: &str, extra: &[String]| {
