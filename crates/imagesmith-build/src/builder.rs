@@ -866,6 +866,7 @@ impl Builder<'_> {
             runs: Arc::clone(&context.runs),
             on_step: &on_step,
             s3: context.options.s3.as_deref(),
+            plan: context.plan,
             mounted: false,
             fatal: None,
         };

@@ -35,6 +35,8 @@ pub(crate) struct SandboxHost<'a> {
     pub on_step: StepSink<'a>,
     /// The S3 client for S3Download, when imagesmith has one (the `aws` feature)
     pub s3: Option<&'a dyn S3Fetch>,
+    /// The plan, whose `mirrors` rewrite WebDownload URLs (as the rendered Dockerfiles' `ADD`)
+    pub plan: &'a imagesmith_plan::LockedProject,
     pub mounted: bool,
     /// A failure of imagesmith itself (the sandbox or a mount), reported after the run
     pub fatal: Option<BuildError>,
@@ -147,10 +149,15 @@ impl Host for SandboxHost<'_> {
             message,
         };
         let agent = crate::preflight::agent(request.timeout.unwrap_or(Duration::from_secs(600)));
-        let response = agent
-            .get(&request.url)
-            .call()
-            .map_err(|error| fail(error.to_string()))?;
+        // Through the project's mirror, as preflight checked it and the Dockerfile's `ADD` has it
+        let url = self.plan.mirror(&request.url);
+        let response = agent.get(&url).call().map_err(|error| {
+            if url == request.url {
+                fail(error.to_string())
+            } else {
+                fail(format!("through the mirror `{url}`: {error}"))
+            }
+        })?;
         if let Some(parent) = request.destination.parent() {
             fs_err::create_dir_all(parent).map_err(|source| HostError::Io {
                 operation: "create",

@@ -600,7 +600,7 @@ pub(crate) fn index(input: &Input<'_>, rendered: &mut Rendered) {
     let describe = |t: Target| {
         match t {
         Target::Awstoe => "`awstoe/<os>/` — one AWSTOE document per component, OS and version, parameters filled in",
-        Target::Dockerfile => "`docker/<image>/Dockerfile` — BuildKit Dockerfiles for container images",
+        Target::Dockerfile => "`docker/<image>/` — a Dockerfile per container image and the step scripts its RUNs mount (`steps/`); the folder is the build context, for Docker (BuildKit) or buildah",
         Target::Cloudformation => "`cloudformation/<image>/` — EC2 Image Builder stacks with parameters and a README each",
         Target::Terraform => "`terraform/` — ECR, CodeBuild runner, IAM and Image Builder; `terraform/bootstrap/` — state bucket and lock table",
         Target::GithubActions => "`.github/workflows/` — validate, build-golden, build-docker-image and deploy-infra",

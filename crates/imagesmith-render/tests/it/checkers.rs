@@ -149,6 +149,69 @@ fn dockerfiles_pass_hadolint() {
     }
 }
 
+/// Every RUN runs a rendered step script (issue 12): `#!/bin/bash`, strict mode, and valid
+/// bash (`bash -n`); each script is mounted by a RUN of the Dockerfile beside it.
+#[test]
+fn step_scripts_are_bash_and_each_is_run() {
+    let rendered = render_seed();
+    let dir = write(&rendered);
+    let scripts: Vec<_> = rendered
+        .files
+        .iter()
+        .filter(|f| f.path.starts_with("docker/") && f.path.contains("/steps/"))
+        .collect();
+    assert!(scripts.len() >= 6, "expected a step script per component");
+    for script in &scripts {
+        assert!(
+            script.contents.starts_with("#!/bin/bash\n"),
+            "{} has no bash shebang",
+            script.path
+        );
+        assert!(
+            script.contents.lines().any(|l| l == "set -euo pipefail"),
+            "{} is not in strict mode",
+            script.path
+        );
+        let output = Command::new("bash")
+            .arg("-n")
+            .arg(dir.path().join(&script.path))
+            .output()
+            .expect("bash runs");
+        assert!(
+            output.status.success(),
+            "`bash -n {}` failed:\n{}",
+            script.path,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let (folder, step) = script.path.split_once("/steps/").expect("a steps folder");
+        let dockerfile = rendered
+            .file(&format!("{folder}/Dockerfile"))
+            .expect("a Dockerfile beside the steps");
+        assert!(
+            dockerfile.contents.contains(&format!(
+                "RUN --mount=type=bind,source=steps/{step},target=/run/imagesmith/step.sh"
+            )),
+            "no RUN of {folder}/Dockerfile runs {}",
+            script.path
+        );
+    }
+    // And no RUN runs anything else: no heredocs, no inline scripts
+    for file in rendered
+        .files
+        .iter()
+        .filter(|f| f.path.ends_with("Dockerfile"))
+    {
+        assert!(!file.contents.contains("<<"), "{} has a heredoc", file.path);
+        for line in file.contents.lines().filter(|l| l.starts_with("RUN ")) {
+            assert!(
+                line.starts_with("RUN --mount=type=bind,source=steps/"),
+                "{}: {line}",
+                file.path
+            );
+        }
+    }
+}
+
 #[test]
 fn every_ignored_hadolint_rule_is_justified() {
     for file in render_seed().files {

@@ -90,6 +90,27 @@ fn write_project(root: &Path, document: &Value) {
 }
 
 /// The bodies of the step blocks (`(` … `)`) of the component's RUN, in order.
+/// The Dockerfile's step scripts (`docker/parity-container/steps/`), in RUN order, joined.
+fn steps_of(rendered: &imagesmith_render::Rendered) -> String {
+    let dockerfile = &rendered
+        .file("docker/parity-container/Dockerfile")
+        .expect("a Dockerfile")
+        .contents;
+    // The RUNs name their scripts in order
+    dockerfile
+        .split_whitespace()
+        .filter_map(|word| word.strip_prefix("--mount=type=bind,source="))
+        .filter_map(|mount| mount.split(',').next())
+        .map(|step| {
+            rendered
+                .file(&format!("docker/parity-container/{step}"))
+                .unwrap_or_else(|| panic!("the Dockerfile runs `{step}`, which is not rendered"))
+                .contents
+                .clone()
+        })
+        .collect()
+}
+
 fn dockerfile_runs(dockerfile: &str) -> Vec<String> {
     let mut runs = Vec::new();
     let mut current: Option<String> = None;
@@ -150,10 +171,7 @@ fn dockerfile_and_executor_run_the_same_commands() {
     let rendered =
         render(&plan, &RenderOptions::new(&[Target::Dockerfile])).expect("the project renders");
     assert_eq!(rendered.notes, [], "every step is rendered");
-    let dockerfile = &rendered
-        .file("docker/parity-container/Dockerfile")
-        .expect("a Dockerfile")
-        .contents;
+    let dockerfile = &steps_of(&rendered);
     let from_dockerfile = dockerfile_runs(dockerfile);
 
     let document: AwstoeDocument = serde_json::from_value(document()).expect("a document");
@@ -255,10 +273,7 @@ fn abort_fails_the_build_in_both() {
     let plan = load(project.path());
     let rendered =
         render(&plan, &RenderOptions::new(&[Target::Dockerfile])).expect("the project renders");
-    let dockerfile = &rendered
-        .file("docker/parity-container/Dockerfile")
-        .expect("a Dockerfile")
-        .contents;
+    let dockerfile = &steps_of(&rendered);
     assert!(
         dockerfile.contains("# step Stop (ExecuteBash)\necho 'Step Stop failed: its `if` condition chose `Abort`' >&2\nexit 1\n# step After"),
         "{dockerfile}"
