@@ -909,14 +909,22 @@ fn the_build_the_dockerfile_and_the_image_builder_recipe_carry_the_same_labels()
             .collect()
     };
     assert_eq!(components(&built), ["chrony=4.3"]);
-    // The recipe installs exactly those components' AWSTOE documents
+    // The recipe installs exactly those components' AWSTOE documents, after the golden
+    // recipe's OS update (Image Builder only: a local build's base is bootstrapped from the
+    // mirror's current packages, so it has nothing to upgrade)
     let documents: Vec<&str> = rendered
         .files
         .iter()
         .filter(|f| f.path.starts_with("awstoe/debian12/"))
         .map(|f| f.path.as_str())
         .collect();
-    assert_eq!(documents, ["awstoe/debian12/chrony-4.3.yaml"]);
+    assert_eq!(
+        documents,
+        [
+            "awstoe/debian12/chrony-4.3.yaml",
+            "awstoe/debian12/os-update.yaml"
+        ]
+    );
     assert!(template.contents.contains("chrony-4-3") || template.contents.contains("chrony"));
 }
 
