@@ -2,7 +2,9 @@
 
 use crate::actions::{self, ActionSpec, InputField, InputShape, InputType, Platforms};
 use crate::expr::{self, ChainKind, Reference};
-use crate::{condition, loops, script, Code, Finding, PathSegment, Problem, Severity, TextPosition};
+use crate::{
+    condition, loops, script, Code, Finding, PathSegment, Problem, Severity, TextPosition,
+};
 use imagesmith_diagnostics::did_you_mean;
 use imagesmith_model::{AwstoeDocument, OsFamily, Step};
 use serde_json::Value;
@@ -541,7 +543,9 @@ impl<'a> Checker<'a> {
         };
         for problem in problems {
             // The command the line falls in: the last one starting at or before it.
-            let k = starts.partition_point(|&start| start <= problem.line).saturating_sub(1);
+            let k = starts
+                .partition_point(|&start| start <= problem.line)
+                .saturating_sub(1);
             let (index, _) = commands[k];
             self.findings.push(Finding {
                 path: joined_index(at, index),

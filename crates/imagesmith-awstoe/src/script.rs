@@ -50,11 +50,9 @@ pub struct BashTarget<'a> {
 /// The OS id whose preinstalled `-minimal` packages conflict with `gnupg2` and `curl`.
 pub const AL2023: &str = "amazonlinux2023";
 
-/// The literal that stands for an AWSTOE `{{ name }}` placeholder while scanning.
-pub const PLACEHOLDER: &str = "0";
-
-/// `text` with every AWSTOE `{{ … }}` placeholder replaced by [`PLACEHOLDER`]. Newlines inside
-/// a placeholder are kept, so the lines of the result are the lines of `text`.
+/// `text` with every AWSTOE `{{ … }}` placeholder (parameters, constants, loop values, chained
+/// outputs) written over with `0`s, newlines kept: each line and column of the result is the
+/// same line and column of `text`, so a problem is reported where it is written.
 pub fn substitute_placeholders(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -63,9 +61,12 @@ pub fn substitute_placeholders(text: &str) -> String {
             break;
         };
         out.push_str(&rest[..start]);
-        out.push_str(PLACEHOLDER);
-        let inner = &rest[start + 2..start + 2 + len];
-        out.extend(inner.chars().filter(|&c| c == '\n'));
+        let placeholder = &rest[start..start + 2 + len + 2];
+        out.extend(
+            placeholder
+                .chars()
+                .map(|c| if c == '\n' { '\n' } else { '0' }),
+        );
         rest = &rest[start + 2 + len + 2..];
     }
     out.push_str(rest);
@@ -212,7 +213,8 @@ impl Lexer {
         }
         let end = self.line;
         for (delimiter, _, at_line, at_column) in std::mem::take(&mut self.pending) {
-            self.problems.push(unterminated(&delimiter, at_line, at_column, end));
+            self.problems
+                .push(unterminated(&delimiter, at_line, at_column, end));
         }
         (self.tokens, self.problems)
     }
@@ -497,6 +499,8 @@ const REDIRECTIONS: [&str; 9] = ["<", ">", ">>", ">&", "<&", "&>", ">|", "<<", "
 struct Command<'t> {
     words: Vec<&'t Token>,
     after_pipe: bool,
+    /// The command runs only when `command -v <this>` before it (with `||`) finds nothing.
+    guarded: Option<&'t str>,
 }
 
 fn commands(tokens: &[Token]) -> Vec<Command<'_>> {
@@ -504,6 +508,7 @@ fn commands(tokens: &[Token]) -> Vec<Command<'_>> {
     let mut current = Command {
         words: Vec::new(),
         after_pipe: false,
+        guarded: None,
     };
     let mut skip_next = false;
     for token in tokens {
@@ -519,11 +524,20 @@ fn commands(tokens: &[Token]) -> Vec<Command<'_>> {
             Token::Op { op, .. } => {
                 skip_next = false;
                 let after_pipe = matches!(*op, "|" | "|&");
+                let looks_up = match from_command_word(&current.words) {
+                    [command, flag, name, ..]
+                        if word_text(command) == "command" && word_text(flag) == "-v" =>
+                    {
+                        Some(word_text(name))
+                    }
+                    _ => None,
+                };
                 let done = std::mem::replace(
                     &mut current,
                     Command {
                         words: Vec::new(),
                         after_pipe,
+                        guarded: looks_up.filter(|_| *op == "||"),
                     },
                 );
                 if !done.words.is_empty() {
@@ -565,10 +579,17 @@ fn from_command_word<'c, 't>(words: &'c [&'t Token]) -> &'c [&'t Token] {
     while let Some(word) = words.get(start) {
         let text = word_text(word);
         let raw = word_raw(word);
-        let assignment = raw
-            .split_once('=')
-            .is_some_and(|(name, _)| !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
-        if RESERVED.contains(&text) || assignment || matches!(text, "sudo" | "command" | "env") {
+        let assignment = raw.split_once('=').is_some_and(|(name, _)| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+        let lookup = text == "command"
+            && words
+                .get(start + 1)
+                .is_some_and(|w| matches!(word_text(w), "-v" | "-V"));
+        if RESERVED.contains(&text)
+            || assignment
+            || (matches!(text, "sudo" | "command" | "env") && !lookup)
+        {
             start += 1;
         } else {
             break;
@@ -594,7 +615,11 @@ pub fn bash(script: &str, target: BashTarget<'_>) -> Vec<ScriptProblem> {
                 if name == "head" || grep_exits_early(args) {
                     let (line, column) = position(first);
                     let shown = std::iter::once(*first)
-                        .chain(args.iter().copied().take_while(|a| word_text(a).starts_with('-')))
+                        .chain(
+                            args.iter()
+                                .copied()
+                                .take_while(|a| word_text(a).starts_with('-')),
+                        )
                         .map(word_raw)
                         .collect::<Vec<_>>()
                         .join(" ");
@@ -614,7 +639,9 @@ pub fn bash(script: &str, target: BashTarget<'_>) -> Vec<ScriptProblem> {
                     });
                 }
             }
-            "dnf" | "dnf5" | "yum" | "microdnf" => dnf(args, target, &mut problems),
+            "dnf" | "dnf5" | "yum" | "microdnf" => {
+                dnf(args, target, command.guarded, &mut problems)
+            }
             _ => {}
         }
     }
@@ -647,7 +674,11 @@ fn grep_exits_early(args: &[&Token]) -> bool {
             if matches!(long, "quiet" | "silent") || long.starts_with("max-count") {
                 return true;
             }
-        } else if word[1..].chars().take_while(|c| c.is_ascii_alphabetic()).any(|c| c == 'q' || c == 'm') {
+        } else if word[1..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .any(|c| c == 'q' || c == 'm')
+        {
             return true;
         }
     }
@@ -668,7 +699,14 @@ const DNF_VALUE_OPTIONS: [&str; 10] = [
     "--config",
 ];
 
-fn dnf(args: &[&Token], target: BashTarget<'_>, problems: &mut Vec<ScriptProblem>) {
+/// `guarded`: the install runs only where `command -v` found no such command, so no `-minimal`
+/// package providing it is there to conflict with.
+fn dnf(
+    args: &[&Token],
+    target: BashTarget<'_>,
+    guarded: Option<&str>,
+    problems: &mut Vec<ScriptProblem>,
+) {
     let mut words = args.iter().copied();
     let mut subcommand = None;
     let mut allow_erasing = false;
@@ -686,7 +724,10 @@ fn dnf(args: &[&Token], target: BashTarget<'_>, problems: &mut Vec<ScriptProblem
             packages.push(word);
         }
     }
-    if !matches!(subcommand, Some("install" | "reinstall" | "localinstall" | "in")) {
+    if !matches!(
+        subcommand,
+        Some("install" | "reinstall" | "localinstall" | "in")
+    ) {
         return;
     }
     for package in packages {
@@ -708,11 +749,14 @@ fn dnf(args: &[&Token], target: BashTarget<'_>, problems: &mut Vec<ScriptProblem
             });
         }
         if target.os_id == Some(AL2023) && !allow_erasing {
-            let minimal = match text {
-                "gnupg2" => "gnupg2-minimal",
-                "curl" => "curl-minimal",
+            let (minimal, commands): (&str, &[&str]) = match text {
+                "gnupg2" => ("gnupg2-minimal", &["gpg", "gpg2"]),
+                "curl" => ("curl-minimal", &["curl"]),
                 _ => continue,
             };
+            if guarded.is_some_and(|name| commands.contains(&name)) {
+                continue;
+            }
             problems.push(ScriptProblem {
                 line,
                 column,
@@ -740,7 +784,9 @@ fn is_local_file(text: &str) -> bool {
         || text.starts_with("./")
         || text.starts_with("../")
         || text.starts_with('~')
-        || ((text.starts_with('$') || text.starts_with('/')) && text.contains('/') && text.contains('$'))
+        || ((text.starts_with('$') || text.starts_with('/'))
+            && text.contains('/')
+            && text.contains('$'))
 }
 
 // ------------------------------------------------------------------------- PowerShell ---
@@ -799,7 +845,10 @@ pub fn powershell(script: &str) -> Vec<ScriptProblem> {
             depth: 0,
         });
         match state {
-            PsState::Code { subexpression, depth } => match c {
+            PsState::Code {
+                subexpression,
+                depth,
+            } => match c {
                 '#' => {
                     while chars.get(i).is_some_and(|&c| c != '\n') {
                         advance!(1);
@@ -828,7 +877,9 @@ pub fn powershell(script: &str) -> Vec<ScriptProblem> {
                 }
                 '@' if next == Some('\'') => {
                     advance!(2);
-                    while i < chars.len() && !(at_line_start(i) && chars[i] == '\'' && chars.get(i + 1) == Some(&'@')) {
+                    while i < chars.len()
+                        && !(at_line_start(i) && chars[i] == '\'' && chars.get(i + 1) == Some(&'@'))
+                    {
                         advance!(1);
                     }
                     advance!(2);

@@ -13,7 +13,10 @@ const AL2023_TARGET: BashTarget<'static> = BashTarget {
 };
 
 fn codes(problems: &[ScriptProblem]) -> Vec<(usize, usize, Code)> {
-    problems.iter().map(|p| (p.line, p.column, p.code)).collect()
+    problems
+        .iter()
+        .map(|p| (p.line, p.column, p.code))
+        .collect()
 }
 
 // --- script-pipefail-head -------------------------------------------------------------------
@@ -22,9 +25,17 @@ fn codes(problems: &[ScriptProblem]) -> Vec<(usize, usize, Code)> {
 fn head_after_a_pipe_under_pipefail_fires() {
     let script = "set -euo pipefail\ninstalled=$(/usr/local/bin/terraform version | head -n1)\n";
     let found = bash(script, LINUX);
-    assert_eq!(codes(&found), vec![(2, 48, Code::ScriptPipefailHead)], "{found:#?}");
+    assert_eq!(
+        codes(&found),
+        vec![(2, 48, Code::ScriptPipefailHead)],
+        "{found:#?}"
+    );
     assert_eq!(found[0].severity, Severity::Warning);
-    assert!(found[0].message.contains("`| head -n1`"), "{}", found[0].message);
+    assert!(
+        found[0].message.contains("`| head -n1`"),
+        "{}",
+        found[0].message
+    );
     assert!(found[0].hint.as_deref().unwrap_or("").contains("sed -n 1p"));
 }
 
@@ -70,23 +81,47 @@ fn readers_that_read_everything_or_no_pipefail_pass() {
 fn an_indented_heredoc_terminator_fires() {
     let script = "cat > /etc/x.conf <<'EOF'\n[x]\n  EOF\necho done\n";
     let found = bash(script, LINUX);
-    assert_eq!(codes(&found), vec![(3, 3, Code::ScriptHeredocIndent)], "{found:#?}");
+    assert_eq!(
+        codes(&found),
+        vec![(3, 3, Code::ScriptHeredocIndent)],
+        "{found:#?}"
+    );
     assert_eq!(found[0].severity, Severity::Error);
-    assert!(found[0].message.contains("`EOF` is indented"), "{}", found[0].message);
+    assert!(
+        found[0].message.contains("`EOF` is indented"),
+        "{}",
+        found[0].message
+    );
     assert!(found[0].message.contains("to the end of the script"));
     // `<<-` strips tabs, not spaces.
     let found = bash("cat <<-EOF\n\tok\n    EOF\n", LINUX);
-    assert_eq!(codes(&found), vec![(3, 5, Code::ScriptHeredocIndent)], "{found:#?}");
+    assert_eq!(
+        codes(&found),
+        vec![(3, 5, Code::ScriptHeredocIndent)],
+        "{found:#?}"
+    );
     // Inside a command substitution, as the catalog reads parameters.
     let found = bash("v=$(cat <<'P'\n0\n    P\n)\necho \"$v\"\n", LINUX);
-    assert_eq!(codes(&found), vec![(3, 5, Code::ScriptHeredocIndent)], "{found:#?}");
+    assert_eq!(
+        codes(&found),
+        vec![(3, 5, Code::ScriptHeredocIndent)],
+        "{found:#?}"
+    );
 }
 
 #[test]
 fn a_heredoc_never_terminated_fires() {
     let found = bash("cat <<EOF\nno end\n", LINUX);
-    assert_eq!(codes(&found), vec![(1, 5, Code::ScriptHeredocIndent)], "{found:#?}");
-    assert!(found[0].message.contains("never terminated"), "{}", found[0].message);
+    assert_eq!(
+        codes(&found),
+        vec![(1, 5, Code::ScriptHeredocIndent)],
+        "{found:#?}"
+    );
+    assert!(
+        found[0].message.contains("never terminated"),
+        "{}",
+        found[0].message
+    );
 }
 
 #[test]
@@ -121,7 +156,11 @@ fn dnf_install_of_a_local_file_on_a_minimal_image_fires() {
             "{script}: {found:#?}"
         );
         assert_eq!(found[0].severity, Severity::Warning);
-        assert!(found[0].message.contains("microdnf"), "{}", found[0].message);
+        assert!(
+            found[0].message.contains("microdnf"),
+            "{}",
+            found[0].message
+        );
     }
 }
 
@@ -146,7 +185,7 @@ fn dnf_install_by_name_or_on_a_full_image_passes() {
 
 #[test]
 fn gnupg2_or_curl_on_al2023_fires() {
-    let script = "dnf install -y gcc make tar gzip gnupg2 openssl-devel\ncommand -v curl >/dev/null 2>&1 || dnf install -y curl";
+    let script = "dnf install -y gcc make tar gzip gnupg2 openssl-devel\ncommand -v wget >/dev/null 2>&1 || dnf install -y curl";
     let found = bash(script, AL2023_TARGET);
     assert_eq!(
         codes(&found),
@@ -156,8 +195,16 @@ fn gnupg2_or_curl_on_al2023_fires() {
         ],
         "{found:#?}"
     );
-    assert!(found[0].message.contains("`gnupg2-minimal`"), "{}", found[0].message);
-    assert!(found[1].message.contains("`curl-minimal`"), "{}", found[1].message);
+    assert!(
+        found[0].message.contains("`gnupg2-minimal`"),
+        "{}",
+        found[0].message
+    );
+    assert!(
+        found[1].message.contains("`curl-minimal`"),
+        "{}",
+        found[1].message
+    );
     assert_eq!(found[0].severity, Severity::Warning);
 }
 
@@ -167,6 +214,9 @@ fn the_minimal_packages_allowerasing_or_another_os_pass() {
         "dnf install -y gnupg2-minimal curl-minimal",
         "dnf install -y --allowerasing gnupg2 curl",
         "dnf install -y gnupg2-full",
+        // Only where no `gpg`/`curl` is installed, so no `-minimal` package to conflict with.
+        "command -v gpg >/dev/null 2>&1 || dnf install -y gnupg2",
+        "if true; then command -v curl >/dev/null || dnf install -y curl; fi",
     ] {
         assert_eq!(bash(script, AL2023_TARGET), vec![], "{script}");
     }
@@ -184,8 +234,15 @@ fn a_scope_colon_after_a_variable_fires() {
     let found = powershell(r#"Write-Output "$asset: OK""#);
     assert_eq!(codes(&found), vec![(1, 15, Code::PowershellScopedVariable)]);
     assert_eq!(found[0].severity, Severity::Error);
-    assert!(found[0].message.contains("`$asset:` is not valid"), "{}", found[0].message);
-    assert_eq!(found[0].hint.as_deref(), Some("write `${asset}:` or `$($asset):`"));
+    assert!(
+        found[0].message.contains("`$asset:` is not valid"),
+        "{}",
+        found[0].message
+    );
+    assert_eq!(
+        found[0].hint.as_deref(),
+        Some("write `${asset}:` or `$($asset):`")
+    );
     for script in [
         r#"Write-Output "checked $asset:""#,
         "Write-Output @\"\n$asset: OK\n\"@",
@@ -228,5 +285,14 @@ fn commands_join_into_one_script_with_their_start_lines() {
     let (script, starts) = join_commands(&["set -e", "a\nb", "c"]);
     assert_eq!(script, "set -e\na\nb\nc");
     assert_eq!(starts, vec![1, 2, 4]);
-    assert_eq!(substitute_placeholders("v={{ version }}/{{ a\n}}"), "v=0/0\n");
+    assert_eq!(
+        substitute_placeholders("v={{ version }}/{{ a\n}}"),
+        "v=0000000000000/0000\n00"
+    );
+    // Columns after a placeholder are those of the document.
+    let found = bash("dnf install -y \"{{ name }}\" gnupg2", AL2023_TARGET);
+    assert_eq!(
+        codes(&found),
+        vec![(1, 29, Code::ScriptAl2023ConflictingPackage)]
+    );
 }
