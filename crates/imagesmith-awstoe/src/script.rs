@@ -611,33 +611,33 @@ pub fn bash(script: &str, target: BashTarget<'_>) -> Vec<ScriptProblem> {
         let name = word_text(first);
         match name {
             "set" => pipefail = set_pipefail(args, pipefail),
-            "head" | "grep" | "egrep" | "fgrep" if command.after_pipe && pipefail => {
-                if name == "head" || grep_exits_early(args) {
-                    let (line, column) = position(first);
-                    let shown = std::iter::once(*first)
-                        .chain(
-                            args.iter()
-                                .copied()
-                                .take_while(|a| word_text(a).starts_with('-')),
-                        )
-                        .map(word_raw)
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                    problems.push(ScriptProblem {
-                        line,
-                        column,
-                        severity: Severity::Warning,
-                        code: Code::ScriptPipefailHead,
-                        message: format!(
-                            "`| {shown}` under `set -o pipefail` stops reading early: the command writing to it can die of SIGPIPE (exit status 141) and fail the pipeline"
-                        ),
-                        hint: Some(if name == "head" {
-                            "read the whole input: `| sed -n 1p` (or `awk 'NR==1'`) instead of `| head -n1`".into()
-                        } else {
-                            "read the whole input: `| grep … >/dev/null` instead of `| grep -q …`".into()
-                        }),
-                    });
-                }
+            "head" | "grep" | "egrep" | "fgrep"
+                if command.after_pipe && pipefail && (name == "head" || grep_exits_early(args)) =>
+            {
+                let (line, column) = position(first);
+                let shown = std::iter::once(*first)
+                    .chain(
+                        args.iter()
+                            .copied()
+                            .take_while(|a| word_text(a).starts_with('-')),
+                    )
+                    .map(word_raw)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                problems.push(ScriptProblem {
+                    line,
+                    column,
+                    severity: Severity::Warning,
+                    code: Code::ScriptPipefailHead,
+                    message: format!(
+                        "`| {shown}` under `set -o pipefail` stops reading early: the command writing to it can die of SIGPIPE (exit status 141) and fail the pipeline"
+                    ),
+                    hint: Some(if name == "head" {
+                        "read the whole input: `| sed -n 1p` (or `awk 'NR==1'`) instead of `| head -n1`".into()
+                    } else {
+                        "read the whole input: `| grep … >/dev/null` instead of `| grep -q …`".into()
+                    }),
+                });
             }
             "dnf" | "dnf5" | "yum" | "microdnf" => {
                 dnf(args, target, command.guarded, &mut problems)
@@ -655,10 +655,8 @@ fn set_pipefail(args: &[&Token], mut pipefail: bool) -> bool {
     while let Some(word) = words.next() {
         let on = word.starts_with('-') && word != "--" && word.ends_with('o');
         let off = word.starts_with('+') && word.ends_with('o');
-        if on || off {
-            if words.next() == Some("pipefail") {
-                pipefail = on;
-            }
+        if (on || off) && words.next() == Some("pipefail") {
+            pipefail = on;
         }
     }
     pipefail

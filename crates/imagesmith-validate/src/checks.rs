@@ -1095,10 +1095,7 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        let mut scripts: IndexMap<
-            (Option<Span>, Code, String),
-            (Severity, Option<String>, Vec<String>),
-        > = IndexMap::new();
+        let mut scripts: IndexMap<ScriptKey, ScriptSeen> = IndexMap::new();
         for (os_id, platform) in &component.platforms {
             let os = catalog.os(os_id);
             let family = os.map_or(imagesmith_model::OsFamily::Linux, |o| o.family);
@@ -1566,6 +1563,11 @@ fn entries_by_key(node: Option<&Node>) -> HashMap<&str, (&Node, &Node)> {
     }
     by_key
 }
+
+/// A script problem: where, what kind, what.
+type ScriptKey = (Option<Span>, Code, String);
+/// Its severity, hint and the platforms it is found on.
+type ScriptSeen = (Severity, Option<String>, Vec<String>);
 
 /// Where a line and column inside a script's command string is in the file: for a literal `|`
 /// block, its line at the block's indentation (the scalar's span starts at its first content
