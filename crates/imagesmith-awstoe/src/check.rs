@@ -2,7 +2,9 @@
 
 use crate::actions::{self, ActionSpec, InputField, InputShape, InputType, Platforms};
 use crate::expr::{self, ChainKind, Reference};
-use crate::{condition, loops, Code, Finding, PathSegment, Problem, Severity};
+use crate::{
+    condition, loops, script, Code, Finding, PathSegment, Problem, Severity, TextPosition,
+};
 use imagesmith_diagnostics::did_you_mean;
 use imagesmith_model::{AwstoeDocument, OsFamily, Step};
 use serde_json::Value;
@@ -25,6 +27,11 @@ pub struct CheckOptions {
     pub os_family: OsFamily,
     /// Report parameters and constants that no step uses.
     pub warn_unused: bool,
+    /// The catalog OS id the document is for (`amazonlinux2023`), for the script lints that
+    /// depend on it; `None` when unknown.
+    pub os_id: Option<String>,
+    /// The OS may be built from a `-minimal` image, whose `dnf` is microdnf.
+    pub minimal_image: bool,
 }
 
 impl Default for CheckOptions {
@@ -33,6 +40,8 @@ impl Default for CheckOptions {
             secret_names: Vec::new(),
             os_family: OsFamily::Linux,
             warn_unused: true,
+            os_id: None,
+            minimal_image: false,
         }
     }
 }
@@ -51,6 +60,10 @@ macro_rules! seg {
 
 fn suggestion<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     did_you_mean(input, candidates).map(|s| format!("did you mean `{s}`?"))
+}
+
+fn joined_index(prefix: &[PathSegment], index: usize) -> Vec<PathSegment> {
+    joined(prefix, &[PathSegment::Index(index)])
 }
 
 fn joined(prefix: &[PathSegment], rest: &[PathSegment]) -> Vec<PathSegment> {
@@ -128,6 +141,7 @@ impl<'a> Checker<'a> {
             code,
             message,
             hint,
+            within: None,
         });
     }
 
@@ -494,6 +508,56 @@ impl<'a> Checker<'a> {
                 LoopScope::None => LoopScope::None,
             };
             self.references(pi, si, inputs, &at(&seg!["inputs"]), scope);
+            self.scripts(step, inputs, &at(&seg!["inputs", "commands"]));
+        }
+    }
+
+    /// The script lints of an `ExecuteBash` or `ExecutePowerShell` step, each located at its
+    /// command and the line and column inside it.
+    fn scripts(&mut self, step: &Step, inputs: &Value, at: &[PathSegment]) {
+        let bash = match step.action.as_str() {
+            "ExecuteBash" => true,
+            "ExecutePowerShell" => false,
+            _ => return,
+        };
+        let Some(Value::Array(items)) = inputs.get("commands") else {
+            return;
+        };
+        let commands: Vec<(usize, &str)> = items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| item.as_str().map(|text| (i, text)))
+            .collect();
+        let texts: Vec<&str> = commands.iter().map(|(_, text)| *text).collect();
+        let (joined, starts) = script::join_commands(&texts);
+        let problems = if bash {
+            script::bash(
+                &joined,
+                script::BashTarget {
+                    os_id: self.options.os_id.as_deref(),
+                    minimal_image: self.options.minimal_image,
+                },
+            )
+        } else {
+            script::powershell(&joined)
+        };
+        for problem in problems {
+            // The command the line falls in: the last one starting at or before it.
+            let k = starts
+                .partition_point(|&start| start <= problem.line)
+                .saturating_sub(1);
+            let (index, _) = commands[k];
+            self.findings.push(Finding {
+                path: joined_index(at, index),
+                severity: problem.severity,
+                code: problem.code,
+                message: problem.message,
+                hint: problem.hint,
+                within: Some(TextPosition {
+                    line: problem.line + 1 - starts[k],
+                    column: problem.column,
+                }),
+            });
         }
     }
 

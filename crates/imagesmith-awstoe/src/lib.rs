@@ -39,6 +39,7 @@ pub mod exec;
 pub mod expand;
 pub mod expr;
 pub mod loops;
+pub mod script;
 
 pub use check::{check, CheckOptions, PHASES};
 pub use imagesmith_diagnostics::{Code, Severity};
@@ -89,6 +90,17 @@ pub struct Finding {
     pub message: String,
     /// How to fix it.
     pub hint: Option<String>,
+    /// For a problem inside a script: where in the command string at `path`.
+    pub within: Option<TextPosition>,
+}
+
+/// A 1-based line and character column inside a string of a document (a script's command).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextPosition {
+    /// 1-based line in the string.
+    pub line: usize,
+    /// 1-based column, in characters, in that line.
+    pub column: usize,
 }
 
 impl Finding {
@@ -111,12 +123,15 @@ impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}[{}] at {}: {}",
+            "{}[{}] at {}",
             self.severity.as_str(),
             self.code,
-            self.path_string(),
-            self.message
+            self.path_string()
         )?;
+        if let Some(within) = &self.within {
+            write!(f, ", line {}, column {}", within.line, within.column)?;
+        }
+        write!(f, ": {}", self.message)?;
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
         }

@@ -409,6 +409,23 @@ codes! {
         InvalidStepAction = "invalid-step-action", Error,
             "Use `Abort`, `Execute` or `Skip`.";
     }
+    area "Scripts in documents" {
+        /// A here-document terminator that is indented (or missing), so bash reads on to the end of the script.
+        ScriptHeredocIndent = "script-heredoc-indent", Error,
+            "Start the terminator at column 1 of the script, or open with `<<-` and indent it with tabs.";
+        /// A `head` or `grep -q` reading a pipe under `set -o pipefail`: the writer can die of SIGPIPE (141) and fail the pipeline.
+        ScriptPipefailHead = "script-pipefail-head", Warning,
+            "Read the whole input (`sed -n 1p`, `grep ... >/dev/null`), or drop `pipefail` for that pipeline.";
+        /// `dnf install` of a local file on an OS whose `-minimal` image has microdnf, which cannot install one.
+        ScriptDnfLocalRpmMinimal = "script-dnf-local-rpm-minimal", Warning,
+            "Install the file with `rpm -i` after its dependencies, or install the package by name from a repository.";
+        /// `dnf install gnupg2` or `curl` on Amazon Linux 2023, which conflict with the preinstalled `-minimal` packages.
+        ScriptAl2023ConflictingPackage = "script-al2023-conflicting-package", Warning,
+            "Install `gnupg2-minimal` or `curl-minimal` (already present), or add `--allowerasing` to swap them.";
+        /// `$name:` in PowerShell, which reads `name:` as a scope or drive and rejects the script.
+        PowershellScopedVariable = "powershell-scoped-variable", Error,
+            "Write `${name}:` or `$($name):`.";
+    }
 }
 
 impl PartialOrd for Code {

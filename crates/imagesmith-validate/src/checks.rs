@@ -3,14 +3,16 @@
 use crate::versions::{any_matches, newest, syntax_matches};
 use crate::{Context, Document};
 use imagesmith_catalog::Catalog;
-use imagesmith_diagnostics::{did_you_mean, Code, Diagnostic, Diagnostics, Severity, Span};
+use imagesmith_diagnostics::{
+    did_you_mean, Code, Diagnostic, Diagnostics, Severity, SourceFile, Span,
+};
 use imagesmith_index::{artifact_of, ArtifactRef, Index, Release, Target};
 use imagesmith_model::decode::is_safe_name;
 use imagesmith_model::{
     Component, DefaultVersion, ImageType, Infrastructure, Os, OsStatus, Platform, PolicyLevel,
     Project, Recipe, RegistryKind, Runner, Spec, VersionSyntax, VersionText,
 };
-use imagesmith_yaml::Node;
+use imagesmith_yaml::{Node, Style};
 use indexmap::IndexMap;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -270,6 +272,8 @@ pub fn recipe_os<'c>(recipe: &Recipe, catalog: &'c Catalog) -> Option<&'c Os> {
 pub(crate) struct Checker<'a> {
     path: &'a Arc<str>,
     root: &'a Node,
+    /// The file's text: a problem inside a script is shown at its line of the file.
+    source: &'a SourceFile,
     context: &'a Context,
     diagnostics: &'a mut Diagnostics,
 }
@@ -286,12 +290,14 @@ impl<'a> Checker<'a> {
     pub(crate) fn new(
         path: &'a Arc<str>,
         root: &'a Node,
+        source: &'a SourceFile,
         context: &'a Context,
         diagnostics: &'a mut Diagnostics,
     ) -> Self {
         Checker {
             path,
             root,
+            source,
             context,
             diagnostics,
         }
@@ -1089,10 +1095,16 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        let mut scripts: IndexMap<ScriptKey, ScriptSeen> = IndexMap::new();
         for (os_id, platform) in &component.platforms {
-            let family = catalog
-                .os(os_id)
-                .map_or(imagesmith_model::OsFamily::Linux, |o| o.family);
+            let os = catalog.os(os_id);
+            let family = os.map_or(imagesmith_model::OsFamily::Linux, |o| o.family);
+            // A `-minimal` image's `dnf` is microdnf (the script lints need to know).
+            let minimal_image = os.is_some_and(|o| {
+                o.package_manager == imagesmith_model::PackageManager::Dnf
+                    && (o.container_images.iter().any(|i| i.contains("minimal"))
+                        || o.ami_ssm_parameters.values().any(|p| p.contains("minimal")))
+            });
             let options = imagesmith_awstoe::CheckOptions {
                 secret_names: component
                     .parameters
@@ -1102,6 +1114,8 @@ impl<'a> Checker<'a> {
                     .collect(),
                 os_family: family,
                 warn_unused: true,
+                os_id: Some(os_id.clone()),
+                minimal_image,
             };
             // The platform's method, then each of its `otherwise` methods.
             let mut method = Some(platform);
@@ -1115,8 +1129,35 @@ impl<'a> Checker<'a> {
                     format!("platform `{os_id}`, `otherwise` {depth}")
                 };
                 for finding in imagesmith_awstoe::check(&current.document, &options) {
+                    if finding.within.is_some() {
+                        // A script shared by several platforms (a YAML anchor) is one problem:
+                        // reported once, naming every platform it is found on.
+                        let span = document_node.map(|node| {
+                            script_span(
+                                self.source,
+                                node_at(node, &finding.path),
+                                finding.within.unwrap_or(imagesmith_awstoe::TextPosition {
+                                    line: 1,
+                                    column: 1,
+                                }),
+                            )
+                        });
+                        let key = (span, finding.code, finding.message.clone());
+                        scripts
+                            .entry(key)
+                            .or_insert_with(|| (finding.severity, finding.hint.clone(), Vec::new()))
+                            .2
+                            .push(which.clone());
+                        continue;
+                    }
                     let span = document_node
-                        .map(|node| node_at(node, &finding.path).span)
+                        .map(|node| {
+                            let at = node_at(node, &finding.path);
+                            match finding.within {
+                                Some(within) => script_span(self.source, at, within),
+                                None => at.span,
+                            }
+                        })
                         .or(self.span_of("platforms"));
                     self.push(
                         finding.severity,
@@ -1130,6 +1171,26 @@ impl<'a> Checker<'a> {
                 node = node.and_then(|p| p.get("otherwise"));
                 depth += 1;
             }
+        }
+        for ((span, code, message), (severity, hint, platforms)) in scripts {
+            let span = span.or(self.span_of("platforms"));
+            self.push(
+                severity,
+                span,
+                code,
+                match platforms.as_slice() {
+                    [one] => format!("{message} ({one})"),
+                    several => format!(
+                        "{message} (platforms {})",
+                        several
+                            .iter()
+                            .map(|p| p.trim_start_matches("platform "))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                },
+                hint,
+            );
         }
         for name in &component.conflicts {
             if catalog.component(name).is_none() && name != &component.name {
@@ -1575,6 +1636,55 @@ fn entries_by_key(node: Option<&Node>) -> HashMap<&str, (&Node, &Node)> {
         }
     }
     by_key
+}
+
+/// A script problem: where, what kind, what.
+type ScriptKey = (Option<Span>, Code, String);
+/// Its severity, hint and the platforms it is found on.
+type ScriptSeen = (Severity, Option<String>, Vec<String>);
+
+/// Where a line and column inside a script's command string is in the file: for a literal `|`
+/// block, its line at the block's indentation (the scalar's span starts at its first content
+/// character); for a one-line scalar, its column after any opening quote. Anything else (a
+/// folded or multi-line quoted scalar) points at the scalar itself.
+fn script_span(source: &SourceFile, node: &Node, within: imagesmith_awstoe::TextPosition) -> Span {
+    let Some(scalar) = node.as_scalar() else {
+        return node.span;
+    };
+    let start = node.span.start;
+    let position = match scalar.style {
+        Style::Block => {
+            // Only a literal block keeps the script's lines as the file's lines.
+            let before = source.text.get(..start.offset).unwrap_or("");
+            let header = before.trim_end().rsplit('\n').next().unwrap_or("");
+            let indicator = header.rsplit(' ').next().unwrap_or("");
+            if !indicator.starts_with('|') {
+                return node.span;
+            }
+            let Some(first) = scalar.value.lines().position(|l| !l.trim().is_empty()) else {
+                return node.span;
+            };
+            let value_indent = leading_spaces(scalar.value.lines().nth(first).unwrap_or(""));
+            let indent = (start.column as usize - 1).saturating_sub(value_indent);
+            let Some(line) = (start.line as usize + within.line).checked_sub(1 + first) else {
+                return node.span;
+            };
+            source.position(line, indent + within.column - 1)
+        }
+        Style::Plain | Style::Quoted if !scalar.value.contains('\n') && within.line == 1 => {
+            let quote = usize::from(scalar.style == Style::Quoted);
+            source.position(
+                start.line as usize,
+                start.column as usize - 1 + quote + within.column - 1,
+            )
+        }
+        _ => return node.span,
+    };
+    Span::point(position)
+}
+
+fn leading_spaces(line: &str) -> usize {
+    line.chars().take_while(|&c| c == ' ').count()
 }
 
 fn node_at<'n>(node: &'n Node, path: &[imagesmith_awstoe::PathSegment]) -> &'n Node {

@@ -252,7 +252,8 @@ pub fn check_bytes(
                 DocumentKind::Os => decode::os(&mut decoder, &root).map(Document::Os),
             };
             if let Some(document) = &document {
-                let mut checker = checks::Checker::new(&path, &root, context, &mut diagnostics);
+                let mut checker =
+                    checks::Checker::new(&path, &root, &loaded.source, context, &mut diagnostics);
                 checker.document(document);
             }
             document

@@ -3,7 +3,7 @@
 //! Two parts:
 //! - the tree-sitter PowerShell grammar: an `ERROR` or `MISSING` node in the tree is a syntax
 //!   error;
-//! - our own lint for what the grammar accepts but PowerShell rejects: `$name:` followed by a
+//! - our own lint (the product's, issue 13) for what the grammar accepts but PowerShell rejects: `$name:` followed by a
 //!   character that cannot start a variable name (`"$asset: OK"`). PowerShell reads `name:` as
 //!   a scope or drive qualifier (`$env:PATH`, `$script:x`) and fails the whole script with
 //!   "Variable reference is not valid. ':' was not followed by a valid variable name
@@ -19,11 +19,11 @@
 //! (`switch ($x) { 1 { … } default { … } }`; one clause a line). Scripts are written
 //! in the subset both accept; the tests of this check pin each of these.
 //!
-//! The file depends only on `tree-sitter` and `tree-sitter-powershell`, so another crate's
-//! tests (the render crate's, on rendered documents) can include it with
-//! `#[path = "…/imagesmith-catalog/tests/support/powershell.rs"] mod powershell;` and the same
-//! two dev-dependencies. It is test support, not library code: the grammar's C parser stays out
-//! of the shipped binary.
+//! The file depends only on `tree-sitter`, `tree-sitter-powershell` and `imagesmith-awstoe`
+//! (whose lint it runs), so another crate's tests (the render crate's, on rendered documents)
+//! can include it with `#[path = "…/imagesmith-catalog/tests/support/powershell.rs"] mod
+//! powershell;` and the same dev-dependencies. The grammar is test support, not library code:
+//! its C parser stays out of the shipped binary.
 #![allow(dead_code)] // each including test binary uses part of it
 
 use std::fmt;
@@ -89,7 +89,7 @@ pub fn check(script: &str) -> Vec<Problem> {
     };
     let mut problems = Vec::new();
     syntax_errors(tree.root_node(), script, &mut problems);
-    scoped_variables(tree.root_node(), script, &mut problems);
+    scoped_variables(script, &mut problems);
     problems.sort_by_key(|p| (p.line, p.column));
     problems
 }
@@ -148,45 +148,20 @@ fn syntax_errors(node: Node<'_>, script: &str, out: &mut Vec<Problem>) {
     }
 }
 
-/// `$name:` followed by a character that cannot be part of a variable name, or by the end of
-/// the string or script. The grammar's `variable` token ends before such a colon; a `variable`
-/// that already has its qualifier (`$env:PATH`) is left alone, and so is `$name::` (a static
-/// member), `${name}:` (a `braced_variable`) and `$($name):` (a sub-expression).
-fn scoped_variables(node: Node<'_>, script: &str, out: &mut Vec<Problem>) {
-    if node.kind() == "variable" {
-        let text = node.utf8_text(script.as_bytes()).unwrap_or("");
-        // `${name}` is a `variable` too in this grammar; it ends at its brace.
-        if text.starts_with('$') && !text.starts_with("${") && !text.contains(':') && text.len() > 1
-        {
-            let after = &script[node.end_byte()..];
-            let mut chars = after.chars();
-            if chars.next() == Some(':') {
-                let next = chars.next();
-                if next != Some(':') && !next.is_some_and(is_variable_char) {
-                    out.push(problem(
-                        node,
-                        format!(
-                            "variable reference `{text}:` is not valid: ':' was not followed by \
-                             a valid variable name character (PowerShell reads `{}:` as a scope \
-                             or drive); write `${{{}}}:` or `$({text}):`",
-                            &text[1..],
-                            &text[1..],
-                        ),
-                    ));
-                }
-            }
-        }
-        return;
+/// `$name:` followed by a character that cannot start a variable name: the product's lint
+/// (`imagesmith_awstoe::script::powershell`, reported by `imagesmith validate` as
+/// `powershell-scoped-variable`), so the tests and the product agree.
+fn scoped_variables(script: &str, out: &mut Vec<Problem>) {
+    for found in imagesmith_awstoe::script::powershell(script) {
+        out.push(Problem {
+            line: found.line,
+            column: found.column,
+            message: match found.hint {
+                Some(hint) => format!("{}; {hint}", found.message),
+                None => found.message,
+            },
+        });
     }
-    let mut cursor = node.walk();
-    for child in node.children(&mut cursor) {
-        scoped_variables(child, script, out);
-    }
-}
-
-/// A character PowerShell accepts in a variable name: a letter, a digit, `_` or `?`.
-fn is_variable_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_' || c == '?'
 }
 
 fn problem(node: Node<'_>, message: String) -> Problem {
