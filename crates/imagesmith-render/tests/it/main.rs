@@ -2,13 +2,14 @@
 //! determinism, every rendered file checked by the tool that owns its format, the
 //! Dockerfile's parity with the AWSTOE executor, every workflow action pinned by commit and
 //! the workflows' shell steps run against a fake `aws`, and every rendered PowerShell script
-//! parses.
+//! parses, and every rendered bash script passes shellcheck.
 
 mod checkers;
 mod golden;
 mod parity;
 mod pins;
 mod powershell;
+mod shellcheck;
 mod snapshots;
 mod stacks;
 mod support;

@@ -1,0 +1,217 @@
+//! shellcheck at error level is clean over every rendered `ExecuteBash` script (issue 13,
+//! point 4: "Static checks on every script").
+//!
+//! A project holding every built-in golden recipe of each Linux OS, and customized specs
+//! listing every customer component each OS supports (default versions), is rendered as AWSTOE
+//! documents; every `ExecuteBash` step of every `awstoe/**` document goes to
+//! `shellcheck --severity=error --shell=bash`. AWSTOE runs a step's commands as one bash
+//! script, so each step is one file.
+
+use crate::support::load;
+use imagesmith_catalog::{builtin, embedded_files};
+use imagesmith_model::decode;
+use imagesmith_render::{render, RenderOptions, Target};
+use imagesmith_yaml::{load_str, Limits};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const LINUX: [&str; 3] = ["amazonlinux2023", "debian12", "ubuntu2204"];
+
+/// shellcheck, or why the test cannot run (a failure under `CI=true`, where
+/// `.ci/install-tools` installs it).
+fn shellcheck() -> Option<&'static str> {
+    if Command::new("shellcheck").arg("--version").output().is_ok() {
+        return Some("shellcheck");
+    }
+    let reason =
+        "`shellcheck` is not installed (Debian package shellcheck; bash .ci/install-tools)";
+    assert!(
+        std::env::var("CI").map_or(true, |value| value != "true"),
+        "{reason}"
+    );
+    eprintln!("skipped: {reason}");
+    None
+}
+
+/// Writes the project below a new temporary folder.
+fn linux_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    for folder in ["recipes", "specs"] {
+        std::fs::create_dir_all(root.join(folder)).expect("mkdir");
+    }
+    std::fs::write(
+        root.join("imagesmith.yaml"),
+        format!(
+            "kind: project\nname: shellcheck\nregistry:\n  type: ecr\n  account_id: \"123456789012\"\n  region: us-east-1\nos: [{}]\n",
+            LINUX.join(", ")
+        ),
+    )
+    .expect("write project");
+    for file in embedded_files("recipes") {
+        let name = Path::new(&file.path)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if name.starts_with("golden-")
+            && LINUX
+                .iter()
+                .any(|os| name.ends_with(&format!("-{os}.yaml")))
+        {
+            std::fs::write(root.join("recipes").join(&name), file.text).expect("write recipe");
+        }
+    }
+    let (catalog, _) = builtin();
+    for os in LINUX {
+        let mut names: Vec<&String> = catalog
+            .components
+            .iter()
+            .filter(|(_, c)| !c.golden_only && c.platforms.contains_key(os))
+            .map(|(name, _)| name)
+            .collect();
+        names.sort();
+        // As few specs as the components' conflicts allow
+        let mut specs: Vec<Vec<&String>> = Vec::new();
+        for name in names {
+            let conflicts = |other: &String| {
+                catalog.components[name.as_str()].conflicts.contains(other)
+                    || catalog.components[other.as_str()].conflicts.contains(name)
+            };
+            match specs.iter_mut().find(|s| !s.iter().any(|o| conflicts(o))) {
+                Some(spec) => spec.push(name),
+                None => specs.push(vec![name]),
+            }
+        }
+        for (i, components) in specs.iter().enumerate() {
+            let mut text = format!(
+                "image_type: container\nbase_image: golden-container-{os}\nversion: 1.0.0\ncomponents:\n"
+            );
+            for name in components {
+                text.push_str(&format!("  {name}:\n"));
+            }
+            std::fs::write(root.join(format!("specs/tools-{os}-{i}.yaml")), text)
+                .expect("write spec");
+        }
+    }
+    dir
+}
+
+/// Writes each `ExecuteBash` step of `document` (found at `at`) as a script in `dir`.
+fn write_scripts(at: &str, document: &Value, dir: &Path, out: &mut Vec<(PathBuf, String)>) {
+    for phase in document["phases"].as_array().into_iter().flatten() {
+        for step in phase["steps"].as_array().into_iter().flatten() {
+            if step["action"].as_str() != Some("ExecuteBash") {
+                continue;
+            }
+            let commands: Vec<&str> = step["inputs"]["commands"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let file = dir.join(format!("{:04}.sh", out.len()));
+            std::fs::write(&file, format!("#!/bin/bash\n{}\n", commands.join("\n")))
+                .expect("write script");
+            let name = |v: &Value| v.as_str().unwrap_or("?").to_string();
+            out.push((
+                file,
+                format!(
+                    "{at}, phase `{}`, step `{}`",
+                    name(&phase["name"]),
+                    name(&step["name"])
+                ),
+            ));
+        }
+    }
+}
+
+/// shellcheck's findings at error level, each named by where the script was rendered.
+fn check(shellcheck: &str, scripts: &[(PathBuf, String)]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for chunk in scripts.chunks(200) {
+        let output = Command::new(shellcheck)
+            .args(["--severity=error", "--shell=bash", "--format=gcc"])
+            .args(chunk.iter().map(|(file, _)| file))
+            .output()
+            .expect("run shellcheck");
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let named = chunk.iter().find_map(|(file, at)| {
+                let file = file.display().to_string();
+                line.strip_prefix(&file).map(|rest| format!("{at}{rest}"))
+            });
+            problems.push(named.unwrap_or_else(|| line.to_string()));
+        }
+        assert!(
+            output.status.success() || !problems.is_empty(),
+            "shellcheck failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    problems
+}
+
+#[test]
+fn every_rendered_bash_script_passes_shellcheck_at_error_level() {
+    let Some(shellcheck) = shellcheck() else {
+        return;
+    };
+    let project = linux_project();
+    let rendered = render(
+        &load(project.path()),
+        &RenderOptions::new(&[Target::Awstoe]),
+    )
+    .expect("renders");
+    let scripts_dir = tempfile::tempdir().expect("temp dir");
+    let mut scripts = Vec::new();
+    let mut documents = 0;
+    for file in &rendered.files {
+        if !file.path.ends_with(".yaml") {
+            continue;
+        }
+        let loaded = load_str(file.path.clone(), &file.contents, Limits::DEFAULT);
+        let Some(document) = loaded.root.as_ref().map(decode::to_json) else {
+            panic!("{} does not parse as YAML", file.path);
+        };
+        documents += 1;
+        write_scripts(&file.path, &document, scripts_dir.path(), &mut scripts);
+    }
+    assert!(documents > 40, "{documents} documents");
+    let problems = check(shellcheck, &scripts);
+    eprintln!(
+        "shellcheck --severity=error: {} ExecuteBash scripts in {documents} documents, {} problems",
+        scripts.len(),
+        problems.len()
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn shellcheck_finds_an_error_in_a_broken_script() {
+    let Some(shellcheck) = shellcheck() else {
+        return;
+    };
+    let document = serde_json::json!({
+        "phases": [{ "name": "build", "steps": [{
+            "name": "Broken",
+            "action": "ExecuteBash",
+            "inputs": { "commands": ["if [ -f /etc/os-release ]; then", "  echo yes", "fi fi"] },
+        }]}],
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut scripts = Vec::new();
+    write_scripts(
+        "awstoe/debian12/broken.yaml",
+        &document,
+        dir.path(),
+        &mut scripts,
+    );
+    let problems = check(shellcheck, &scripts);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("awstoe/debian12/broken.yaml, phase `build`, step `Broken`")),
+        "{problems:?}"
+    );
+}
