@@ -1126,7 +1126,7 @@ impl<'a> Checker<'a> {
                 let which = if depth == 0 {
                     format!("platform `{os_id}`")
                 } else {
-                    format!("platform `{os_id}`, `otherwise` {depth}")
+                    format!("`otherwise` {depth} of platform `{os_id}`")
                 };
                 for finding in imagesmith_awstoe::check(&current.document, &options) {
                     if finding.within.is_some() {
@@ -1184,7 +1184,7 @@ impl<'a> Checker<'a> {
                         "{message} (platforms {})",
                         several
                             .iter()
-                            .map(|p| p.trim_start_matches("platform "))
+                            .map(|p| p.strip_prefix("platform ").unwrap_or(p))
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
