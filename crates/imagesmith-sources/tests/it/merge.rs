@@ -49,6 +49,7 @@ fn release(version: &str, sha256: Option<String>) -> Release {
         artifacts: linux(version, sha256),
         build: None,
         revoked: None,
+        withdrawn: None,
     }
 }
 
