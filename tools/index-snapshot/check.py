@@ -15,7 +15,7 @@ from pathlib import Path
 
 TOP = {"format", "component", "source", "cited", "updated", "releases"}
 OPTIONAL_TOP = {"partial"}
-RELEASE = {"version", "date", "artifacts", "build", "revoked"}
+RELEASE = {"version", "date", "artifacts", "build", "revoked", "withdrawn"}
 SOURCES = {
     "github_releases": ({"repository"}, {"checksum_asset"}),
     "hashicorp": ({"product"}, set()),
@@ -104,6 +104,16 @@ def check_file(path: Path) -> list[str]:
         for field in ("build", "revoked"):
             if field in release and (not isinstance(release[field], str) or not release[field]):
                 problems.append(f"{where}: `{field}` must be a non-empty string")
+        if "withdrawn" in release:
+            withdrawn = release["withdrawn"]
+            if (
+                not isinstance(withdrawn, dict)
+                or not set(withdrawn) <= {"reason", "since"}
+                or not isinstance(withdrawn.get("reason"), str)
+                or not withdrawn["reason"]
+                or ("since" in withdrawn and not valid_date(withdrawn["since"]))
+            ):
+                problems.append(f"{where}: `withdrawn` must be {{\"reason\": non-empty, \"since\": YYYY-MM-DD (optional)}}")
     if [k for k, _ in keys] != sorted(k for k, _ in keys):
         problems.append(f"{path}: releases are not sorted ascending by version")
     seen = [v for _, v in keys]

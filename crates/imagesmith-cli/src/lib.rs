@@ -77,7 +77,7 @@ pub enum Command {
     Diff(commands::diff::Args),
     /// Fetch or list the version index: every real upstream release of each component
     Index(commands::index::Args),
-    /// List pins with newer releases, and those deprecated, end-of-life or revoked
+    /// List pins with newer releases, and those deprecated, end-of-life, withdrawn or revoked
     ///
     /// Exit 1 when a pin is revoked or past its end of life.
     Outdated(commands::outdated::Args),

@@ -89,6 +89,11 @@ impl Relocked {
 
 /// `FILE:LINE` of the value a [`DecidedBy`] names, shown relative to `base`.
 pub fn locate(root: Option<&Path>, base: &Path, place: &DecidedBy) -> Option<String> {
+    locate_at(root, base, place).map(|(file, line, _)| format!("{file}:{line}"))
+}
+
+/// The file (relative to `base`), line and column of the value a [`DecidedBy`] names.
+fn locate_at(root: Option<&Path>, base: &Path, place: &DecidedBy) -> Option<(String, u32, u32)> {
     let root = root?;
     if place.file.starts_with('<') {
         return None;
@@ -101,9 +106,35 @@ pub fn locate(root: Option<&Path>, base: &Path, place: &DecidedBy) -> Option<Str
     for key in &place.keys {
         node = node.get(key)?;
     }
-    let line = node.span.start.line;
     let shown = pathdiff(&path, base);
-    Some(format!("{shown}:{line}"))
+    Some((shown, node.span.start.line, node.span.start.column))
+}
+
+/// Reports every withdrawn release the project would download from a vendor URL that no
+/// mirror rewrites (a URL that 404s), at the value pinning it; `true` when there was one, and
+/// `imagesmith {command}` must stop.
+pub fn refuse_unobtainable(relocked: &Relocked, cwd: &Path, command: &str) -> bool {
+    let missing = imagesmith_plan::unobtainable(&relocked.fresh);
+    if missing.is_empty() {
+        return false;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for pin in &missing {
+        if !seen.insert((
+            pin.decided_by.clone(),
+            pin.component.clone(),
+            pin.version.clone(),
+        )) {
+            continue;
+        }
+        let at = locate_at(relocked.project.root.as_deref(), cwd, &pin.decided_by)
+            .map(|(file, line, column)| format!("{file}:{line}:{column}: "))
+            .unwrap_or_default();
+        eprintln!("error: {at}{pin}");
+        eprintln!("hint: {}", pin.hint());
+    }
+    eprintln!("error: A withdrawn release cannot be downloaded from its vendor; `imagesmith {command}` did nothing");
+    true
 }
 
 fn pathdiff(path: &Path, base: &Path) -> String {
@@ -192,6 +223,9 @@ pub fn load_locked(
         Ok(relocked) => relocked,
         Err(status) => return Ok(Err(status)),
     };
+    if refuse_unobtainable(&relocked, cwd, command) {
+        return Ok(Err(ExitStatus::Invalid));
+    }
     if let Some(path) = lock_path(&relocked.project) {
         let shown = pathdiff(&path, cwd);
         if relocked.on_disk.is_none() {

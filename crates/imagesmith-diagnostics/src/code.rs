@@ -187,6 +187,9 @@ codes! {
         /// A version that is revoked and must never be installed.
         RevokedVersion = "revoked-version", Error,
             "Move to a version the catalog supports.";
+        /// A real release whose vendor downloads were pulled (withdrawn): it installs only from a mirror that kept it; an error under `policy: {withdrawn: error}`.
+        WithdrawnRelease = "withdrawn-release", Warning,
+            "Move to the nearest obtainable release named in the hint, or add a `mirrors:` entry in `imagesmith.yaml` for a mirror that kept the file.";
         /// A version the catalog does not support on this OS, or a default outside the supported list.
         UnsupportedVersion = "unsupported-version", Error,
             "Use one of the supported versions listed in the hint.";

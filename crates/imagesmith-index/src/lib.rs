@@ -70,9 +70,33 @@ pub struct Release {
     /// The vendor's build id, where its download names one (Splunk's build hash).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<String>,
-    /// Why the release was withdrawn, when it was.
+    /// Why the release must never be installed (a malicious or broken build), when it must
+    /// not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<String>,
+    /// The release existed but its vendor downloads were pulled: it is still a real release,
+    /// obtainable only from a mirror that kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawn: Option<Withdrawn>,
+}
+
+impl Release {
+    /// Whether the vendor still serves it and it may be installed: neither revoked nor
+    /// withdrawn.
+    pub fn obtainable(&self) -> bool {
+        self.revoked.is_none() && self.withdrawn.is_none()
+    }
+}
+
+/// Why and since when a release's vendor downloads are gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Withdrawn {
+    /// What happened, as the vendor or an advisory says it.
+    pub reason: String,
+    /// The day the downloads went, `YYYY-MM-DD`, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
 }
 
 /// A release artifact.
@@ -302,6 +326,24 @@ impl ComponentIndex {
                     )));
                 }
             }
+            if let Some(withdrawn) = &release.withdrawn {
+                if withdrawn.reason.trim().is_empty() {
+                    return Err(invalid(format!(
+                        "release `{}` is withdrawn with an empty `reason`",
+                        release.version
+                    )));
+                }
+                if let Some(since) = withdrawn
+                    .since
+                    .as_ref()
+                    .filter(|d| !imagesmith_model::decode::is_date(d))
+                {
+                    return Err(invalid(format!(
+                        "release `{}` is withdrawn since `{since}`, not YYYY-MM-DD",
+                        release.version
+                    )));
+                }
+            }
             for (key, artifact) in &release.artifacts {
                 if let Some(sha) = &artifact.sha256 {
                     if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -363,39 +405,46 @@ impl ComponentIndex {
 
     /// Resolves `requested` on `target`: the release of exactly that version, else the newest
     /// one it is a prefix of (`3.12` → `3.12.8`, `1.7` → `1.7.5`, `20` → `20.19.5`).
-    /// Revoked releases are matched only exactly, so a prefix never lands on one.
+    /// Revoked releases are matched only exactly, so a prefix never lands on one; a prefix
+    /// lands on a withdrawn release only when no obtainable one matches it.
     pub fn resolve<'i>(&'i self, requested: &str, target: Target<'_>) -> Option<Match<'i>> {
         let mut best: Option<&Release> = None;
+        let mut withdrawn: Option<&Release> = None;
         for release in self.available(target) {
             if release.version == requested {
                 best = Some(release);
+                withdrawn = None;
                 break;
             }
             if release.revoked.is_none() && prefix_matches(requested, &release.version) {
-                best = Some(release);
+                if release.withdrawn.is_none() {
+                    best = Some(release);
+                } else {
+                    withdrawn = Some(release);
+                }
             }
         }
-        best.map(|release| Match {
+        best.or(withdrawn).map(|release| Match {
             release,
             artifact: artifact_of(release, target),
         })
     }
 
-    /// The newest release on `target` that is not revoked, and the newest whose first
-    /// dot-part is `major`'s.
+    /// The newest obtainable release on `target` (neither revoked nor withdrawn), or the
+    /// newest of those that `within` is a prefix of.
     pub fn newest<'i>(&'i self, target: Target<'_>, within: Option<&str>) -> Option<&'i Release> {
         self.available(target)
-            .filter(|r| r.revoked.is_none())
+            .filter(|r| r.obtainable())
             .filter(|r| within.is_none_or(|w| prefix_matches(w, &r.version)))
             .last()
     }
 
-    /// Up to `n` real versions nearest `requested` on `target`: the newest below it and the
-    /// oldest above it, alternately, in version order.
+    /// Up to `n` obtainable versions nearest `requested` on `target`: the newest below it and
+    /// the oldest above it, alternately, in version order.
     pub fn nearest(&self, requested: &str, target: Target<'_>, n: usize) -> Vec<&str> {
         let versions: Vec<&str> = self
             .available(target)
-            .filter(|r| r.revoked.is_none())
+            .filter(|r| r.obtainable())
             .map(|r| r.version.as_str())
             .collect();
         let split = versions.partition_point(|v| compare(v, requested).is_lt());
@@ -413,6 +462,33 @@ impl ComponentIndex {
         }
         out.sort_by(|a, b| compare(a, b));
         out
+    }
+}
+
+impl ComponentIndex {
+    /// The obtainable release closest to `version` on `target` that `allowed` accepts (the
+    /// catalog's own revoked list): the oldest newer one, else the newest older one. What a
+    /// withdrawn pin is told to move to.
+    pub fn nearest_obtainable<'i>(
+        &'i self,
+        version: &str,
+        target: Target<'_>,
+        allowed: impl Fn(&Release) -> bool,
+    ) -> Option<&'i Release> {
+        let candidates: Vec<&Release> = self
+            .available(target)
+            .filter(|r| r.obtainable() && r.version != version && allowed(r))
+            .collect();
+        candidates
+            .iter()
+            .find(|r| compare(&r.version, version).is_gt())
+            .or_else(|| {
+                candidates
+                    .iter()
+                    .rev()
+                    .find(|r| compare(&r.version, version).is_lt())
+            })
+            .copied()
     }
 }
 

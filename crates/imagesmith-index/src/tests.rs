@@ -143,3 +143,98 @@ fn project_files_replace_builtin_entries() {
     let err = Index::for_project(dir.path()).unwrap_err().to_string();
     assert!(err.contains("name it `opa.json`"), "{err}");
 }
+
+/// Issue 13: a withdrawn release is real but not obtainable: an exact pin finds it, a prefix
+/// prefers an obtainable release, and it is never the newest or a nearest suggestion.
+#[test]
+fn withdrawn_releases_are_a_status() {
+    let text = r#"{
+  "format": 1,
+  "component": "trivy",
+  "source": {
+    "kind": "github_releases",
+    "repository": "aquasecurity/trivy"
+  },
+  "updated": "2026-12-02",
+  "releases": [
+    {"version": "0.26.0"},
+    {"version": "0.53.0", "withdrawn": {"reason": "deleted", "since": "2026-03-01"}},
+    {"version": "0.53.1", "withdrawn": {"reason": "deleted", "since": "2026-03-01"}},
+    {"version": "0.69.1", "withdrawn": {"reason": "deleted"}},
+    {"version": "0.69.2"},
+    {"version": "0.69.4", "revoked": "malicious"},
+    {"version": "0.70.0"}
+  ]
+}
+"#;
+    let index = ComponentIndex::parse("trivy.json", text).unwrap();
+    assert_eq!(index.to_text(), text, "the layout round-trips");
+    let exact = index.resolve("0.53.0", LINUX).unwrap().release;
+    assert_eq!(
+        exact.withdrawn.as_ref().unwrap().since.as_deref(),
+        Some("2026-03-01")
+    );
+    assert!(!exact.obtainable());
+    // Only withdrawn releases match `0.53`: it resolves to the newest of them.
+    assert_eq!(
+        index.resolve("0.53", LINUX).unwrap().release.version,
+        "0.53.1"
+    );
+    // `0.69` has an obtainable release: that one, never the withdrawn or the revoked.
+    assert_eq!(
+        index.resolve("0.69", LINUX).unwrap().release.version,
+        "0.69.2"
+    );
+    assert_eq!(index.newest(LINUX, None).unwrap().version, "0.70.0");
+    assert_eq!(index.nearest("0.53.0", LINUX, 2), vec!["0.26.0", "0.69.2"]);
+    let nearest = |v: &str| {
+        index
+            .nearest_obtainable(v, LINUX, |_| true)
+            .map(|r| r.version.as_str())
+    };
+    assert_eq!(nearest("0.53.0"), Some("0.69.2"), "newer preferred");
+    assert_eq!(
+        index
+            .nearest_obtainable("0.53.0", LINUX, |r| r.version != "0.69.2")
+            .map(|r| r.version.as_str()),
+        Some("0.70.0"),
+        "what the catalog revokes is skipped"
+    );
+    assert_eq!(
+        index
+            .nearest_obtainable("0.69.1", LINUX, |r| r.version == "0.26.0")
+            .map(|r| r.version.as_str()),
+        Some("0.26.0"),
+        "an older one when nothing newer is obtainable"
+    );
+    for bad in [
+        r#"{"reason": "", "since": "2026-03-01"}"#,
+        r#"{"reason": "deleted", "since": "March 2026"}"#,
+        r#"{"reason": "deleted", "when": "2026-03-01"}"#,
+    ] {
+        let text = text.replace(r#"{"reason": "deleted", "since": "2026-03-01"}"#, bad);
+        assert!(ComponentIndex::parse("trivy.json", &text).is_err(), "{bad}");
+    }
+}
+
+/// The built-in Trivy index marks exactly 0.27.0 to 0.69.1 withdrawn.
+#[test]
+fn builtin_trivy_withdrawn_range() {
+    let index = Index::builtin().get("trivy").unwrap();
+    let withdrawn: Vec<&str> = index
+        .releases
+        .iter()
+        .filter(|r| r.withdrawn.is_some())
+        .map(|r| r.version.as_str())
+        .collect();
+    assert_eq!(withdrawn.first(), Some(&"0.27.0"));
+    assert_eq!(withdrawn.last(), Some(&"0.69.1"));
+    assert!(index.releases.iter().all(|r| {
+        let inside = compare(&r.version, "0.27.0").is_ge() && compare(&r.version, "0.69.1").is_le();
+        inside == r.withdrawn.is_some()
+    }));
+    assert!(index
+        .cited
+        .iter()
+        .any(|c| c.contains("GHSA-69fq-xp46-6x23")));
+}

@@ -601,7 +601,7 @@ pub fn project(d: &mut Decoder<'_>, node: &Node) -> Option<Project> {
     });
     let mirrors = d.string_map(f.get("mirrors"), "`mirrors`");
     let policy = f.get("policy").and_then(|n| {
-        let p = d.fields(n, "`policy`", &["deprecated", "end_of_life"])?;
+        let p = d.fields(n, "`policy`", &["deprecated", "end_of_life", "withdrawn"])?;
         let levels = [
             ("warning", PolicyLevel::Warning),
             ("error", PolicyLevel::Error),
@@ -613,6 +613,9 @@ pub fn project(d: &mut Decoder<'_>, node: &Node) -> Option<Project> {
             end_of_life: p
                 .get("end_of_life")
                 .and_then(|n| d.choice(n, "`policy.end_of_life`", &levels)),
+            withdrawn: p
+                .get("withdrawn")
+                .and_then(|n| d.choice(n, "`policy.withdrawn`", &levels)),
         })
     });
     let network = f.get("network").and_then(|n| {

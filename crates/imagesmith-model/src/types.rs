@@ -650,6 +650,10 @@ pub struct Policy {
     /// What a version past its end of life is: `warning` (default) or `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_of_life: Option<PolicyLevel>,
+    /// What a withdrawn release (real, but its vendor downloads were pulled) is: `warning`
+    /// (default) or `error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawn: Option<PolicyLevel>,
 }
 
 /// How a policy finding is reported.

@@ -191,6 +191,105 @@ pub struct LockedComponent {
     pub document_digest: String,
     /// Digest of everything that decides what it installs.
     pub digest: String,
+    /// Set when the release is withdrawn: its vendor downloads are gone, so it installs only
+    /// through a project mirror (see [`unobtainable`]).
+    #[serde(skip)]
+    pub withdrawn: Option<WithdrawnPin>,
+}
+
+/// Why a locked release cannot be had from its vendor, and where to move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WithdrawnPin {
+    /// What happened, from the version index.
+    pub reason: String,
+    /// The day its downloads went, when known.
+    pub since: Option<String>,
+    /// The nearest obtainable release on the image's OS, newer preferred.
+    pub nearest: Option<String>,
+}
+
+/// A withdrawn release that a project would install from a vendor URL that no mirror rewrites:
+/// a download that 404s. `lock`, `plan`, `render` and `build` refuse the project for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unobtainable {
+    /// The image.
+    pub image: String,
+    /// The component.
+    pub component: String,
+    /// The locked version.
+    pub version: String,
+    /// The value that pins it.
+    pub decided_by: DecidedBy,
+    /// The vendor URL that no longer serves it.
+    pub url: String,
+    /// Why, and where to move.
+    pub withdrawn: WithdrawnPin,
+}
+
+impl std::fmt::Display for Unobtainable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let since = self
+            .withdrawn
+            .since
+            .as_deref()
+            .map(|d| format!(" on {d}"))
+            .unwrap_or_default();
+        write!(
+            f,
+            "`{}` {} of image `{}` was withdrawn{since} ({}): no mirror serves `{}`",
+            self.component, self.version, self.image, self.withdrawn.reason, self.url
+        )
+    }
+}
+
+impl Unobtainable {
+    /// The fix: a mirror, or the nearest obtainable release.
+    pub fn hint(&self) -> String {
+        let prefix = self
+            .url
+            .match_indices('/')
+            .nth(2)
+            .map(|(i, _)| &self.url[..=i])
+            .unwrap_or(self.url.as_str());
+        let mirror = format!(
+            "add a mirror that kept it to `imagesmith.yaml` (`mirrors: {{\"{prefix}\": \"https://<your-mirror>/...\"}}`)"
+        );
+        match &self.withdrawn.nearest {
+            Some(nearest) => format!(
+                "{mirror}, or move `{}` to {nearest}, the nearest obtainable release",
+                self.component
+            ),
+            None => mirror,
+        }
+    }
+}
+
+/// Every withdrawn release of `locked` whose download no project mirror rewrites, once per
+/// image and component. Only downloads are judged: a package repository is its own channel.
+pub fn unobtainable(locked: &LockedProject) -> Vec<Unobtainable> {
+    let mut out = Vec::new();
+    for image in &locked.images {
+        for component in &image.components {
+            let Some(withdrawn) = &component.withdrawn else {
+                continue;
+            };
+            let ArtifactEntry::Download { url, .. } = &component.artifact else {
+                continue;
+            };
+            if locked.mirror(url) != *url {
+                continue;
+            }
+            out.push(Unobtainable {
+                image: image.name.clone(),
+                component: component.name.clone(),
+                version: component.version.to_string(),
+                decided_by: component.decided_by.clone(),
+                url: url.clone(),
+                withdrawn: withdrawn.clone(),
+            });
+        }
+    }
+    out
 }
 
 fn version_source<S: serde::Serializer>(source: &VersionSource, s: S) -> Result<S::Ok, S::Error> {
@@ -366,6 +465,7 @@ impl LockedComponent {
             platform,
             parameters,
             secrets,
+            withdrawn: None,
         }
     }
 }
@@ -986,6 +1086,24 @@ impl Locker<'_> {
                 (None, true) => Some("`latest`: the newest release when the image is built".into()),
                 (None, false) => None,
             };
+            let withdrawn = resolution
+                .release
+                .as_ref()
+                .and_then(|r| r.withdrawn.as_ref())
+                .map(|w| WithdrawnPin {
+                    reason: w.reason.clone(),
+                    since: w.since.clone(),
+                    nearest: imagesmith_validate::nearest_obtainable(
+                        component,
+                        &context.index,
+                        imagesmith_index::Target {
+                            os: &os.id,
+                            family: os.family.as_str(),
+                            arch: self.architecture,
+                        },
+                        version.as_str(),
+                    ),
+                });
             let document_digest = digest_of(&platform.document);
             let digest = digest_of(&(
                 name,
@@ -1008,6 +1126,7 @@ impl Locker<'_> {
                 resolved_at_build,
                 document_digest,
                 digest,
+                withdrawn,
             });
         }
         Ok(out)

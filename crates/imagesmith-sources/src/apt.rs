@@ -69,6 +69,7 @@ impl VersionSource for Apt<'_> {
                         artifacts: BTreeMap::new(),
                         build: None,
                         revoked: None,
+                        withdrawn: None,
                     });
                 release.artifacts.insert(
                     format!("{os}/{arch}"),

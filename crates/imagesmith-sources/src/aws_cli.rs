@@ -27,6 +27,7 @@ impl VersionSource for AwsCli<'_> {
                 date: None,
                 build: None,
                 revoked: None,
+                withdrawn: None,
             })
             .collect())
     }

@@ -44,6 +44,7 @@ impl VersionSource for Corretto<'_> {
                         .unwrap_or_default(),
                     build: None,
                     revoked: None,
+                    withdrawn: None,
                 })
             })
             .collect())

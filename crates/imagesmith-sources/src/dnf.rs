@@ -83,6 +83,7 @@ impl VersionSource for Dnf<'_> {
                     artifacts: BTreeMap::new(),
                     build: None,
                     revoked: None,
+                    withdrawn: None,
                 });
             for arch in arches {
                 release.artifacts.insert(

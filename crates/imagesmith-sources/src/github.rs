@@ -98,6 +98,7 @@ impl VersionSource for GithubReleases<'_> {
                         artifacts: artifacts(&gh.assets),
                         build: None,
                         revoked: None,
+                        withdrawn: None,
                     },
                     gh,
                 ))

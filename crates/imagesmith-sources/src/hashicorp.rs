@@ -73,6 +73,7 @@ impl VersionSource for Hashicorp<'_> {
                 artifacts: artifacts(&entry.builds),
                 build: None,
                 revoked: None,
+                withdrawn: None,
             })
             .collect();
         for i in newest_first(&versions)

@@ -87,6 +87,11 @@ pub(crate) fn merge(
             if release.revoked.is_none() {
                 release.revoked = old.revoked.clone();
             }
+            // A source that still lists a withdrawn release (git tags outlive deleted GitHub
+            // releases) does not bring its downloads back.
+            if release.withdrawn.is_none() {
+                release.withdrawn = old.withdrawn.clone();
+            }
         }
         out.releases.push(release);
     }

@@ -69,6 +69,7 @@ impl VersionSource for NodejsDist<'_> {
                     artifacts,
                     build: None,
                     revoked: None,
+                    withdrawn: None,
                 })
             })
             .collect();

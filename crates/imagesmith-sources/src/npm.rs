@@ -69,6 +69,7 @@ impl VersionSource for Npm<'_> {
                 artifacts: BTreeMap::new(),
                 build: None,
                 revoked: None,
+                withdrawn: None,
             })
             .collect())
     }

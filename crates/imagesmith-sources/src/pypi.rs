@@ -112,6 +112,7 @@ fn release(version: &str, files: &[File]) -> Release {
         artifacts,
         build: None,
         revoked,
+        withdrawn: None,
     }
 }
 

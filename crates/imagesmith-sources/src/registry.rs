@@ -100,6 +100,7 @@ impl VersionSource for Registry<'_> {
                 artifacts: BTreeMap::new(),
                 build: None,
                 revoked: None,
+                withdrawn: None,
             })
             .collect())
     }

@@ -827,6 +827,42 @@ impl<'a> Checker<'a> {
                 );
                 continue;
             }
+            let policy = project.and_then(|p| p.policy.as_ref());
+            if let Some(withdrawn) = resolution
+                .release
+                .as_ref()
+                .and_then(|r| r.withdrawn.as_ref())
+            {
+                let target = imagesmith_index::Target {
+                    os: &os.id,
+                    family: os.family.as_str(),
+                    arch: imagesmith_index::DEFAULT_ARCH,
+                };
+                let level = policy
+                    .and_then(|p| p.withdrawn)
+                    .unwrap_or(PolicyLevel::Warning);
+                let since = withdrawn
+                    .since
+                    .as_deref()
+                    .map(|d| format!(" on {d}"))
+                    .unwrap_or_default();
+                let nearest = match nearest_obtainable(&component, index, target, version) {
+                    Some(v) => format!("move to {v}, the nearest obtainable release, or "),
+                    None => String::new(),
+                };
+                self.push(
+                    severity_of(level),
+                    value_span,
+                    Code::WithdrawnRelease,
+                    format!(
+                        "`{}` {shown}{from} was withdrawn{since}: {}",
+                        wanted.name, withdrawn.reason
+                    ),
+                    Some(format!(
+                        "{nearest}add a `mirrors:` entry in `imagesmith.yaml` for a mirror that kept it: without one it cannot be locked or built"
+                    )),
+                );
+            }
             let listed = match resolution.judged {
                 Judged::Index => None,
                 Judged::Method => resolution.method.versions.as_ref(),
@@ -878,7 +914,6 @@ impl<'a> Checker<'a> {
                 _ => newest(listed.unwrap_or(&component.versions.supported))
                     .map(|v| v.as_str().to_string()),
             };
-            let policy = project.and_then(|p| p.policy.as_ref());
             if let Some(note) = component.versions.end_of_life.iter().find(|n| {
                 (note_matches(n.version.as_str(), version)
                     || note_matches(n.version.as_str(), requested))
@@ -1577,6 +1612,26 @@ fn unpinnable(
 
 /// Whether a note's pattern covers `version`: the pattern (`3.8.*`, `3.10`), or a line it
 /// names (`20` covers `20.11.1`).
+/// The release a withdrawn pin should move to on `target`: the closest obtainable one (neither
+/// revoked nor withdrawn in the index, nor revoked by the catalog), newer preferred.
+pub fn nearest_obtainable(
+    component: &Component,
+    index: &Index,
+    target: Target<'_>,
+    version: &str,
+) -> Option<String> {
+    let entry = index.get(&component.name)?;
+    entry
+        .nearest_obtainable(version, target, |release| {
+            !component
+                .versions
+                .revoked
+                .iter()
+                .any(|n| note_matches(n.version.as_str(), &release.version))
+        })
+        .map(|r| r.version.clone())
+}
+
 fn note_matches(pattern: &str, version: &str) -> bool {
     crate::versions::pattern_matches(pattern, version)
         || imagesmith_index::prefix_matches(pattern, version)

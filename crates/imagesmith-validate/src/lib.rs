@@ -18,8 +18,8 @@ pub use bundle::{
     ValidatedProject,
 };
 pub use checks::{
-    golden_image_parts, recipe_image_type, recipe_os, resolve_version, Judged, Resolution,
-    Unresolved, VersionSource,
+    golden_image_parts, nearest_obtainable, recipe_image_type, recipe_os, resolve_version, Judged,
+    Resolution, Unresolved, VersionSource,
 };
 pub use date::today;
 pub use project::{

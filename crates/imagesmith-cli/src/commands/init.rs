@@ -63,6 +63,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Ok(relocked) => relocked,
         Err(status) => return Ok(status),
     };
+    if crate::project::refuse_unobtainable(&relocked, &args.dir, "init") {
+        return Ok(ExitStatus::Invalid);
+    }
     let lock = args.dir.join(imagesmith_plan::LOCK_FILE);
     if let Err(error) = relocked.fresh_file().write(&lock) {
         eprintln!("error: {error}\nhint: {}", error.hint());

@@ -1,6 +1,6 @@
 //! `imagesmith lock [--check]` and `imagesmith plan [NAME...]`.
 
-use crate::project::{lock_path, relock, relock_with, Relocked};
+use crate::project::{lock_path, refuse_unobtainable, relock, relock_with, Relocked};
 use crate::{current_dir, ExitStatus};
 use imagesmith_plan::{lock_published, ArtifactEntry, ImageChange, LockedProject, Pins, LOCK_FILE};
 use imagesmith_sources::{pin, Context, Credentials, Http, HttpOptions, PinnedBy};
@@ -53,6 +53,9 @@ pub fn run_lock(args: LockArgs) -> anyhow::Result<ExitStatus> {
         Ok(relocked) => relocked,
         Err(status) => return Ok(status),
     };
+    if refuse_unobtainable(&relocked, &cwd, "lock") {
+        return Ok(ExitStatus::Invalid);
+    }
     if !args.check && lock_path(&relocked.project).is_some() {
         let pins = if args.offline {
             report_unpinned(&unpinned(&relocked.fresh), "`--offline`");
@@ -73,6 +76,9 @@ pub fn run_lock(args: LockArgs) -> anyhow::Result<ExitStatus> {
                     return Ok(ExitStatus::Invalid);
                 }
             }
+        }
+        if !args.offline && refuse_unserved(&relocked.fresh) {
+            return Ok(ExitStatus::Invalid);
         }
     }
     let Some(path) = lock_path(&relocked.project) else {
@@ -116,6 +122,47 @@ pub fn run_lock(args: LockArgs) -> anyhow::Result<ExitStatus> {
         changed.len()
     );
     Ok(ExitStatus::Success)
+}
+
+/// A withdrawn release locks only through a mirror that serves it: one whose checksum could
+/// not be had through the project's mirrors is refused (`true`), not left to the build.
+fn refuse_unserved(locked: &LockedProject) -> bool {
+    let mut refused = false;
+    for image in &locked.images {
+        for component in &image.components {
+            if let (
+                Some(withdrawn),
+                ArtifactEntry::Download {
+                    url,
+                    checksum: None,
+                    ..
+                },
+            ) = (&component.withdrawn, &component.artifact)
+            {
+                eprintln!(
+                    "error: `{}` {} of image `{}` was withdrawn ({}), and the mirror `{}` did not serve it",
+                    component.name,
+                    component.version,
+                    image.name,
+                    withdrawn.reason,
+                    locked.mirror(url)
+                );
+                eprintln!(
+                    "hint: check that the mirror kept the file and its checksum file{}",
+                    withdrawn
+                        .nearest
+                        .as_deref()
+                        .map(|n| format!(
+                            ", or move `{}` to {n}, the nearest obtainable release",
+                            component.name
+                        ))
+                        .unwrap_or_default()
+                );
+                refused = true;
+            }
+        }
+    }
+    refused
 }
 
 /// Downloads whose checksum nothing pinned yet: (component, version, URL, checksum file).
@@ -242,6 +289,9 @@ pub fn run_plan(args: PlanArgs) -> anyhow::Result<ExitStatus> {
         Ok(relocked) => relocked,
         Err(status) => return Ok(status),
     };
+    if refuse_unobtainable(&relocked, &cwd, "plan") {
+        return Ok(ExitStatus::Invalid);
+    }
     let selected = match relocked.fresh.select(&args.names) {
         Ok(selected) => selected,
         Err(error) => {

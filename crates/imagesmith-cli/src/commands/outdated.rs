@@ -1,6 +1,7 @@
 //! `imagesmith outdated [--format json]`: per pinned component, its version, the newest release
-//! of the same major line and the newest overall, and whether it is deprecated, end-of-life or
-//! revoked. Exit 1 when anything is revoked or past its end of life.
+//! of the same major line and the newest overall, and whether it is deprecated, end-of-life,
+//! withdrawn (its vendor downloads pulled) or revoked. Exit 1 when anything is revoked or past
+//! its end of life.
 
 use crate::project::relock;
 use crate::{current_dir, ExitStatus};
@@ -44,7 +45,8 @@ pub struct Pin {
     pub newest_in_major: Option<String>,
     /// The newest release, when newer.
     pub newest: Option<String>,
-    /// `revoked`, `end-of-life`, `deprecated` or `current`.
+    /// `revoked`, `withdrawn` (real, but its vendor downloads were pulled), `end-of-life`,
+    /// `deprecated` or `current`.
     pub status: &'static str,
     /// Since when, for end of life and deprecation.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,13 +105,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                         }
                     })
             };
-            let revoked_in_index = entry
-                .and_then(|e| e.releases.iter().find(|r| r.version == version))
-                .and_then(|r| r.revoked.clone());
+            let release = entry.and_then(|e| e.releases.iter().find(|r| r.version == version));
+            let revoked_in_index = release.and_then(|r| r.revoked.clone());
+            let withdrawn = release.and_then(|r| r.withdrawn.as_ref());
             let (status, note) = status_of(&component.component, version, &today);
-            let (status, since, reason) = match (revoked_in_index, status) {
-                (Some(reason), _) => ("revoked", None, Some(reason)),
-                (None, status) => (
+            let (status, since, reason) = match (revoked_in_index, status, withdrawn) {
+                (Some(reason), _, _) => ("revoked", None, Some(reason)),
+                // A catalog revocation outranks the index's withdrawal; a withdrawal outranks
+                // end of life and deprecation (the release cannot be had at all).
+                (None, status, Some(w)) if status != "revoked" => {
+                    ("withdrawn", w.since.clone(), Some(w.reason.clone()))
+                }
+                (None, status, _) => (
                     status,
                     note.and_then(|n| n.date.clone()),
                     note.and_then(|n| n.reason.clone()),
@@ -157,7 +164,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                 )?;
                 for pin in &shown {
                     let status = match (&pin.since, &pin.reason) {
+                        (Some(since), Some(reason)) if pin.status == "withdrawn" => {
+                            format!("withdrawn since {since}: {reason}")
+                        }
                         (Some(since), _) => format!("{} since {since}", pin.status),
+                        (None, Some(reason)) if pin.status == "withdrawn" => {
+                            format!("withdrawn: {reason}")
+                        }
                         (None, Some(reason)) if pin.status == "revoked" => {
                             format!("revoked: {reason}")
                         }

@@ -49,6 +49,7 @@ fn release(version: &str, sha256: Option<String>) -> Release {
         artifacts: linux(version, sha256),
         build: None,
         revoked: None,
+        withdrawn: None,
     }
 }
 
@@ -139,4 +140,33 @@ fn a_vendor_source_keeps_the_index_untouched() {
         "{:?}",
         notes.borrow()
     );
+}
+
+/// Issue 13: a source that still lists a withdrawn release (git tags outlive deleted GitHub
+/// releases) does not clear its status.
+#[test]
+fn keeps_the_withdrawn_status_of_a_release_still_listed() {
+    let server = server();
+    let mut ctx = context(&[("https://releases.hashicorp.com/", server.url("hashicorp"))]);
+    ctx.newest_with_checksums = 1;
+    let withdrawn = imagesmith_index::Withdrawn {
+        reason: "downloads deleted".into(),
+        since: Some("2026-03-01".into()),
+    };
+    let before = index(vec![Release {
+        withdrawn: Some(withdrawn.clone()),
+        ..release("1.5.7", None)
+    }]);
+    let after = update(&before, &http(), &ctx).unwrap();
+    let kept = after
+        .releases
+        .iter()
+        .find(|r| r.version == "1.5.7")
+        .unwrap();
+    assert_eq!(kept.withdrawn.as_ref(), Some(&withdrawn));
+    assert!(after
+        .releases
+        .iter()
+        .filter(|r| r.version != "1.5.7")
+        .all(|r| r.withdrawn.is_none()));
 }

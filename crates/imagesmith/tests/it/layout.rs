@@ -212,8 +212,8 @@ fn render_into_the_repository_root() {
     // …and not once a spec changes.
     let spec = root.join("specs/customized-app.yaml");
     let text = std::fs::read_to_string(&spec).unwrap();
-    assert!(text.contains("trivy: 0.53.0"), "{text}");
-    std::fs::write(&spec, text.replace("trivy: 0.53.0", "trivy: 0.54.1")).unwrap();
+    assert!(text.contains("trivy: 0.69.3"), "{text}");
+    std::fs::write(&spec, text.replace("trivy: 0.69.3", "trivy: 0.69.2")).unwrap();
     // The lock is stale: render --check refuses like render does (exit 1).
     let stale = run(&["render", "--check", "--out", "."], root, 1);
     assert!(

@@ -12,6 +12,7 @@ mod scan;
 mod schema;
 mod text;
 mod validate;
+mod withdrawn;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
