@@ -10,8 +10,8 @@
 #[path = "../../../imagesmith-catalog/tests/support/powershell.rs"]
 mod script_check;
 
-use crate::support::load;
-use imagesmith_catalog::{builtin, embedded_files};
+use crate::support::{every_component_project, load};
+use imagesmith_catalog::builtin;
 use imagesmith_model::decode;
 use imagesmith_render::{render, RenderOptions, Rendered, Target};
 use imagesmith_yaml::{load_str, Limits};
@@ -40,71 +40,17 @@ fn windows_components() -> (Vec<String>, Vec<String>) {
     (customer, golden_only)
 }
 
-/// A spec on the golden Windows container listing `components` with their default versions.
-fn spec(components: &[&String]) -> String {
-    let mut text = String::from(
-        "image_type: container\nbase_image: golden-container-windows2022\nversion: 1.0.0\ncomponents:\n",
-    );
-    for name in components {
-        text.push_str(&format!("  {name}:\n"));
-    }
-    text
-}
-
-/// Writes the Windows project below a new temporary folder.
+/// The Windows project: both built-in windows2022 golden recipes and every customer
+/// component with a Windows method.
 fn windows_project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let root = dir.path();
-    for folder in ["recipes", "specs"] {
-        std::fs::create_dir_all(root.join(folder)).expect("mkdir");
-    }
-    std::fs::write(
-        root.join("imagesmith.yaml"),
-        "kind: project\nname: windows-powershell\nregistry:\n  type: ecr\n  account_id: \"123456789012\"\n  region: us-east-1\n  repository_prefix: windows/\nos: [windows2022]\n",
-    )
-    .expect("write project");
-    // The built-in golden recipes, unchanged.
-    let mut recipes = 0;
-    for file in embedded_files("recipes") {
-        let name = Path::new(&file.path)
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_string();
-        if name.starts_with("golden-") && name.ends_with("-windows2022.yaml") {
-            std::fs::write(root.join("recipes").join(&name), file.text).expect("write recipe");
-            recipes += 1;
-        }
-    }
+    let dir = every_component_project("windows-powershell", &[OS]);
+    let recipes = std::fs::read_dir(dir.path().join("recipes"))
+        .expect("recipes")
+        .count();
     assert_eq!(
         recipes, 2,
         "the golden container and AMI windows2022 recipes"
     );
-    // Every customer component, in as few specs as their conflicts allow.
-    let (customer, _) = windows_components();
-    let (catalog, _) = builtin();
-    let mut specs: Vec<Vec<&String>> = Vec::new();
-    for name in &customer {
-        let conflicts = |other: &String| {
-            let a = &catalog.components[name.as_str()].conflicts;
-            let b = &catalog.components[other.as_str()].conflicts;
-            a.contains(other) || b.contains(name)
-        };
-        match specs
-            .iter_mut()
-            .find(|s| !s.iter().any(|other| conflicts(other)))
-        {
-            Some(s) => s.push(name),
-            None => specs.push(vec![name]),
-        }
-    }
-    for (i, components) in specs.iter().enumerate() {
-        std::fs::write(
-            root.join(format!("specs/windows-tools-{i}.yaml")),
-            spec(components),
-        )
-        .expect("write spec");
-    }
     dir
 }
 

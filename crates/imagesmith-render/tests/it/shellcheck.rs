@@ -7,8 +7,7 @@
 //! `shellcheck --severity=error --shell=bash`. AWSTOE runs a step's commands as one bash
 //! script, so each step is one file.
 
-use crate::support::load;
-use imagesmith_catalog::{builtin, embedded_files};
+use crate::support::{every_component_project, load};
 use imagesmith_model::decode;
 use imagesmith_render::{render, RenderOptions, Target};
 use imagesmith_yaml::{load_str, Limits};
@@ -32,70 +31,6 @@ fn shellcheck() -> Option<&'static str> {
     );
     eprintln!("skipped: {reason}");
     None
-}
-
-/// Writes the project below a new temporary folder.
-fn linux_project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let root = dir.path();
-    for folder in ["recipes", "specs"] {
-        std::fs::create_dir_all(root.join(folder)).expect("mkdir");
-    }
-    std::fs::write(
-        root.join("imagesmith.yaml"),
-        format!(
-            "kind: project\nname: shellcheck\nregistry:\n  type: ecr\n  account_id: \"123456789012\"\n  region: us-east-1\nos: [{}]\n",
-            LINUX.join(", ")
-        ),
-    )
-    .expect("write project");
-    for file in embedded_files("recipes") {
-        let name = Path::new(&file.path)
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_string();
-        if name.starts_with("golden-")
-            && LINUX
-                .iter()
-                .any(|os| name.ends_with(&format!("-{os}.yaml")))
-        {
-            std::fs::write(root.join("recipes").join(&name), file.text).expect("write recipe");
-        }
-    }
-    let (catalog, _) = builtin();
-    for os in LINUX {
-        let mut names: Vec<&String> = catalog
-            .components
-            .iter()
-            .filter(|(_, c)| !c.golden_only && c.platforms.contains_key(os))
-            .map(|(name, _)| name)
-            .collect();
-        names.sort();
-        // As few specs as the components' conflicts allow
-        let mut specs: Vec<Vec<&String>> = Vec::new();
-        for name in names {
-            let conflicts = |other: &String| {
-                catalog.components[name.as_str()].conflicts.contains(other)
-                    || catalog.components[other.as_str()].conflicts.contains(name)
-            };
-            match specs.iter_mut().find(|s| !s.iter().any(|o| conflicts(o))) {
-                Some(spec) => spec.push(name),
-                None => specs.push(vec![name]),
-            }
-        }
-        for (i, components) in specs.iter().enumerate() {
-            let mut text = format!(
-                "image_type: container\nbase_image: golden-container-{os}\nversion: 1.0.0\ncomponents:\n"
-            );
-            for name in components {
-                text.push_str(&format!("  {name}:\n"));
-            }
-            std::fs::write(root.join(format!("specs/tools-{os}-{i}.yaml")), text)
-                .expect("write spec");
-        }
-    }
-    dir
 }
 
 /// Writes each `ExecuteBash` step of `document` (found at `at`) as a script in `dir`.
@@ -157,7 +92,7 @@ fn every_rendered_bash_script_passes_shellcheck_at_error_level() {
     let Some(shellcheck) = shellcheck() else {
         return;
     };
-    let project = linux_project();
+    let project = every_component_project("shellcheck", &LINUX);
     let rendered = render(
         &load(project.path()),
         &RenderOptions::new(&[Target::Awstoe]),

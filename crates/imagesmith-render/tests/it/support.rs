@@ -73,3 +73,70 @@ pub fn render_everything() -> Rendered {
     let plan = load(dir.path());
     render(&plan, &RenderOptions::new(&[Target::All])).expect("renders")
 }
+
+/// A project (named `name`) below a new temporary folder holding every built-in golden recipe
+/// of each of `oses` and customized specs on each OS's golden container listing every customer
+/// component with a method for it (default versions), in as few specs as their conflicts
+/// allow.
+pub fn every_component_project(name: &str, oses: &[&str]) -> tempfile::TempDir {
+    use imagesmith_catalog::{builtin, embedded_files};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    for folder in ["recipes", "specs"] {
+        std::fs::create_dir_all(root.join(folder)).expect("mkdir");
+    }
+    std::fs::write(
+        root.join("imagesmith.yaml"),
+        format!(
+            "kind: project\nname: {name}\nregistry:\n  type: ecr\n  account_id: \"123456789012\"\n  region: us-east-1\n  repository_prefix: {name}/\nos: [{}]\n",
+            oses.join(", ")
+        ),
+    )
+    .expect("write project");
+    for file in embedded_files("recipes") {
+        let file_name = Path::new(&file.path)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if file_name.starts_with("golden-")
+            && oses
+                .iter()
+                .any(|os| file_name.ends_with(&format!("-{os}.yaml")))
+        {
+            std::fs::write(root.join("recipes").join(&file_name), file.text).expect("write recipe");
+        }
+    }
+    let (catalog, _) = builtin();
+    for os in oses {
+        let mut names: Vec<&String> = catalog
+            .components
+            .iter()
+            .filter(|(_, c)| !c.golden_only && c.platforms.contains_key(*os))
+            .map(|(name, _)| name)
+            .collect();
+        names.sort();
+        let mut specs: Vec<Vec<&String>> = Vec::new();
+        for name in names {
+            let conflicts = |other: &String| {
+                catalog.components[name.as_str()].conflicts.contains(other)
+                    || catalog.components[other.as_str()].conflicts.contains(name)
+            };
+            match specs.iter_mut().find(|s| !s.iter().any(|o| conflicts(o))) {
+                Some(spec) => spec.push(name),
+                None => specs.push(vec![name]),
+            }
+        }
+        for (i, components) in specs.iter().enumerate() {
+            let mut text = format!(
+                "image_type: container\nbase_image: golden-container-{os}\nversion: 1.0.0\ncomponents:\n"
+            );
+            for component in components {
+                text.push_str(&format!("  {component}:\n"));
+            }
+            std::fs::write(root.join(format!("specs/tools-{os}-{i}.yaml")), text)
+                .expect("write spec");
+        }
+    }
+    dir
+}
