@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::e2e_support::{
-    build, cli, digest, in_ci, run, sbom_packages, seed_base, summary, trivy_cdxgen,
+    build, cli, digest, in_ci, run, sbom_packages, secret_probe, seed_base, summary, trivy_cdxgen,
     trivy_packages, NO_TRIVY, SECRET,
 };
 
@@ -152,44 +152,9 @@ platforms:
     // A project component that reads a secret, as the e2e's
     std::fs::write(
         dir.join("components/secret_probe.yaml"),
-        r#"kind: component
-name: secret_probe
-description: Reads a secret at build time and records only its hash
-category: security
-versions:
-  syntax: semver
-  default: 1.0.0
-  supported: [1.0.0]
-parameters:
-  - name: probe_token
-    description: A token the build step reads
-    secret: true
-    required: true
-    env: PROBE_TOKEN
-platforms:
-  debian12:
-    artifact:
-      type: package
-      names: [coreutils]
-    document:
-      name: secret-probe
-      schemaVersion: "1.0"
-      parameters:
-        - version:
-            type: string
-            default: 1.0.0
-            description: version
-      phases:
-        - name: build
-          steps:
-            - name: UseToken
-              action: ExecuteBash
-              inputs:
-                commands:
-                  - |
-                    set -euo pipefail
-                    printf '%s' "$(cat /run/secrets/probe_token)" | sha256sum | cut -d' ' -f1 > /etc/probe-token.sha256
-"#,
+        secret_probe(
+            "printf '%s' \"$(cat /run/secrets/probe_token)\" | sha256sum | cut -d' ' -f1 > /etc/probe-token.sha256\n",
+        ),
     )
     .unwrap();
     imagesmith_cli::project::lock_project(dir).expect("the buildah project locks");

@@ -13,8 +13,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::e2e_support::{
-    build, child, command_child, digest, in_ci, publish, sbom_packages, seed_base, summary,
-    trivy_cdxgen, trivy_packages, NO_TRIVY, SECRET,
+    build, child, command_child, digest, in_ci, publish, sbom_packages, secret_probe, seed_base,
+    summary, trivy_cdxgen, trivy_packages, NO_TRIVY, SECRET,
 };
 use crate::registry::distribution;
 
@@ -85,54 +85,12 @@ fn write_project(dir: &Path, registry: &str) {
     // A project component that reads a secret: it must reach the step and no blob
     std::fs::write(
         dir.join("components/secret_probe.yaml"),
-        r#"kind: component
-name: secret_probe
-description: Reads a secret at build time and records only its hash
-category: security
-versions:
-  syntax: semver
-  default: 1.0.0
-  supported: [1.0.0]
-parameters:
-  - name: probe_token
-    description: A token the build step reads
-    secret: true
-    required: true
-    env: PROBE_TOKEN
-platforms:
-  debian12:
-    artifact:
-      type: package
-      names: [coreutils]
-    document:
-      name: secret-probe
-      schemaVersion: "1.0"
-      parameters:
-        - version:
-            type: string
-            default: 1.0.0
-            description: version
-      phases:
-        - name: build
-          steps:
-            - name: UseToken
-              action: ExecuteBash
-              inputs:
-                commands:
-                  - |
-                    set -euo pipefail
-                    token=$(cat /run/secrets/probe_token)
-                    echo "the token is $token"
-                    printf '%s' "$token" | sha256sum | cut -d' ' -f1 > /etc/probe-token.sha256
-                    echo "$token" > /tmp/left-in-tmp
-        - name: validate
-          steps:
-            - name: HashPresent
-              action: ExecuteBash
-              inputs:
-                commands:
-                  - test -s /etc/probe-token.sha256
-"#,
+        secret_probe(
+            "token=$(cat /run/secrets/probe_token)\n\
+             echo \"the token is $token\"\n\
+             printf '%s' \"$token\" | sha256sum | cut -d' ' -f1 > /etc/probe-token.sha256\n\
+             echo \"$token\" > /tmp/left-in-tmp\n",
+        ),
     )
     .unwrap();
     let has_recipe = imagesmith_catalog::builtin().0.recipes.contains_key(GOLDEN);

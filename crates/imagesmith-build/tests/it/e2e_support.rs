@@ -205,3 +205,62 @@ fn deb_packages(bom: &serde_json::Value) -> BTreeSet<Package> {
         })
         .collect()
 }
+
+/// The e2e projects' `secret_probe` component: it reads the `probe_token` secret (from
+/// `PROBE_TOKEN`) in a build step running `commands` (one per line, after `set -euo
+/// pipefail`), and its validate phase checks `/etc/probe-token.sha256` was written
+pub(crate) fn secret_probe(commands: &str) -> String {
+    let mut script = String::from("                    set -euo pipefail\n");
+    for line in commands.lines() {
+        script.push_str("                    ");
+        script.push_str(line.trim_start());
+        script.push('\n');
+    }
+    format!("{SECRET_PROBE_HEAD}{script}{SECRET_PROBE_TAIL}")
+}
+
+const SECRET_PROBE_HEAD: &str = r#"kind: component
+name: secret_probe
+description: Reads a secret at build time and records only its hash
+category: security
+versions:
+  syntax: semver
+  default: 1.0.0
+  supported: [1.0.0]
+parameters:
+  - name: probe_token
+    description: A token the build step reads
+    secret: true
+    required: true
+    env: PROBE_TOKEN
+platforms:
+  debian12:
+    artifact:
+      type: package
+      names: [coreutils]
+    document:
+      name: secret-probe
+      schemaVersion: "1.0"
+      parameters:
+        - version:
+            type: string
+            default: 1.0.0
+            description: version
+      phases:
+        - name: build
+          steps:
+            - name: UseToken
+              action: ExecuteBash
+              inputs:
+                commands:
+                  - |
+"#;
+
+const SECRET_PROBE_TAIL: &str = r#"        - name: validate
+          steps:
+            - name: HashPresent
+              action: ExecuteBash
+              inputs:
+                commands:
+                  - test -s /etc/probe-token.sha256
+"#;
