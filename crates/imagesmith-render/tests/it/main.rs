@@ -5,6 +5,7 @@
 //! parses, and every rendered bash script passes shellcheck.
 
 mod checkers;
+mod findings;
 mod golden;
 mod parity;
 mod pins;
