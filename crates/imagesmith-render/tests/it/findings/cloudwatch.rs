@@ -357,3 +357,74 @@ fn cloudwatch_agent_one_document_per_package_family() {
         );
     }
 }
+
+/// The rendered document of `component` at `version` on `os`, from a project whose one golden
+/// AMI recipe installs it (systemd-timesyncd is in no built-in recipe, so the every-component
+/// replay never renders it).
+fn golden_document(component: &str, version: &str, os: &str, base: &str) -> AwstoeDocument {
+    use imagesmith_model::decode;
+    use imagesmith_render::{render, RenderOptions, Target};
+    use imagesmith_yaml::{load_str, Limits};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("recipes")).expect("mkdir");
+    std::fs::write(
+        root.join("imagesmith.yaml"),
+        format!("kind: project\nname: time\nregistry:\n  type: ecr\n  account_id: \"123456789012\"\n  region: us-east-1\n  repository_prefix: time/\nos: [{os}]\n"),
+    )
+    .expect("write project");
+    std::fs::write(
+        root.join(format!("recipes/golden-ami-{os}.yaml")),
+        format!("kind: recipe\nname: golden-ami-{os}\nimage_type: ami\nos: {os}\nbase_image: {base}\nversion: 1.0.0\ncomponents:\n  {component}: \"{version}\"\n"),
+    )
+    .expect("write recipe");
+    let rendered = render(
+        &crate::support::load(root),
+        &RenderOptions::new(&[Target::Awstoe]),
+    )
+    .expect("renders");
+    let file = rendered
+        .files
+        .iter()
+        .find(|f| f.path.starts_with(&format!("awstoe/{os}/{component}-")))
+        .unwrap_or_else(|| panic!("no {component} document on {os}"));
+    let loaded = load_str(file.path.clone(), &file.contents, Limits::DEFAULT);
+    let json = loaded.root.as_ref().map(decode::to_json).expect("YAML");
+    serde_json::from_value(json).expect("an AWSTOE document")
+}
+
+#[test]
+fn systemd_timesyncd_passes_on_its_version_and_fails_on_another() {
+    let vendor = crate::replay::vendor("systemd_timesyncd");
+    let none = BTreeMap::new();
+    for (os, version, base) in [
+        (
+            "debian12",
+            "252.39",
+            "ssm:/aws/service/debian/release/12/latest/amd64",
+        ),
+        (
+            "ubuntu2204",
+            "249.11",
+            "ssm:/aws/service/canonical/ubuntu/server/22.04/stable/current/amd64/hvm/ebs-gp2/ami-id",
+        ),
+    ] {
+        let document = golden_document("systemd_timesyncd", version, os, base);
+        let own = vendor.recording(version, os).expect("a recording");
+        let Some(outcome) = replay(&document, &["validate", "test"], own, &none) else {
+            return;
+        };
+        assert!(outcome.passed, "{os} {version}: {}", outcome.output);
+        let others = vendor.others(version, os);
+        assert!(!others.is_empty());
+        for other in others {
+            let outcome = replay(&document, &["validate", "test"], other, &none)
+                .expect("the sandbox runs");
+            assert!(
+                !outcome.passed,
+                "{os} {version} passed on {}: {}",
+                other.version, outcome.output
+            );
+        }
+    }
+}
