@@ -383,9 +383,16 @@ pub fn bootstrap(suite: &str, mirror: &str, epoch: u64, target: &Path) -> Result
             "neither `mmdebstrap` nor `debootstrap` is installed\nhint: `apt-get install mmdebstrap`",
         ));
     };
+    // The tool's own temporary files (mmdebstrap's GnuPG home, apt's lists) go in a
+    // directory beside the target that is removed with this call, not in the host's /tmp
+    let scratch = tempfile::Builder::new()
+        .prefix(".bootstrap-tmp-")
+        .tempdir_in(target.parent().unwrap_or(Path::new(".")))
+        .map_err(|error| format!("cannot make a temporary directory beside the target: {error}"))?;
     command
         .env("SOURCE_DATE_EPOCH", epoch.to_string())
         .env("LC_ALL", "C.UTF-8")
+        .env("TMPDIR", scratch.path())
         .stdin(std::process::Stdio::null());
     let output = command
         .output()

@@ -135,6 +135,8 @@ pub(crate) fn trivy_packages(trivy: &Path, rootfs: &Path) -> BTreeSet<Package> {
         .arg("--output")
         .arg(&output)
         .arg(rootfs)
+        // Trivy's own temporary files stay in the scratch directory removed below
+        .env("TMPDIR", scratch.path())
         .output()
         .unwrap();
     assert!(

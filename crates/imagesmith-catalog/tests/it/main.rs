@@ -5,6 +5,7 @@
 #[path = "../support/powershell.rs"]
 mod powershell;
 
+mod os_families;
 mod powershell_check;
 mod powershell_scripts;
 mod windows_methods;
