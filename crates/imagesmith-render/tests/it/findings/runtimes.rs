@@ -145,7 +145,14 @@ impl TestKeys {
     fn gpg(&self, args: &[&str]) -> String {
         let output = Command::new("gpg")
             .env("GNUPGHOME", self.home.path())
-            .args(["--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args([
+                "--batch",
+                "--yes",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                "",
+            ])
             .args(args)
             .output()
             .expect("run gpg");
@@ -183,7 +190,14 @@ impl TestKeys {
         }
         let file = file.to_str().expect("a UTF-8 path");
         let out = signature.to_str().expect("a UTF-8 path");
-        args.extend(["--local-user", fingerprint, "--output", out, "--detach-sign", file]);
+        args.extend([
+            "--local-user",
+            fingerprint,
+            "--output",
+            out,
+            "--detach-sign",
+            file,
+        ]);
         self.gpg(&args);
         std::fs::read(&signature).expect("the signature")
     }
@@ -220,7 +234,11 @@ impl Drop for TestKeys {
 
 /// The nodejs tarball document's verification with `keys` embedded and `fingerprints`
 /// pinned instead of the Node.js release keys (whose secret halves a test cannot have).
-fn with_release_keys(document: &AwstoeDocument, keys: &str, fingerprints: &[&str]) -> AwstoeDocument {
+fn with_release_keys(
+    document: &AwstoeDocument,
+    keys: &str,
+    fingerprints: &[&str],
+) -> AwstoeDocument {
     with_script(document, "VerifyAndInstall", |script| {
         let open = "<<'NODEJS_RELEASE_KEYS'\n";
         let start = script.find(open).expect("the embedded release keys") + open.len();
@@ -228,7 +246,9 @@ fn with_release_keys(document: &AwstoeDocument, keys: &str, fingerprints: &[&str
             + script[start..]
                 .find("\nNODEJS_RELEASE_KEYS\n")
                 .expect("the end of the release keys");
-        let pinned_start = script.find("release_keys=\"").expect("the pinned fingerprints");
+        let pinned_start = script
+            .find("release_keys=\"")
+            .expect("the pinned fingerprints");
         let pinned_end = pinned_start + script[pinned_start..].find('\n').expect("a line");
         let mut edited = String::new();
         edited.push_str(&script[..pinned_start]);
@@ -278,11 +298,7 @@ fn nodejs_shasums256_is_verified_with_the_pinned_release_keys() {
     let keys = TestKeys::new();
     let good = keys.generate("Release <release@example.org>", None, "never");
     let stranger = keys.generate("Stranger <stranger@example.org>", None, "never");
-    let old = keys.generate(
-        "Old <old@example.org>",
-        Some("20200101T000000"),
-        "1d",
-    );
+    let old = keys.generate("Old <old@example.org>", Some("20200101T000000"), "1d");
     let gone = keys.generate("Gone <gone@example.org>", None, "never");
     let signed_by_good = keys.sign(&good, &sums, None);
     let signed_by_stranger = keys.sign(&stranger, &sums, None);
@@ -291,11 +307,18 @@ fn nodejs_shasums256_is_verified_with_the_pinned_release_keys() {
     keys.revoke(&gone);
     let pinned = keys.export(&[&good, &old, &gone]);
 
-    let steps = only_steps(&rendered.document, "build", &["Download", "VerifyAndInstall"]);
+    let steps = only_steps(
+        &rendered.document,
+        "build",
+        &["Download", "VerifyAndInstall"],
+    );
     let with_test_keys = with_release_keys(&steps, &pinned, &[&good, &old, &gone]);
     let serve = |signature: &[u8], tarball: &[u8]| {
         BTreeMap::from([
-            (format!("{dist}/SHASUMS256.txt"), std::fs::read(&sums).expect("read")),
+            (
+                format!("{dist}/SHASUMS256.txt"),
+                std::fs::read(&sums).expect("read"),
+            ),
             (format!("{dist}/SHASUMS256.txt.sig"), signature.to_vec()),
             (format!("{dist}/{asset}"), tarball.to_vec()),
         ])
@@ -312,7 +335,9 @@ fn nodejs_shasums256_is_verified_with_the_pinned_release_keys() {
     };
     assert!(!outcome.passed, "{}", outcome.output);
     assert!(
-        outcome.output.contains("is not signed by a Node.js release key"),
+        outcome
+            .output
+            .contains("is not signed by a Node.js release key"),
         "{}",
         outcome.output
     );
@@ -321,13 +346,18 @@ fn nodejs_shasums256_is_verified_with_the_pinned_release_keys() {
     let outcome = run(&with_test_keys, &signed_by_good, &bytes).expect("the sandbox runs");
     assert!(outcome.passed, "{}", outcome.output);
     assert!(
-        outcome.output.contains(&format!("signed by Node.js release key {good}")),
+        outcome
+            .output
+            .contains(&format!("signed by Node.js release key {good}")),
         "{}",
         outcome.output
     );
     // ...one by a key that is not pinned, by an expired one or by a revoked one does not...
     for (signature, why) in [
-        (&signed_by_stranger, "is not signed by a Node.js release key"),
+        (
+            &signed_by_stranger,
+            "is not signed by a Node.js release key",
+        ),
         (&signed_by_old, "signed by an expired or revoked key"),
         (&signed_by_gone, "signed by an expired or revoked key"),
     ] {
@@ -344,7 +374,10 @@ fn nodejs_shasums256_is_verified_with_the_pinned_release_keys() {
 }
 
 fn sha256_hex(path: &PathBuf) -> String {
-    let output = Command::new("sha256sum").arg(path).output().expect("run sha256sum");
+    let output = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("run sha256sum");
     assert!(output.status.success());
     String::from_utf8_lossy(&output.stdout)
         .split_whitespace()
@@ -403,7 +436,11 @@ tools:
         return;
     };
     // dnf succeeded; the step went on to download the source (no network in the replay).
-    assert!(!outcome.output.contains("conflicts with"), "{}", outcome.output);
+    assert!(
+        !outcome.output.contains("conflicts with"),
+        "{}",
+        outcome.output
+    );
     assert!(outcome.output.contains("Complete!"), "{}", outcome.output);
     assert!(
         outcome.output.contains("curl: (6) Could not resolve host"),
