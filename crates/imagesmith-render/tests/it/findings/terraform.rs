@@ -86,7 +86,11 @@ fn opa_test_does_not_compare_two_raw_expressions_with_true() {
             return;
         };
         assert!(outcome.passed, "{os}: {}", outcome.output);
-        assert!(outcome.output.contains("alice: true, bob: false"), "{os}: {}", outcome.output);
+        assert!(
+            outcome.output.contains("alice: true, bob: false"),
+            "{os}: {}",
+            outcome.output
+        );
     }
     // The recorded raw formatter, asked the old two-expression query, prints `true true`.
     let probe: imagesmith_awstoe::AwstoeDocument = serde_json::from_value(serde_json::json!({
@@ -211,7 +215,11 @@ fn status(verdict: &str, primary: &str) -> String {
 fn terraform_refuses_sha256sums_signed_by_an_expired_or_revoked_key() {
     let rendered = document("terraform", "debian12");
     let version = rendered.version.clone();
-    let steps = only_steps(&rendered.document, "build", &["Download", "VerifyAndInstall"]);
+    let steps = only_steps(
+        &rendered.document,
+        "build",
+        &["Download", "VerifyAndInstall"],
+    );
     let cases = [
         ("a good signature", status("GOODSIG", HASHICORP), true),
         ("an expired key", status("EXPKEYSIG", HASHICORP), false),
@@ -252,7 +260,9 @@ fn terraform_embeds_the_pinned_hashicorp_key_unexpired() {
     let begin = script
         .find("-----BEGIN PGP PUBLIC KEY BLOCK-----")
         .expect("an embedded key block");
-    let end = script.find("-----END PGP PUBLIC KEY BLOCK-----").expect("its end")
+    let end = script
+        .find("-----END PGP PUBLIC KEY BLOCK-----")
+        .expect("its end")
         + "-----END PGP PUBLIC KEY BLOCK-----".len();
     let block: String = script[begin..end]
         .lines()
@@ -270,14 +280,24 @@ fn terraform_embeds_the_pinned_hashicorp_key_unexpired() {
             .output()
     };
     let Ok(imported) = gpg(&["--import", key.to_str().expect("a path")]) else {
-        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "gpg is missing");
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "gpg is missing"
+        );
         eprintln!("skipped: gpg is missing");
         return;
     };
-    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
     let listed = gpg(&["--with-colons", "--list-keys"]).expect("gpg --list-keys");
     let listing = String::from_utf8_lossy(&listed.stdout);
-    assert!(listing.contains(&format!("fpr:::::::::{HASHICORP}:")), "{listing}");
+    assert!(
+        listing.contains(&format!("fpr:::::::::{HASHICORP}:")),
+        "{listing}"
+    );
     let pub_line = listing
         .lines()
         .find(|l| l.starts_with("pub:"))
