@@ -252,3 +252,45 @@ fn a_part_only_a_build_knows_stands_for_one_path_segment_part() {
     ));
     assert!(!fits("https://a.example/x", "https://a.example/x"));
 }
+
+/// Image Builder takes a component's document inline (`data`, CloudFormation's `Data`,
+/// Terraform's `data`) up to 16,000 characters; the rendered templates put every document
+/// inline, so every built-in document of every OS must fit.
+#[test]
+fn every_rendered_component_document_fits_image_builders_inline_limit() {
+    let project = every_component_project("inline-limit", &OSES);
+    let rendered = render(
+        &load(project.path()),
+        &RenderOptions::new(&[Target::Awstoe]),
+    )
+    .expect("renders");
+    let mut over = Vec::new();
+    let mut largest = (0, String::new());
+    for file in &rendered.files {
+        if !file.path.starts_with("awstoe/") || !file.path.ends_with(".yaml") {
+            continue;
+        }
+        // The document as the templates carry it: without render's comment header
+        let body: String = file
+            .contents
+            .lines()
+            .skip_while(|l| l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if body.len() > largest.0 {
+            largest = (body.len(), file.path.clone());
+        }
+        if body.len() > 16_000 {
+            over.push(format!("{}: {} characters", file.path, body.len()));
+        }
+    }
+    eprintln!(
+        "largest rendered document: {} ({} characters)",
+        largest.1, largest.0
+    );
+    assert!(
+        over.is_empty(),
+        "over Image Builder's inline limit of 16,000 characters:\n{}",
+        over.join("\n")
+    );
+}
