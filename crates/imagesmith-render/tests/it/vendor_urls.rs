@@ -31,6 +31,13 @@ const FETCHERS: [&str; 7] = [
     "iwr ",
 ];
 
+/// A URL of this machine or of the instance metadata service: no vendor download.
+fn local(url: &str) -> bool {
+    let host = url.split("://").nth(1).unwrap_or_default();
+    let host = host.split(['/', ':']).next().unwrap_or_default();
+    matches!(host, "localhost" | "127.0.0.1" | "169.254.169.254")
+}
+
 /// The literal `http(s)://` URLs in `line` (ones built from shell or PowerShell variables are
 /// left out: their parts are checked where they are literal).
 fn urls_in_line(line: &str) -> Vec<String> {
@@ -46,7 +53,7 @@ fn urls_in_line(line: &str) -> Vec<String> {
             .find(|c: char| c.is_whitespace() || "'\"`()<>|;".contains(c))
             .unwrap_or(candidate.len());
         let url = candidate[..end].trim_end_matches(['.', ',']);
-        if !url.contains('$') && !url.contains('{') {
+        if !url.contains('$') && !url.contains('{') && !local(url) {
             urls.push(url.to_string());
         }
         rest = &candidate[end..];
