@@ -62,10 +62,13 @@ fn header(text: &str) -> Option<(String, String, String)> {
         .take_while(|line| line.starts_with('#'))
         .find_map(|line| {
             let rest = line.split("<built-in>/components/").nth(1)?;
-            let inner = rest.split_once(" (")?.1.strip_suffix(')')?;
+            let (file, rest) = rest.split_once(" (")?;
+            let inner = rest.strip_suffix(')')?;
             let (name_version, os) = inner.split_once(", ")?;
             let (name, version) = name_version.split_once(' ')?;
-            Some((name.to_string(), version.to_string(), os.to_string()))
+            // Not the documents render adds for a component's secrets
+            (file.strip_suffix(".yaml") == Some(name) && !os.contains(' '))
+                .then(|| (name.to_string(), version.to_string(), os.to_string()))
         })
 }
 
