@@ -46,7 +46,9 @@ fn urls_in_line(line: &str) -> Vec<String> {
             .find(|c: char| c.is_whitespace() || "'\"`()<>|;".contains(c))
             .unwrap_or(candidate.len());
         let url = candidate[..end].trim_end_matches(['.', ',']);
-        if !url.contains('$') && !url.contains('{') {
+        // The EC2 instance metadata service (render's secret fetch) is no vendor download
+        let metadata = url.starts_with("http://169.254.169.254/");
+        if !url.contains('$') && !url.contains('{') && !metadata {
             urls.push(url.to_string());
         }
         rest = &candidate[end..];
@@ -188,4 +190,8 @@ fn urls_are_taken_from_fetching_lines_only_and_literal_only() {
         &mut out,
     );
     assert_eq!(out, vec!["https://fetched.example/y.zip"]);
+    assert_eq!(
+        urls_in_line("imds=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token)"),
+        Vec::<String>::new()
+    );
 }
