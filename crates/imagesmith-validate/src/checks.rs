@@ -1566,12 +1566,16 @@ fn parameter_value_problem(name: &str, value: &str) -> Option<String> {
         );
     }
     let hex = |n: usize| value.len() == n && value.bytes().all(|b| b.is_ascii_hexdigit());
+    let build_token = value
+        .strip_prefix('b')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
     match name {
         "sha256" if !value.is_empty() && !hex(64) => {
             Some("is not a SHA-256 (64 hex digits)".into())
         }
-        "build" if !value.is_empty() && !hex(12) => {
-            Some("is not a build hash (12 hex digits)".into())
+        // Splunk's build hash, or the CloudWatch agent's build token (`b1491`).
+        "build" if !value.is_empty() && !hex(12) && !build_token => {
+            Some("is not a build id (12 hex digits, or `b` and digits)".into())
         }
         _ => None,
     }

@@ -108,6 +108,51 @@ pub fn every_component_project(name: &str, oses: &[&str]) -> tempfile::TempDir {
         }
     }
     let (catalog, _) = builtin();
+    // Golden-only components no built-in recipe of the OS lists (systemd-timesyncd, the
+    // alternative to chrony) go in one more golden recipe on the golden container's base
+    for os in oses {
+        let recipes: Vec<String> = embedded_files("recipes")
+            .into_iter()
+            .filter(|f| f.path.ends_with(&format!("golden-container-{os}.yaml")))
+            .map(|f| f.text.to_string())
+            .collect();
+        let Some(base) = recipes.first().and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("base_image: "))
+                .map(str::to_string)
+        }) else {
+            continue;
+        };
+        let listed = |name: &str| {
+            embedded_files("recipes").into_iter().any(|f| {
+                f.path.ends_with(&format!("-{os}.yaml"))
+                    && f.text
+                        .lines()
+                        .any(|l| l.trim_start().starts_with(&format!("{name}:")))
+            })
+        };
+        let mut extra: Vec<&String> = catalog
+            .components
+            .iter()
+            .filter(|(name, c)| c.golden_only && c.platforms.contains_key(*os) && !listed(name))
+            .map(|(name, _)| name)
+            .collect();
+        extra.sort();
+        if extra.is_empty() {
+            continue;
+        }
+        let mut text = format!(
+            "kind: recipe\nname: golden-more-container-{os}\ndescription: The golden-only components no built-in recipe lists\nimage_type: container\nos: {os}\nbase_image: {base}\nversion: 1.0.0\ncomponents:\n"
+        );
+        for name in extra {
+            text.push_str(&format!("  {name}:\n"));
+        }
+        std::fs::write(
+            root.join(format!("recipes/golden-more-container-{os}.yaml")),
+            text,
+        )
+        .expect("write recipe");
+    }
     for os in oses {
         let mut names: Vec<&String> = catalog
             .components
