@@ -120,6 +120,16 @@ impl Key {
     }
 }
 
+impl Drop for Key {
+    /// Stops the gpg-agent that key generation started for this home.
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .env("GNUPGHOME", self.home.path())
+            .args(["--kill", "gpg-agent"])
+            .status();
+    }
+}
+
 /// `document` with the key block of `phase`/`step` swapped for `block` and the pinned
 /// fingerprint `pinned` for `fingerprint`.
 fn with_key(
