@@ -31,6 +31,13 @@ const FETCHERS: [&str; 7] = [
     "iwr ",
 ];
 
+/// A URL of this machine or of the instance metadata service: no vendor download.
+fn local(url: &str) -> bool {
+    let host = url.split("://").nth(1).unwrap_or_default();
+    let host = host.split(['/', ':']).next().unwrap_or_default();
+    matches!(host, "localhost" | "127.0.0.1" | "169.254.169.254")
+}
+
 /// The literal `http(s)://` URLs in `line` (ones built from shell or PowerShell variables are
 /// left out: their parts are checked where they are literal).
 fn urls_in_line(line: &str) -> Vec<String> {
@@ -46,9 +53,7 @@ fn urls_in_line(line: &str) -> Vec<String> {
             .find(|c: char| c.is_whitespace() || "'\"`()<>|;".contains(c))
             .unwrap_or(candidate.len());
         let url = candidate[..end].trim_end_matches(['.', ',']);
-        // The EC2 instance metadata service (render's secret fetch) is no vendor download
-        let metadata = url.starts_with("http://169.254.169.254/");
-        if !url.contains('$') && !url.contains('{') && !metadata {
+        if !url.contains('$') && !url.contains('{') && !local(url) {
             urls.push(url.to_string());
         }
         rest = &candidate[end..];
@@ -231,10 +236,6 @@ fn urls_are_taken_from_fetching_lines_only_and_literal_only() {
         &mut out,
     );
     assert_eq!(out, vec!["https://fetched.example/y.zip"]);
-    assert_eq!(
-        urls_in_line("imds=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token)"),
-        Vec::<String>::new()
-    );
 }
 
 #[test]
@@ -257,4 +258,46 @@ fn a_part_only_a_build_knows_stands_for_one_path_segment_part() {
         "https://download.example/releases/2.0/windows/app-1.0-abc-x64.msi"
     ));
     assert!(!fits("https://a.example/x", "https://a.example/x"));
+}
+
+/// Image Builder takes a component's document inline (`data`, CloudFormation's `Data`,
+/// Terraform's `data`) up to 16,000 characters; the rendered templates put every document
+/// inline, so every built-in document of every OS must fit.
+#[test]
+fn every_rendered_component_document_fits_image_builders_inline_limit() {
+    let project = every_component_project("inline-limit", &OSES);
+    let rendered = render(
+        &load(project.path()),
+        &RenderOptions::new(&[Target::Awstoe]),
+    )
+    .expect("renders");
+    let mut over = Vec::new();
+    let mut largest = (0, String::new());
+    for file in &rendered.files {
+        if !file.path.starts_with("awstoe/") || !file.path.ends_with(".yaml") {
+            continue;
+        }
+        // The document as the templates carry it: without render's comment header
+        let body: String = file
+            .contents
+            .lines()
+            .skip_while(|l| l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if body.len() > largest.0 {
+            largest = (body.len(), file.path.clone());
+        }
+        if body.len() > 16_000 {
+            over.push(format!("{}: {} characters", file.path, body.len()));
+        }
+    }
+    eprintln!(
+        "largest rendered document: {} ({} characters)",
+        largest.1, largest.0
+    );
+    assert!(
+        over.is_empty(),
+        "over Image Builder's inline limit of 16,000 characters:\n{}",
+        over.join("\n")
+    );
 }

@@ -260,8 +260,7 @@ fn validate_without_a_project_or_paths_says_what_to_do() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("imagesmith init"));
 }
 
-/// The built-in catalog passes its own script lints (issue 13): no error, and only the
-/// warnings still open there, each for its reason.
+/// The built-in catalog passes its own script lints (issue 13): no error and no warning.
 #[test]
 fn the_built_in_catalog_passes_the_script_lints() {
     let components = repo_root().join("crates/imagesmith-catalog/catalog/components");
@@ -276,17 +275,6 @@ fn the_built_in_catalog_passes_the_script_lints() {
     let output = imagesmith(&args, &components);
     let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(report["errors"], 0, "{report:#}");
-    // Still open (issue 13): the AL2023 methods install a downloaded rpm with `dnf`, which a
-    // `-minimal` image's microdnf cannot do.
-    let accepted = [
-        ("falcon_sensor.yaml", "script-dnf-local-rpm-minimal"),
-        ("process_exporter.yaml", "script-dnf-local-rpm-minimal"),
-    ];
-    for diagnostic in report["diagnostics"].as_array().unwrap() {
-        let at = (
-            diagnostic["path"].as_str().unwrap(),
-            diagnostic["code"].as_str().unwrap(),
-        );
-        assert!(accepted.contains(&at), "unexpected: {diagnostic:#}");
-    }
+    let diagnostics = report["diagnostics"].as_array().unwrap();
+    assert!(diagnostics.is_empty(), "unexpected: {diagnostics:#?}");
 }

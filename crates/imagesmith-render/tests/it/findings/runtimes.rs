@@ -232,31 +232,33 @@ impl Drop for TestKeys {
     }
 }
 
-/// The nodejs tarball document's verification with `keys` embedded and `fingerprints`
-/// pinned instead of the Node.js release keys (whose secret halves a test cannot have).
-fn with_release_keys(
-    document: &AwstoeDocument,
-    keys: &str,
-    fingerprints: &[&str],
-) -> AwstoeDocument {
+/// The Node.js release keys the tarball documents pin (nodejs/release-keys, active keys).
+const RELEASE_KEYS: [&str; 9] = [
+    "5BE8A3F6C8A5C01D106C0AD820B1A390B168D356",
+    "DD792F5973C6DE52C432CBDAC77ABFA00DDBF2B7",
+    "CC68F5A3106FF448322E48ED27F5E38D5B0A215F",
+    "8FCCA13FEF1D0C2E91008E09770F7A9A5AE15600",
+    "890C08DB8579162FEE0DF9DB8BEAB4DFCF555EF4",
+    "C82FA3AE1CBEDC6BE46B9360C43CEC45C17AB93C",
+    "108F52B48DB57BB0CC439B2997B01419BD92F80A",
+    "655F3B5C1FB3FA8D1A0CA6BDE4A7D232B936D2FD",
+    "A363A499291CBBC940DD62E41F10027AF002F8B0",
+];
+
+/// The nodejs tarball document's verification with `fingerprints` pinned instead of the
+/// Node.js release keys (whose secret halves a test cannot have).
+fn with_release_keys(document: &AwstoeDocument, fingerprints: &[&str]) -> AwstoeDocument {
     with_script(document, "VerifyAndInstall", |script| {
-        let open = "<<'NODEJS_RELEASE_KEYS'\n";
-        let start = script.find(open).expect("the embedded release keys") + open.len();
-        let end = start
-            + script[start..]
-                .find("\nNODEJS_RELEASE_KEYS\n")
-                .expect("the end of the release keys");
         let pinned_start = script
             .find("release_keys=\"")
             .expect("the pinned fingerprints");
         let pinned_end = pinned_start + script[pinned_start..].find('\n').expect("a line");
-        let mut edited = String::new();
-        edited.push_str(&script[..pinned_start]);
-        edited.push_str(&format!("release_keys=\"{}\"", fingerprints.join(" ")));
-        edited.push_str(&script[pinned_end..start]);
-        edited.push_str(keys.trim_end());
-        edited.push_str(&script[end..]);
-        edited
+        format!(
+            "{}release_keys=\"{}\"{}",
+            &script[..pinned_start],
+            fingerprints.join(" "),
+            &script[pinned_end..]
+        )
     })
 }
 
@@ -268,12 +270,21 @@ fn nodejs_shasums256_is_verified_with_the_pinned_release_keys() {
     let dist = format!("https://nodejs.org/dist/v{version}");
     let asset = format!("node-v{version}-{arch}.tar.gz");
     let script = serde_json::to_string(&rendered.json).expect("json");
-    assert!(
-        script.contains("5BE8A3F6C8A5C01D106C0AD820B1A390B168D356")
-            && script.contains("BEGIN PGP PUBLIC KEY BLOCK"),
-        "the release keys are not embedded in {}",
-        rendered.path
-    );
+    let key_urls: Vec<String> = RELEASE_KEYS
+        .iter()
+        .map(|fingerprint| {
+            format!(
+                "https://raw.githubusercontent.com/nodejs/release-keys/HEAD/keys/{fingerprint}.asc"
+            )
+        })
+        .collect();
+    for url in &key_urls {
+        assert!(
+            script.contains(url.as_str()),
+            "{} does not download the release key {url}",
+            rendered.path
+        );
+    }
 
     // A release tarball and its SHASUMS256.txt, as the dist directory serves them.
     let work = tempfile::tempdir().expect("a directory");
@@ -312,16 +323,21 @@ fn nodejs_shasums256_is_verified_with_the_pinned_release_keys() {
         "build",
         &["Download", "VerifyAndInstall"],
     );
-    let with_test_keys = with_release_keys(&steps, &pinned, &[&good, &old, &gone]);
+    let with_test_keys = with_release_keys(&steps, &[&good, &old, &gone]);
+    // Every release key URL serves the test keys (a key file is not trusted, only pinned
+    // fingerprints are)
     let serve = |signature: &[u8], tarball: &[u8]| {
-        BTreeMap::from([
+        let keys = key_urls
+            .iter()
+            .map(|url| (url.clone(), pinned.as_bytes().to_vec()));
+        BTreeMap::from_iter(keys.chain([
             (
                 format!("{dist}/SHASUMS256.txt"),
                 std::fs::read(&sums).expect("read"),
             ),
             (format!("{dist}/SHASUMS256.txt.sig"), signature.to_vec()),
             (format!("{dist}/{asset}"), tarball.to_vec()),
-        ])
+        ]))
     };
     let none = Recording::default();
     let run = |document: &AwstoeDocument, signature: &[u8], tarball: &[u8]| {
