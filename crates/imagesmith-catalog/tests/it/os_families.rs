@@ -75,7 +75,7 @@ fn problems(component: &str, os: &str, at: &str, text: &str) -> Vec<String> {
         }
         if let Some((foreign, name)) = family(os) {
             let words: Vec<&str> = line
-                .split(|c: char| c == ';' || c == '&' || c == '|' || c == '(' || c == '`')
+                .split([';', '&', '|', '(', '`'])
                 .map(str::trim_start)
                 .collect();
             for tool in foreign {
