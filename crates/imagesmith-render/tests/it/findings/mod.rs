@@ -5,6 +5,7 @@
 
 mod cloudwatch;
 mod falcon;
+mod gpg;
 mod runtimes;
 mod scanners;
 mod splunk;

@@ -143,25 +143,7 @@ impl TestKeys {
     }
 
     fn gpg(&self, args: &[&str]) -> String {
-        let output = Command::new("gpg")
-            .env("GNUPGHOME", self.home.path())
-            .args([
-                "--batch",
-                "--yes",
-                "--pinentry-mode",
-                "loopback",
-                "--passphrase",
-                "",
-            ])
-            .args(args)
-            .output()
-            .expect("run gpg");
-        assert!(
-            output.status.success(),
-            "gpg {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        String::from_utf8_lossy(&super::gpg::gpg(self.home.path(), args)).into_owned()
     }
 
     /// A new signing key of `uid`, made at `at` (a `--faked-system-time`) and valid for

@@ -9,37 +9,15 @@
 use crate::replay::{document, only_steps, replay, vendor, Outcome, Recording};
 use imagesmith_awstoe::AwstoeDocument;
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
+
+use super::gpg::gpg;
 
 const AWS_CLI_FINGERPRINT: &str = "FB5DB77FD5C118B80511ADA8A6310ACC4672475C";
 const SNYK_FINGERPRINT: &str = "467717A30B2B4658415975629691DA64D0025194";
 const ZIP_OSES: [&str; 2] = ["amazonlinux2023", "ubuntu2204"];
 const KEY_BEGIN: &str = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
 const KEY_END: &str = "-----END PGP PUBLIC KEY BLOCK-----";
-
-/// Runs gpg with its own home; panics with its output when it fails.
-fn gpg(home: &Path, args: &[&str]) -> Vec<u8> {
-    let output = Command::new("gpg")
-        .env("GNUPGHOME", home)
-        .args([
-            "--batch",
-            "--quiet",
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase",
-            "",
-        ])
-        .args(args)
-        .output()
-        .expect("run gpg");
-    assert!(
-        output.status.success(),
-        "gpg {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
 
 /// A throwaway signing key in its own GnuPG home.
 struct Key {
@@ -280,43 +258,52 @@ fn aws_cli_key_expiry_an_expired_or_revoked_key_is_refused_and_a_valid_one_passe
         );
         assert!(good.output.contains("good signature"), "{}", good.output);
 
-        let outcome =
-            aws_cli_verify(os, &expired, &zip, &expired.sign(&zip, "--detach-sign")).expect("runs");
-        assert!(
-            !outcome.passed,
-            "{os}: an expired key passes:\n{}",
-            outcome.output
-        );
-        assert_eq!(outcome.failed_step.as_deref(), Some("build/Verify"));
-        assert!(outcome.output.contains("EXPKEYSIG"), "{}", outcome.output);
-
-        let outcome = aws_cli_verify(os, &revoked, &zip, &revoked_signature).expect("runs");
-        assert!(
-            !outcome.passed,
-            "{os}: a revoked key passes:\n{}",
-            outcome.output
-        );
-        assert!(outcome.output.contains("REVKEYSIG"), "{}", outcome.output);
-
+        // An expired key, a revoked key, a zip that is not the signed one, and a valid key
+        // that is not the pinned one (which gpg alone accepts)
         let mut tampered = zip.clone();
         tampered.extend_from_slice(b" and one byte more");
-        let outcome = aws_cli_verify(os, &valid, &tampered, &valid.sign(&zip, "--detach-sign"))
-            .expect("runs");
-        assert!(
-            !outcome.passed,
-            "{os}: a tampered zip passes:\n{}",
-            outcome.output
-        );
-        assert!(outcome.output.contains("BADSIG"), "{}", outcome.output);
-
-        // Signed by a valid key, but not the pinned one
-        let outcome =
-            aws_cli_verify(os, &valid, &zip, &other.sign(&zip, "--detach-sign")).expect("runs");
-        assert!(
-            !outcome.passed,
-            "{os}: another key passes:\n{}",
-            outcome.output
-        );
+        let cases = [
+            (
+                &expired,
+                &zip,
+                expired.sign(&zip, "--detach-sign"),
+                "an expired key passes",
+                Some("EXPKEYSIG"),
+            ),
+            (
+                &revoked,
+                &zip,
+                revoked_signature.clone(),
+                "a revoked key passes",
+                Some("REVKEYSIG"),
+            ),
+            (
+                &valid,
+                &tampered,
+                valid.sign(&zip, "--detach-sign"),
+                "a tampered zip passes",
+                Some("BADSIG"),
+            ),
+            (
+                &valid,
+                &zip,
+                other.sign(&zip, "--detach-sign"),
+                "another key passes",
+                None,
+            ),
+        ];
+        for (key, served, signature, why, says) in cases {
+            let outcome = aws_cli_verify(os, key, served, &signature).expect("runs");
+            assert!(!outcome.passed, "{os}: {why}:\n{}", outcome.output);
+            assert_eq!(
+                outcome.failed_step.as_deref(),
+                Some("build/Verify"),
+                "{why}"
+            );
+            if let Some(says) = says {
+                assert!(outcome.output.contains(says), "{why}: {}", outcome.output);
+            }
+        }
     }
 }
 
@@ -393,40 +380,31 @@ fn snyk_clear_signed_sums_are_verified_with_the_pinned_key_before_a_hash_is_read
         );
         assert!(good.output.contains("snyk-linux: OK"), "{}", good.output);
 
-        // What the old document accepted: the same hashes without a signature
-        let outcome = snyk_verify(os, &valid, &binary, sums.as_bytes()).expect("runs");
-        assert!(
-            !outcome.passed,
-            "{os}: unsigned sums pass:\n{}",
-            outcome.output
-        );
-
-        let outcome = snyk_verify(
-            os,
-            &valid,
-            &binary,
-            &other.sign(sums.as_bytes(), "--clear-sign"),
-        )
-        .expect("runs");
-        assert!(
-            !outcome.passed,
-            "{os}: sums signed by another key pass:\n{}",
-            outcome.output
-        );
-
-        let outcome = snyk_verify(
-            os,
-            &expired,
-            &binary,
-            &expired.sign(sums.as_bytes(), "--clear-sign"),
-        )
-        .expect("runs");
-        assert!(
-            !outcome.passed,
-            "{os}: an expired key passes:\n{}",
-            outcome.output
-        );
-        assert!(outcome.output.contains("EXPKEYSIG"), "{}", outcome.output);
+        // What the old document accepted (the same hashes without a signature), sums signed
+        // by another key, and sums signed by an expired key
+        let by_other = other.sign(sums.as_bytes(), "--clear-sign");
+        let by_expired = expired.sign(sums.as_bytes(), "--clear-sign");
+        for (key, signed_sums, why, says) in [
+            (&valid, sums.as_bytes(), "unsigned sums pass", None),
+            (
+                &valid,
+                &by_other[..],
+                "sums signed by another key pass",
+                None,
+            ),
+            (
+                &expired,
+                &by_expired[..],
+                "an expired key passes",
+                Some("EXPKEYSIG"),
+            ),
+        ] {
+            let outcome = snyk_verify(os, key, &binary, signed_sums).expect("runs");
+            assert!(!outcome.passed, "{os}: {why}:\n{}", outcome.output);
+            if let Some(says) = says {
+                assert!(outcome.output.contains(says), "{}", outcome.output);
+            }
+        }
 
         // A line outside the signature naming the tampered binary: only the signed text counts
         let mut smuggled = sha256_line(&tampered, "snyk-linux").into_bytes();
