@@ -567,6 +567,54 @@ pub fn only_steps(document: &AwstoeDocument, phase: &str, steps: &[&str]) -> Aws
     serde_json::from_value(json).expect("still a document")
 }
 
+/// `document` with the default of its parameter `name` set to `value` (how a pin of another
+/// value renders the same document).
+pub fn with_parameter(document: &AwstoeDocument, name: &str, value: &str) -> AwstoeDocument {
+    let mut json = serde_json::to_value(document).expect("a document serializes");
+    let parameters = json["parameters"].as_array_mut().expect("parameters");
+    let parameter = parameters
+        .iter_mut()
+        .find_map(|p| p.get_mut(name))
+        .unwrap_or_else(|| panic!("{} has no parameter {name}", document.name));
+    parameter["default"] = Value::String(value.to_string());
+    serde_json::from_value(json).expect("still a document")
+}
+
+/// The default of the parameter `name` of `document`.
+pub fn parameter(document: &AwstoeDocument, name: &str) -> String {
+    let json = serde_json::to_value(document).expect("a document serializes");
+    json["parameters"]
+        .as_array()
+        .and_then(|ps| ps.iter().find_map(|p| p.get(name)))
+        .and_then(|p| p["default"].as_str())
+        .unwrap_or_else(|| panic!("{} has no parameter {name}", document.name))
+        .to_string()
+}
+
+/// `document` with `edit` applied to the script of each step named `step` (in any phase);
+/// panics when there is none.
+pub fn with_script(
+    document: &AwstoeDocument,
+    step: &str,
+    edit: impl Fn(&str) -> String,
+) -> AwstoeDocument {
+    let mut json = serde_json::to_value(document).expect("a document serializes");
+    let mut found = false;
+    for phase in json["phases"].as_array_mut().expect("phases") {
+        for s in phase["steps"].as_array_mut().expect("steps") {
+            if s["name"] == step {
+                for command in s["inputs"]["commands"].as_array_mut().expect("commands") {
+                    let text = command.as_str().expect("a script").to_string();
+                    *command = Value::String(edit(&text));
+                }
+                found = true;
+            }
+        }
+    }
+    assert!(found, "{} has no step {step}", document.name);
+    serde_json::from_value(json).expect("still a document")
+}
+
 /// The last lines of a replay's output, for a failure message.
 fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();

@@ -2,7 +2,9 @@
 //! (build-suffix URLs, the AL2023 container's missing `useradd`, the package signature), and
 //! chrony, systemd-timesyncd and node_exporter.
 
-use crate::replay::{document, documents, only_steps, replay, windows_document, Recording};
+use crate::replay::{
+    document, documents, only_steps, replay, windows_document, with_parameter, Recording,
+};
 use imagesmith_awstoe::AwstoeDocument;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -54,17 +56,6 @@ fn download_urls(json: &Value) -> Vec<String> {
         }
     }
     urls
-}
-
-/// A rendered Linux document of the agent with one parameter default changed.
-fn with_parameter(rendered: &AwstoeDocument, name: &str, value: &str) -> AwstoeDocument {
-    let mut json = serde_json::to_value(rendered).expect("a document serializes");
-    for entry in json["parameters"].as_array_mut().expect("parameters") {
-        if let Some(spec) = entry.get_mut(name) {
-            spec["default"] = Value::String(value.to_string());
-        }
-    }
-    serde_json::from_value(json).expect("still a document")
 }
 
 #[test]

@@ -1,58 +1,13 @@
 //! Findings of issue 13 for this group of components (see `mod.rs`): nodejs, python, java,
 //! docker.
 
-use crate::replay::{document, only_steps, replay, Recording};
+use crate::replay::{
+    document, only_steps, parameter, replay, with_parameter, with_script, Recording,
+};
 use imagesmith_awstoe::AwstoeDocument;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// `document` with the default of its parameter `name` set to `value` (how a pin of another
-/// version renders the same document).
-fn with_parameter(document: &AwstoeDocument, name: &str, value: &str) -> AwstoeDocument {
-    let mut json = serde_json::to_value(document).expect("a document serializes");
-    let parameters = json["parameters"].as_array_mut().expect("parameters");
-    let parameter = parameters
-        .iter_mut()
-        .find_map(|p| p.get_mut(name))
-        .unwrap_or_else(|| panic!("{} has no parameter {name}", document.name));
-    parameter["default"] = Value::String(value.to_string());
-    serde_json::from_value(json).expect("still a document")
-}
-
-/// The default of the parameter `name` of `document`.
-fn parameter(document: &AwstoeDocument, name: &str) -> String {
-    let json = serde_json::to_value(document).expect("a document serializes");
-    json["parameters"]
-        .as_array()
-        .and_then(|ps| ps.iter().find_map(|p| p.get(name)))
-        .and_then(|p| p["default"].as_str())
-        .unwrap_or_else(|| panic!("{} has no parameter {name}", document.name))
-        .to_string()
-}
-
-/// `document` with `edit` applied to the script of step `step`.
-fn with_script(
-    document: &AwstoeDocument,
-    step: &str,
-    edit: impl Fn(&str) -> String,
-) -> AwstoeDocument {
-    let mut json = serde_json::to_value(document).expect("a document serializes");
-    let mut found = false;
-    for phase in json["phases"].as_array_mut().expect("phases") {
-        for s in phase["steps"].as_array_mut().expect("steps") {
-            if s["name"] == step {
-                let command = &mut s["inputs"]["commands"][0];
-                let text = command.as_str().expect("a script").to_string();
-                *command = Value::String(edit(&text));
-                found = true;
-            }
-        }
-    }
-    assert!(found, "{} has no step {step}", document.name);
-    serde_json::from_value(json).expect("still a document")
-}
 
 /// dnf of AL2023 as recorded: it installs the packages the AL2023 User Guide names and
 /// answers any other name as dnf 4 does ("No match for argument", "Unable to find a match").

@@ -6,7 +6,7 @@
 //! fingerprint are swapped for a throwaway key's (made here with gpg, expired, revoked or valid),
 //! so the step's own logic decides, exactly as it would for the vendor's key.
 
-use crate::replay::{document, only_steps, replay, vendor, Outcome, Recording};
+use crate::replay::{document, only_steps, replay, vendor, with_script, Outcome, Recording};
 use imagesmith_awstoe::AwstoeDocument;
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -118,34 +118,15 @@ fn with_key(
     block: &str,
     fingerprint: &str,
 ) -> AwstoeDocument {
-    let mut json = serde_json::to_value(document).expect("serializes");
-    let mut swapped = 0;
-    for p in json["phases"].as_array_mut().expect("phases") {
-        if p["name"] != phase {
-            continue;
-        }
-        for s in p["steps"].as_array_mut().expect("steps") {
-            if s["name"] != step {
-                continue;
-            }
-            for command in s["inputs"]["commands"].as_array_mut().expect("commands") {
-                let text = command.as_str().expect("a script").to_string();
-                let start = text.find(KEY_BEGIN).expect("an embedded key block");
-                let end = text.find(KEY_END).expect("the key block's end") + KEY_END.len();
-                assert!(text.contains(pinned), "{step} does not pin {pinned}");
-                let replaced = format!("{}{}{}", &text[..start], block.trim_end(), &text[end..])
-                    .replace(pinned, fingerprint);
-                *command = serde_json::Value::String(replaced);
-                swapped += 1;
-            }
-        }
-    }
-    assert_eq!(
-        swapped, 1,
-        "{}: no {phase}/{step} with a key block",
-        document.name
-    );
-    serde_json::from_value(json).expect("still a document")
+    // Panics unless `phase` has the step
+    only_steps(document, phase, &[step]);
+    with_script(document, step, |text| {
+        let start = text.find(KEY_BEGIN).expect("an embedded key block");
+        let end = text.find(KEY_END).expect("the key block's end") + KEY_END.len();
+        assert!(text.contains(pinned), "{step} does not pin {pinned}");
+        format!("{}{}{}", &text[..start], block.trim_end(), &text[end..])
+            .replace(pinned, fingerprint)
+    })
 }
 
 /// The embedded key block of `phase`/`step` of `document`.
